@@ -1,0 +1,46 @@
+"""faultcheck: model-check fault-tolerant distributed protocols written as Python state machines.
+
+Layers (imports point down this list, never up; tests/unit/test_layering.py keeps it so):
+    model      schema, state layout, the low-level Model form  (standard library only)
+    semantics  models composed into transition systems over flat int tuples
+    logic      properties: compiled predicates
+    engine     the one search loop, its options and results
+    trace      traces: JSON format, labelling, replay, text rendering
+    spec, cli  spec files, `check()`, the command line (nothing imports these)
+"""
+
+from .engine import SearchOptions, SearchResult, Stats, Verdict
+from .model import (
+    Bool,
+    Enum,
+    Int,
+    Map,
+    Model,
+    NodeId,
+    OneOf,
+    Option,
+    Param,
+    Record,
+    Seq,
+    Set,
+    action,
+    constraint,
+    invariant,
+    terminal,
+)
+
+__version__ = "0.1.0"
+
+
+def check(spec_or_model, **options):
+    """Check a spec file (path) or a model (instance or class); see `checker.spec.check`."""
+    from .spec import check as _check
+
+    return _check(spec_or_model, **options)
+
+
+__all__ = [
+    "Bool", "Enum", "Int", "Map", "Model", "NodeId", "OneOf", "Option", "Param", "Record", "Seq", "Set",
+    "SearchOptions", "SearchResult", "Stats", "Verdict",
+    "action", "check", "constraint", "invariant", "terminal",
+]

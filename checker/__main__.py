@@ -1,0 +1,5 @@
+"""`python -m checker` is the `faultcheck` command."""
+
+from .cli import entry
+
+entry()

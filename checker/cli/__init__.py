@@ -1,0 +1,201 @@
+"""The `faultcheck` command line: check specs, show traces. Nothing imports this.
+
+Exit codes (the same for every command): 0 as expected, 1 not as expected,
+2 bad input or internal error, 3 undetermined (a bound or Ctrl-C cut it short).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+import traceback
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..engine import ProgressMonitor
+from ..trace import Trace, TraceError, render_text
+from ..spec import CheckResult, SpecError, check, combine_exit_codes
+from ..spec.run import EXIT_ERROR, EXIT_UNDETERMINED
+
+EPILOG = """exit codes: 0 every outcome as expected; 1 an outcome not as expected;
+2 bad input or internal error; 3 undetermined (a bound or Ctrl-C cut the work short).
+Over several specs: the first present of 2, 1, 3, else 0."""
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="faultcheck",
+        description="Model-check fault-tolerant distributed protocols written as Python state machines.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"faultcheck {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("check", help="check spec files (a DIR means every *.toml directly in it)", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("paths", nargs="+", metavar="FILE|DIR")
+    c.add_argument("--json", action="store_true", help="print only JSON on stdout, one object per spec")
+    c.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a parameter; VALUE is a TOML literal (rms=5, name=\"x\")")
+    c.add_argument("--max-states", type=_positive_int, metavar="N", help="stop after N distinct states")
+    c.add_argument("--max-depth", type=_positive_int, metavar="N", help="do not expand states at BFS level N")
+    c.add_argument("--max-seconds", type=_positive_float, metavar="S", help="stop after S seconds")
+    c.add_argument("--fingerprint", action="store_true",
+                   help="store 64-bit fingerprints instead of states (less memory; reports the collision odds)")
+    c.add_argument("--no-deadlock", action="store_true", help="do not report states without successors")
+    c.add_argument("--out", default=".faultcheck", metavar="DIR", help="where new traces go (default .faultcheck/)")
+    c.add_argument("--update", action="store_true",
+                   help="rewrite a committed counterexample that no longer replays or that a shorter one beats")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    c.add_argument("-v", "--verbose", action="store_true", help="also print action coverage")
+
+    s = sub.add_parser("show", help="print a trace file as text, one step and its changes at a time")
+    s.add_argument("trace", metavar="TRACE")
+    s.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """`NAME=VALUE` pairs, VALUE a TOML literal."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not eq or not name.isidentifier():
+            raise UsageError(f"--set {item}: expected NAME=VALUE, e.g. --set rms=5")
+        try:
+            out[name] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise UsageError(f"--set {item}: {value!r} is not a TOML value (strings need quotes: name=\"x\")") from None
+    return out
+
+
+def spec_files(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.glob("*.toml") if f.is_file())
+            if not found:
+                raise UsageError(f"{p}: no *.toml spec files in this directory")
+            files += found
+        elif p.exists():
+            files.append(p)
+        else:
+            raise UsageError(f"{p}: no such file or directory")
+    return files
+
+
+def _summary(r: CheckResult) -> str:
+    s = r.stats
+    mark = "ok  " if r.ok else {1: "FAIL", 2: "ERR ", 3: "??  "}.get(r.exit_code, "FAIL")
+    nums = f"{s.distinct:,} states, {s.generated:,} generated, depth {s.depth}, {s.seconds:.2f}s"
+    line = f"{mark} {r.spec}: {r.message} [{nums}]"
+    if s.collision_probability is not None:
+        line += f" [fingerprint collision odds {s.collision_probability:.1e}]"
+    return line
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    overrides = parse_sets(args.set)
+    files = spec_files(args.paths)
+    codes: list[int] = []
+    for f in files:
+        monitor = None if args.quiet else ProgressMonitor(max_seconds=args.max_seconds, label=f"{f.name}: ")
+        try:
+            r = check(
+                f,
+                params=overrides,
+                max_states=args.max_states,
+                max_depth=args.max_depth,
+                max_seconds=args.max_seconds,
+                check_deadlock=False if args.no_deadlock else None,
+                store="fingerprint" if args.fingerprint else "exact",
+                out=args.out,
+                update=args.update,
+                monitor=monitor,
+            )
+        except SpecError as e:
+            codes.append(EXIT_ERROR)
+            if args.json:
+                print(json.dumps({"spec": str(f), "verdict": "error", "ok": False, "exit_code": EXIT_ERROR,
+                                  "message": str(e), "counterexample": None}), flush=True)
+            print(f"faultcheck: {e}", file=sys.stderr)
+            continue
+        codes.append(r.exit_code)
+        if args.json:
+            print(json.dumps(r.to_json()), flush=True)
+        else:
+            print(_summary(r), flush=True)
+            if args.verbose:
+                for name, n in r.stats.coverage.items():
+                    print(f"       {name}: {n:,}" + ("  (never enabled)" if n == 0 else ""))
+            elif r.stats.never_enabled:
+                print(f"       never enabled: {', '.join(r.stats.never_enabled)}")
+            if r.error and r.exit_code == EXIT_ERROR:
+                print(r.error.rstrip(), file=sys.stderr)
+        if r.reason.startswith("interrupted"):
+            break  # Ctrl-C stops the whole run, after reporting what was explored
+    return combine_exit_codes(codes)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    trace = Trace.load(args.trace)
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    print(render_text(trace, color=color))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return {"check": cmd_check, "show": cmd_show}[args.command](args)
+    except (UsageError, SpecError, TraceError) as e:
+        print(f"faultcheck: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("faultcheck: interrupted", file=sys.stderr)
+        return EXIT_UNDETERMINED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:  # an internal error: one line, the traceback only on request
+        if args.debug:
+            traceback.print_exc()
+        print(f"faultcheck: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def entry() -> None:
+    sys.exit(main())

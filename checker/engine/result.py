@@ -1,0 +1,94 @@
+"""What a search is given and what it returns: options, verdicts, statistics, results.
+
+Imports nothing of faultcheck beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Verdict(str, enum.Enum):
+    """holds: the whole reachable space was explored and nothing failed;
+    violated: a property failed; undetermined: a bound or Ctrl-C cut the
+    search short (never a pass); error: model code raised or misbehaved."""
+
+    HOLDS = "holds"
+    VIOLATED = "violated"
+    UNDETERMINED = "undetermined"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchOptions:
+    """How to search. Frozen and keyword-only: two searches with different options can run side by side.
+
+    >>> SearchOptions(max_states=10_000, store="fingerprint").store
+    'fingerprint'
+    """
+
+    max_states: int | None = None  # stop (undetermined) once this many distinct states are found
+    max_depth: int | None = None  # do not expand states at this BFS level (initial states are level 1)
+    max_seconds: float | None = None  # stop (undetermined) after this much wall time
+    check_deadlock: bool = True  # a state with no successor that no @terminal accepts is a violation
+    store: str = "exact"  # "exact": a set of states; "fingerprint": 64-bit hashes only
+    check_types: bool = True  # check every new state's slots against the schema
+
+    def __post_init__(self) -> None:
+        for name in ("max_states", "max_depth"):
+            v = getattr(self, name)
+            if v is not None and (type(v) is not int or v < 1):
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if self.max_seconds is not None and not (
+            isinstance(self.max_seconds, (int, float)) and not isinstance(self.max_seconds, bool) and self.max_seconds > 0
+        ):
+            raise ValueError(f"max_seconds must be a positive number, got {self.max_seconds!r}")
+        if self.store not in ("exact", "fingerprint"):
+            raise ValueError(f"store must be 'exact' or 'fingerprint', got {self.store!r}")
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts with TLC's meanings.
+
+    distinct: states found; generated: initial states plus every successor
+    produced, duplicates and self-loops included; depth: BFS levels, the
+    initial states being level 1.
+    """
+
+    distinct: int
+    generated: int
+    depth: int
+    seconds: float
+    coverage: dict[str, int] = field(default_factory=dict)  # successors produced per action
+    collision_probability: float | None = None  # fingerprint store only
+
+    @property
+    def states_per_second(self) -> float:
+        return self.distinct / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def never_enabled(self) -> list[str]:
+        return [a for a, n in self.coverage.items() if n == 0]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The outcome of one search.
+
+    `path` holds the raw states from an initial state to the state where the
+    property failed (or the error arose); `property` names what failed
+    ("deadlock" for a deadlock); `reason` says why a search is undetermined
+    or what the error was.
+    """
+
+    verdict: Verdict
+    stats: Stats
+    property: str | None = None
+    path: tuple[tuple, ...] | None = None
+    reason: str = ""
+    error: str | None = None  # traceback text of an exception raised by model code

@@ -1,0 +1,200 @@
+"""The one search loop: level-synchronous breadth-first search over flat int tuples.
+
+Visited states map to their parent (exact store) or a 64-bit fingerprint to
+its parent's (fingerprint store); shortest counterexamples are rebuilt from
+those links. Time, progress and Ctrl-C reach the loop only through the
+`Monitor` it is given. Imports `checker.semantics` and `checker.logic`.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Sequence
+
+from ..logic import Predicate, fuse
+from ..semantics import TransitionSystem
+from .monitor import Monitor
+from .result import SearchOptions, SearchResult, Stats, Verdict
+
+TICK_EVERY = 2048  # expanded states between two calls of the monitor
+
+
+class _Stop(Exception):
+    """Raised inside the loop to end it with a result."""
+
+    def __init__(self, verdict: Verdict, state: tuple | None, prop: str | None = None, reason: str = "", error: str | None = None):
+        self.verdict, self.state, self.prop, self.reason, self.error = verdict, state, prop, reason, error
+
+
+def search(
+    system: TransitionSystem,
+    invariants: Sequence[Predicate] = (),
+    options: SearchOptions = SearchOptions(),
+    *,
+    constraints: Sequence[Predicate] = (),
+    terminals: Sequence[Predicate] = (),
+    monitor: Monitor | None = None,
+) -> SearchResult:
+    """Explore every state of `system` reachable from its initial states, breadth first.
+
+    >>> from checker.model import Model, Int, action, invariant
+    >>> class Counter(Model):
+    ...     def variables(self): return {"n": Int(0, 3)}
+    ...     def init(self): return {"n": 0}
+    ...     @action
+    ...     def inc(self, s): return [(s[0] + 1,)] if s[0] < 3 else [s]
+    >>> from checker.semantics import from_model
+    >>> r = search(from_model(Counter())); (r.verdict.value, r.stats.distinct, r.stats.depth)
+    ('holds', 4, 4)
+    """
+    monitor = monitor or Monitor(max_seconds=options.max_seconds)
+    counts = [0] * len(system.actions)
+    seen: dict = {}
+    box = {"generated": 0, "depth": 0}
+    start = time.perf_counter()
+    monitor.start()
+    try:
+        _bfs(system, invariants, constraints, terminals, options, monitor, seen, counts, box)
+        verdict, last, prop, reason, error = Verdict.HOLDS, None, None, "", None
+    except _Stop as stop:
+        verdict, last, prop, reason, error = stop.verdict, stop.state, stop.prop, stop.reason, stop.error
+    except KeyboardInterrupt:
+        verdict, last, prop, reason, error = Verdict.UNDETERMINED, None, None, "interrupted (Ctrl-C)", None
+    seconds = time.perf_counter() - start
+    coverage = {a.name: c for a, c in zip(system.actions, counts)}
+    distinct, generated = len(seen), box["generated"]
+    collision = None
+    if options.store == "fingerprint":
+        collision = distinct * max(generated - distinct, 0) / 2.0**64  # TLC's optimistic estimate
+    stats = Stats(distinct, generated, box["depth"], seconds, coverage, collision)
+    monitor.finish(stats)
+    path = None
+    if last is not None:
+        path = _path_exact(seen, last) if options.store == "exact" else _path_fingerprint(system, seen, last)
+    return SearchResult(verdict, stats, prop, path, reason, error)
+
+
+def _bfs(system, invariants, constraints, terminals, options, monitor, seen, counts, box) -> None:
+    fingerprint = options.store == "fingerprint"
+    valid = system.schema.make_fast_check() if options.check_types else None
+    first_failing = fuse(invariants, system.schema) if invariants else None
+    cons = [p.check for p in constraints]
+    terms = [p.check for p in terminals]
+    acts = [(i, a.successors) for i, a in enumerate(system.actions)]
+    check_deadlock = options.check_deadlock
+    max_states = options.max_states or 1 << 62
+    max_depth = options.max_depth or 1 << 62
+
+    level = []
+    for s in system.initial:
+        box["generated"] += 1
+        if valid is not None and not valid(s):
+            raise _Stop(Verdict.ERROR, None, reason=f"initial state: {system.schema.check_raw(s)}")
+        key = hash(s) if fingerprint else s
+        if key not in seen:
+            seen[key] = None
+            level.append(s)
+    generated0 = box["generated"]
+    depth = 1 if level else 0
+    box["depth"] = depth
+    s, i = None, -1
+
+    def stop_if_bounded() -> None:
+        box["generated"] = generated0 + sum(counts)
+        if len(seen) >= max_states:
+            raise _Stop(Verdict.UNDETERMINED, None, reason=f"max_states {max_states} reached")
+        why = monitor.tick(len(seen), box["generated"], depth)
+        if why:
+            raise _Stop(Verdict.UNDETERMINED, None, reason=why)
+
+    try:
+        while level:
+            nxt: list = []
+            append = nxt.append
+            expand = depth < max_depth
+            countdown = TICK_EVERY
+            for s in level:
+                if first_failing is not None:
+                    bad = first_failing(s)
+                    if bad >= 0:
+                        raise _Stop(Verdict.VIOLATED, s, invariants[bad].name)
+                if cons and not all(c(s) for c in cons):
+                    continue
+                enabled = False
+                hs = hash(s) if fingerprint else s
+                for i, successors in acts:
+                    succs = successors(s)
+                    if succs:
+                        enabled = True
+                        counts[i] += len(succs)
+                        if not expand:
+                            if any((hash(t) if fingerprint else t) not in seen for t in succs):
+                                raise _Stop(Verdict.UNDETERMINED, None, reason=f"max_depth {max_depth} reached")
+                            continue
+                        for t in succs:
+                            key = hash(t) if fingerprint else t
+                            if key not in seen:
+                                if valid is not None and not valid(t):
+                                    raise _Stop(Verdict.ERROR, s, reason=_bad_state(system, s, t, i))
+                                seen[key] = hs
+                                append(t)
+                if not enabled and check_deadlock and not any(t(s) for t in terms):
+                    raise _Stop(Verdict.VIOLATED, s, "deadlock")
+                countdown -= 1
+                if not countdown:
+                    countdown = TICK_EVERY
+                    stop_if_bounded()
+            box["generated"] = generated0 + sum(counts)
+            if nxt:
+                depth += 1
+                box["depth"] = depth
+                stop_if_bounded()
+            level = nxt
+    except (_Stop, KeyboardInterrupt):
+        raise
+    except Exception as e:  # model code raised: report with the trace that reached it
+        where = f"action {system.actions[i].name}" if i >= 0 else "an invariant"
+        if s is not None and i >= 0 and not _raises_in_action(system, s, i):
+            where = "a property"
+        raise _Stop(
+            Verdict.ERROR,
+            s,
+            reason=f"{where} raised {type(e).__name__}: {e}",
+            error="".join(traceback.format_exception(e)),
+        ) from None
+
+
+def _raises_in_action(system: TransitionSystem, s: tuple, i: int) -> bool:
+    try:
+        system.actions[i].successors(s)
+    except Exception:
+        return True
+    return False
+
+
+def _bad_state(system: TransitionSystem, s: tuple, t: tuple, i: int) -> str:
+    step = system.find_step(s, t)
+    label = step.label if step is not None else system.actions[i].name
+    return f"action {label} produced a state outside the schema: {system.schema.check_raw(t)}"
+
+
+def _path_exact(seen: dict, last: tuple) -> tuple[tuple, ...]:
+    path = [last]
+    while (p := seen[path[-1]]) is not None:
+        path.append(p)
+    return tuple(reversed(path))
+
+
+def _path_fingerprint(system: TransitionSystem, seen: dict, last: tuple) -> tuple[tuple, ...]:
+    """Rebuild the states behind a chain of fingerprints by re-executing the steps."""
+    chain = [hash(last)]
+    while (p := seen[chain[-1]]) is not None:
+        chain.append(p)
+    chain.reverse()
+    state = next(s for s in system.initial if hash(s) == chain[0])
+    path = [state]
+    for h in chain[1:]:
+        state = next(t for a in system.actions for t in a.successors(state) if hash(t) == h)
+        path.append(state)
+    return tuple(path)

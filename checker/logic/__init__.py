@@ -1,0 +1,242 @@
+"""Properties over states. Invariants are Python predicates over a readable `StateView`;
+`compile_predicate` makes them cheap to check on raw tuples.
+
+How: the predicate's source is read once. A body `return A and B and ...` is
+split into its conjuncts. For each part, the variables it reads (`state.x`
+only) are found; its verdict depends only on those variables' slots, so
+results are memoised by exactly those slots: most states of a model share
+their projection onto a conjunct's variables with many others. A part that
+reads every variable is called directly. Predicates whose source cannot be
+read, or that pass the state on whole, are correct but uncached; the reason
+is recorded. Imports `checker.model` only; Z3 will live in its
+own module here, loaded lazily.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import StateSchema, StateView
+
+MEMO_LIMIT = 1 << 18  # entries per predicate; past this, misses are evaluated without caching
+
+
+class PropertyError(Exception):
+    """A property is defined wrongly (unknown variable, duplicate name); the message names it."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One conjunct of a predicate: `fn(view)`, and the slots it reads (None: unknown, all)."""
+
+    fn: Callable[[StateView], object]
+    slots: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """A compiled state predicate: it holds in a state when every part holds.
+
+    `check(raw)` evaluates it alone; `fuse` compiles several into one fast function.
+    """
+
+    name: str
+    parts: tuple[Part, ...]
+    schema: StateSchema
+    reads: tuple[str, ...] | None  # variables read, or None when unknown (uncached)
+    note: str = ""  # why the predicate is not cached, when it is not
+
+    def check(self, raw: tuple) -> bool:
+        view = self.schema.view(raw)
+        return all(p.fn(view) for p in self.parts)
+
+
+def variables_read(fn: Callable, schema: StateSchema) -> tuple[tuple[str, ...] | None, str]:
+    """The variables `fn(state)` reads as `state.name` / `state["name"]`, or (None, why not)."""
+    found = _definition(fn)
+    if isinstance(found, str):
+        return None, found
+    node, argnames = found
+    return _reads(node, argnames[-1], schema)
+
+
+def _definition(fn: Callable) -> tuple[ast.FunctionDef | ast.Lambda, list[str]] | str:
+    """The AST of `fn`'s definition and its argument names, or why it cannot be had."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return "it is not a Python function"
+    argnames = list(code.co_varnames[: code.co_argcount])
+    if not argnames:
+        return "it takes no argument"
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return "its source cannot be read"
+    nodes = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.FunctionDef, ast.Lambda)) and [a.arg for a in n.args.args] == argnames
+    ]
+    if len(nodes) != 1:
+        return "its definition cannot be told apart in its source"
+    return nodes[0], argnames
+
+
+def _reads(node: ast.AST, state: str, schema: StateSchema) -> tuple[tuple[str, ...] | None, str]:
+    reads: set[str] = set()
+    allowed: set[int] = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == state:
+            reads.add(n.attr)
+            allowed.add(id(n.value))
+        elif (
+            isinstance(n, ast.Subscript)
+            and isinstance(n.value, ast.Name)
+            and n.value.id == state
+            and isinstance(n.slice, ast.Constant)
+            and isinstance(n.slice.value, str)
+        ):
+            reads.add(n.slice.value)
+            allowed.add(id(n.value))
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and n.id == state and id(n) not in allowed:
+            return None, f"it uses {state!r} other than as {state}.<variable>"
+    unknown = sorted(r for r in reads if r not in schema.variables)
+    if unknown:
+        raise PropertyError(
+            f"reads {state}.{unknown[0]}, but the state has no variable {unknown[0]!r} "
+            f"(variables: {', '.join(schema.variables)})"
+        )
+    return tuple(v for v in schema.variables if v in reads), ""
+
+
+def compile_predicate(name: str, fn: Callable[[StateView], object], schema: StateSchema) -> Predicate:
+    """Read `fn`'s source once: its conjuncts, and the variables each one reads.
+
+    >>> from checker.model import StateSchema, Int
+    >>> S = StateSchema({"x": Int(0, 9), "y": Int(0, 9)})
+    >>> p = compile_predicate("small", lambda st: st.x < 5, S)
+    >>> p.reads, p.check((3, 9)), p.check((7, 0))
+    (('x',), True, False)
+    """
+    found = _conjuncts(fn, schema) or [(fn, *variables_read(fn, schema))]
+    parts, reads_all, notes = [], set(), []
+    for part, reads, why in found:
+        slots = None
+        if reads is not None and len(reads) < len(schema.variables):
+            slots = tuple(i for v in reads for i in range(schema.offsets[v], schema.offsets[v] + schema.variables[v].width))
+        parts.append(Part(part, slots))
+        if reads is None:
+            notes.append(why)
+            reads_all = None
+        elif reads_all is not None:
+            reads_all.update(reads)
+    note = f"{name} is evaluated on every state: {notes[0]}" if notes else ""
+    reads_t = None if reads_all is None else tuple(v for v in schema.variables if v in reads_all)
+    return Predicate(name, tuple(parts), schema, reads_t, note)
+
+
+TABLE_LIMIT = 1 << 12  # a one-slot part whose slot has at most this many values uses a list, not a dict
+
+
+def fuse(predicates: Sequence[Predicate], schema: StateSchema) -> Callable[[tuple], int]:
+    """One generated function `raw -> index of the first predicate that fails, or -1`.
+
+    Each part is memoised on exactly the slots it reads: a list indexed by the
+    slot for one small slot, else a dict keyed by the slots (at most
+    MEMO_LIMIT entries); parts that read every variable are called directly.
+
+    >>> from checker.model import StateSchema, Int
+    >>> S = StateSchema({"x": Int(0, 9), "y": Int(0, 9)})
+    >>> first_failing = fuse([compile_predicate("x<5", lambda st: st.x < 5, S)], S)
+    >>> first_failing((3, 9)), first_failing((7, 0))
+    (-1, 0)
+    """
+    ns: dict[str, Any] = {"view": schema.view}
+    lines = ["def first_failing(raw):"]
+    for pi, pred in enumerate(predicates):
+        for qi, part in enumerate(pred.parts):
+            tag = f"{pi}_{qi}"
+            ns[f"f{tag}"] = part.fn
+            slots = part.slots
+            if slots is None:
+                lines += [f"    if not f{tag}(view(raw)):", f"        return {pi}"]
+                continue
+            if not slots:
+                value = bool(part.fn(schema.view(tuple([0] * schema.width))))
+                if not value:
+                    lines += [f"    return {pi}"]
+                continue
+            if len(slots) == 1 and schema.slot_bounds[slots[0]] <= TABLE_LIMIT:
+                ns[f"t{tag}"] = [None] * schema.slot_bounds[slots[0]]
+                key = f"raw[{slots[0]}]"
+                lines += [
+                    f"    k = {key}",
+                    f"    r = t{tag}[k]",
+                    "    if r is None:",
+                    f"        r = t{tag}[k] = bool(f{tag}(view(raw)))",
+                ]
+            else:
+                memo: dict = {}
+                ns[f"m{tag}"] = memo.get
+                ns[f"miss{tag}"] = _miss(part.fn, schema, memo)
+                if list(slots) == list(range(slots[0], slots[-1] + 1)):
+                    key = f"raw[{slots[0]}:{slots[-1] + 1}]"
+                else:
+                    key = "(" + "".join(f"raw[{i}], " for i in slots) + ")"
+                lines += [f"    k = {key}", f"    r = m{tag}(k)", "    if r is None:", f"        r = miss{tag}(raw, k)"]
+            lines += ["    if not r:", f"        return {pi}"]
+    lines.append("    return -1")
+    exec(compile("\n".join(lines) + "\n", "<invariants>", "exec"), ns)
+    return ns["first_failing"]
+
+
+def _miss(fn: Callable, schema: StateSchema, memo: dict) -> Callable[[tuple, Any], bool]:
+    view = schema.view
+
+    def miss(raw: tuple, key: Any) -> bool:
+        r = bool(fn(view(raw)))
+        if len(memo) < MEMO_LIMIT:
+            memo[key] = r
+        return r
+
+    return miss
+
+
+def _conjuncts(fn: Callable, schema: StateSchema) -> list[tuple[Callable, tuple[str, ...] | None, str]] | None:
+    """`return A and B and ...` as (function, variables read, why not known) per conjunct, or None."""
+    code = getattr(fn, "__code__", None)
+    if code is None or code.co_freevars or getattr(fn, "__defaults__", None):
+        return None
+    found = _definition(fn)
+    if isinstance(found, str):
+        return None
+    node, argnames = found
+    if isinstance(node, ast.Lambda):
+        expr = node.body
+    else:
+        body = [b for b in node.body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]
+        if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
+            return None
+        expr = body[0].value
+    if not (isinstance(expr, ast.BoolOp) and isinstance(expr.op, ast.And)):
+        return None
+    parts = []
+    self_ = getattr(fn, "__self__", None)
+    for i, conj in enumerate(expr.values):
+        name = f"{code.co_name}_{i}"
+        src = f"def {name}({', '.join(argnames)}):\n    return {ast.unparse(conj)}\n"
+        ns: dict = {}
+        exec(compile(src, f"<{code.co_name} conjunct {i + 1}>", "exec"), fn.__globals__, ns)
+        part = ns[name] if self_ is None else types.MethodType(ns[name], self_)
+        parts.append((part, *_reads(conj, argnames[-1], schema)))
+    return parts
+
+
+__all__ = ["Part", "Predicate", "PropertyError", "compile_predicate", "fuse", "variables_read"]

@@ -1,0 +1,275 @@
+"""The low-level model form: typed variables, initial states, guarded actions over flat tuples.
+
+For what is not message passing (TLA+-style specs, shared-memory algorithms,
+puzzles). An action receives a raw state tuple and, for each declared
+parameter, the codes to try, and returns every successor in one call, guards
+first. Invariants receive a readable `StateView`. Standard library only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .schema import SchemaError, Type
+from .state import StateSchema, StateView
+
+
+class ModelError(Exception):
+    """A model is defined or instantiated wrongly; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A model parameter settable from a spec's `[params]`.
+
+    `default` fixes the parameter's Python type (int, bool, str or float);
+    `lo`/`hi` bound ints, `choices` lists allowed values.
+    """
+
+    default: Any
+    doc: str = ""
+    lo: int | None = None
+    hi: int | None = None
+    choices: tuple | None = None
+
+    def check(self, name: str, value: Any) -> Any:
+        want = type(self.default)
+        if want is float and type(value) is int:
+            value = float(value)
+        if type(value) is not want:
+            raise ModelError(f"parameter {name!r} must be {want.__name__}, got {value!r}")
+        if self.lo is not None and value < self.lo:
+            raise ModelError(f"parameter {name!r} must be >= {self.lo}, got {value!r}")
+        if self.hi is not None and value > self.hi:
+            raise ModelError(f"parameter {name!r} must be <= {self.hi}, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ModelError(f"parameter {name!r} must be one of {', '.join(map(repr, self.choices))}, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class ActionDef:
+    name: str
+    over: tuple[str, ...]  # names of model attributes holding each parameter's finite type
+
+
+@dataclass(frozen=True)
+class PredicateDef:
+    name: str
+    kind: str  # "invariant" | "constraint" | "terminal"
+
+
+def action(fn: Callable | None = None, *, over: tuple[str, ...] | str = (), name: str | None = None):
+    """Declare a method as an action: `(self, s, *domains) -> successors`.
+
+    `over` names model attributes holding finite schema types, one per
+    parameter; the method receives, for each, an iterable of codes to try,
+    and returns every successor for all of them (an empty sequence when
+    disabled). Trace labels name the parameter values that fired.
+
+        @action(over="RM")
+        def RMPrepare(self, s, rms):
+            return [prepare(s, r) for r in rms if s[self.RM0 + r] == WORKING]
+    """
+    over_t = (over,) if isinstance(over, str) else tuple(over)
+
+    def mark(f: Callable) -> Callable:
+        f._fc_action = ActionDef(name or f.__name__, over_t)  # type: ignore[attr-defined]
+        return f
+
+    return mark(fn) if fn is not None else mark
+
+
+def _predicate(kind: str):
+    def deco(fn: Callable | None = None, *, name: str | None = None):
+        def mark(f: Callable) -> Callable:
+            f._fc_predicate = PredicateDef(name or f.__name__, kind)  # type: ignore[attr-defined]
+            return f
+
+        return mark(fn) if fn is not None else mark
+
+    deco.__name__ = kind
+    deco.__doc__ = f"Declare a method `(self, state: StateView) -> bool` as a {kind}."
+    return deco
+
+
+invariant = _predicate("invariant")
+constraint = _predicate("constraint")  # like TLC's CONSTRAINT: failing states are kept, not expanded
+terminal = _predicate("terminal")  # states where having no successor is not a deadlock
+
+
+@dataclass(frozen=True)
+class BoundAction:
+    """An action of an instantiated model, ready for the engine.
+
+    `fn(s)` gives every successor: each domain parameter defaults to all of its
+    codes (a plain one-argument call is the fastest call CPython makes).
+    """
+
+    name: str
+    fn: Callable[..., Iterable[tuple]]
+    domains: tuple[Type, ...]
+
+    def instances(self, s: tuple) -> Iterable[tuple[tuple[str, ...], tuple]]:
+        """Each (parameter names, successor) pair: slow, for labelling trace steps."""
+        import itertools
+
+        ranges = [range(d.cardinality) for d in self.domains]  # type: ignore[arg-type]
+        for codes in itertools.product(*ranges):
+            for t in self.fn(s, *((c,) for c in codes)):  # one instance at a time
+                yield tuple(d.format(d.unrank(c)) for d, c in zip(self.domains, codes)), t
+
+
+class Model:
+    """Base class of low-level models. Subclasses define:
+
+    - class attributes of type `Param` (set from a spec's `[params]`);
+    - `variables(self) -> dict[str, Type]`: the state's variables, in order;
+    - `init(self) -> dict | list[dict]`: initial state(s), readable values;
+    - optionally `setup(self)`: compute constants once parameters are set;
+    - methods decorated `@action`, `@invariant`, `@constraint`, `@terminal`.
+    """
+
+    _actions: ClassVar[dict[str, str]] = {}  # action name -> method name
+    _predicates: ClassVar[dict[str, tuple[str, str]]] = {}  # name -> (kind, method name)
+    _params: ClassVar[dict[str, Param]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        actions: dict[str, str] = {}
+        preds: dict[str, tuple[str, str]] = {}
+        params: dict[str, Param] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, v in vars(klass).items():
+                if isinstance(v, Param):
+                    params[attr] = v
+        seen_methods: set[str] = set()
+        for klass in cls.__mro__:  # most derived first: an override hides its base's declaration
+            for attr, v in vars(klass).items():
+                if attr in seen_methods or not callable(v):
+                    continue
+                seen_methods.add(attr)
+                a = getattr(v, "_fc_action", None)
+                p = getattr(v, "_fc_predicate", None)
+                if a is not None:
+                    if a.name in actions and actions[a.name] != attr:
+                        raise ModelError(f"{cls.__name__}: two methods declare action {a.name!r}; rename one")
+                    _check_arity(cls, attr, v, 2 + len(a.over), f"action (self, s{''.join(', ' + o.lower() + 's' for o in a.over)})")
+                    actions[a.name] = attr
+                if p is not None:
+                    if p.name in preds and preds[p.name][1] != attr:
+                        raise ModelError(f"{cls.__name__}: {p.name!r} is declared twice; names must be unique")
+                    _check_arity(cls, attr, v, 2, f"{p.kind} (self, state)")
+                    preds[p.name] = (p.kind, attr)
+        clash = set(actions) & set(preds)
+        if clash:
+            raise ModelError(f"{cls.__name__}: {sorted(clash)[0]!r} names both an action and a predicate; rename one")
+        # keep declaration order of the most basic class first
+        order = {n: i for i, n in enumerate(_declaration_order(cls))}
+        cls._actions = dict(sorted(actions.items(), key=lambda kv: order.get(kv[1], 1 << 30)))
+        cls._predicates = dict(sorted(preds.items(), key=lambda kv: order.get(kv[1][1], 1 << 30)))
+        cls._params = params
+
+    def __init__(self, **params: Any):
+        cls = type(self)
+        for name in params:
+            if name not in cls._params:
+                known = ", ".join(cls._params) or "none"
+                raise ModelError(f"{cls.__name__} has no parameter {name!r} (parameters: {known})")
+        self.params: dict[str, Any] = {}
+        for name, p in cls._params.items():
+            value = p.check(name, params.get(name, p.default))
+            self.params[name] = value
+            setattr(self, name, value)
+        try:
+            self.schema = StateSchema(self.variables())
+        except SchemaError as e:
+            raise ModelError(f"{cls.__name__}.variables(): {e}") from None
+        self.setup()
+        self.actions = [self._bind(name, meth) for name, meth in cls._actions.items()]
+        if not self.actions:
+            raise ModelError(f"{cls.__name__} declares no @action")
+
+    # -- to override ------------------------------------------------------------------
+    def variables(self) -> Mapping[str, Type]:
+        raise ModelError(f"{type(self).__name__} must define variables(self) -> dict of name to schema type")
+
+    def init(self) -> Mapping[str, Any] | Iterable[Mapping[str, Any]]:
+        raise ModelError(f"{type(self).__name__} must define init(self) returning the initial state(s)")
+
+    def setup(self) -> None:
+        """Compute constants (slot offsets, codes) once the parameters are set."""
+
+    # -- for the checker ------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def offset(self, variable: str) -> int:
+        """Index of `variable`'s first slot in the state tuple."""
+        try:
+            return self.schema.offsets[variable]
+        except KeyError:
+            raise ModelError(f"{self.name} has no variable {variable!r}") from None
+
+    def initial_states(self) -> list[tuple]:
+        init = self.init()
+        states = [init] if isinstance(init, Mapping) else list(init)
+        if not states:
+            raise ModelError(f"{self.name}.init() returned no initial state")
+        out = []
+        for i, st in enumerate(states):
+            try:
+                out.append(self.schema.encode(st, where=f"{self.name}.init()[{i}]" if len(states) > 1 else f"{self.name}.init()"))
+            except SchemaError as e:
+                raise ModelError(str(e)) from None
+        return out
+
+    def predicates(self, kind: str) -> dict[str, Callable[[StateView], bool]]:
+        """Bound predicate methods of one kind, by name, in declaration order."""
+        return {n: getattr(self, m) for n, (k, m) in type(self)._predicates.items() if k == kind}
+
+    def _bind(self, name: str, meth: str) -> BoundAction:
+        fn = getattr(self, meth)
+        domains = []
+        for o in fn._fc_action.over:
+            d = getattr(self, o, None)
+            if not isinstance(d, Type) or d.cardinality is None:
+                raise ModelError(
+                    f"{self.name}.{meth}: over={o!r} must name an attribute holding a finite schema type "
+                    f"(set it in setup(), e.g. self.{o} = NodeId(...)); got {d!r}"
+                )
+            domains.append(d)
+        if domains:  # the domains become the parameters' defaults: fn(s) covers every instance
+            f = fn.__func__
+            g = types.FunctionType(f.__code__, f.__globals__, f.__name__, None, f.__closure__)
+            g.__defaults__ = tuple(range(d.cardinality) for d in domains)  # type: ignore[arg-type]
+            g.__kwdefaults__, g.__qualname__, g.__doc__ = f.__kwdefaults__, f.__qualname__, f.__doc__
+            g.__dict__.update(f.__dict__)
+            fn = types.MethodType(g, self)
+        return BoundAction(name, fn, tuple(domains))
+
+
+def _check_arity(cls: type, attr: str, fn: Callable, n: int, what: str) -> None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    params = list(sig.parameters.values())
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return
+    if len(params) != n:
+        raise ModelError(f"{cls.__name__}.{attr}: a {what} takes {n} arguments, this one takes {len(params)}")
+
+
+def _declaration_order(cls: type) -> list[str]:
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        for attr in vars(klass):
+            if attr not in names:
+                names.append(attr)
+    return names

@@ -1,0 +1,157 @@
+"""A global state's layout: named variables of schema types, packed into one flat int tuple.
+
+`StateSchema` turns readable states (dicts of decoded values) into the flat
+tuples the engine stores and back, validates raw tuples slot by slot, diffs
+two states and round-trips them through JSON. `StateView` is the read-only,
+lazily decoded face of a raw tuple that invariants read. Standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .schema import SchemaError, Type
+
+
+class StateSchema:
+    """The ordered variables of a state and where each one lives in the flat tuple.
+
+    >>> from checker.model.schema import Bool, Int
+    >>> S = StateSchema({"x": Int(0, 3), "done": Bool()})
+    >>> raw = S.encode({"x": 2, "done": True}); raw
+    (2, 1)
+    >>> S.view(raw).x
+    2
+    """
+
+    def __init__(self, variables: Mapping[str, Type]):
+        if not variables:
+            raise SchemaError("a state needs at least one variable")
+        self.variables: dict[str, Type] = {}
+        self.offsets: dict[str, int] = {}
+        width = 0
+        for name, t in variables.items():
+            if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+                raise SchemaError(f"variable name {name!r} must be an identifier not starting with '_'")
+            if not isinstance(t, Type):
+                raise SchemaError(f"variable {name!r} needs a schema type (Bool, Int, Enum, ...), got {t!r}")
+            self.variables[name] = t
+            self.offsets[name] = width
+            width += t.width
+        self.width = width
+        self.slot_bounds: tuple[int, ...] = tuple(b for t in self.variables.values() for b in t.bounds())
+        self.slot_owner: tuple[str, ...] = tuple(n for n, t in self.variables.items() for _ in range(t.width))
+        self._view_class = _view_class(self)
+
+    def slice(self, name: str) -> slice:
+        """The slots of variable `name` in the flat tuple."""
+        o = self.offsets[name]
+        return slice(o, o + self.variables[name].width)
+
+    # -- conversions -------------------------------------------------------------
+    def encode(self, state: Mapping[str, Any], where: str = "state") -> tuple[int, ...]:
+        """The flat tuple of a readable state (a mapping of every variable to its value)."""
+        if not isinstance(state, Mapping):
+            raise SchemaError(f"{where}: expected a mapping of variables to values, got {state!r}")
+        unknown = [k for k in state if k not in self.variables]
+        if unknown:
+            raise SchemaError(f"{where}: unknown variable {unknown[0]!r} (variables: {', '.join(self.variables)})")
+        out: list[int] = []
+        for name, t in self.variables.items():
+            if name not in state:
+                raise SchemaError(f"{where}: variable {name!r} has no value")
+            t.encode_into(t.validate(state[name], f"{where}.{name}"), out)
+        return tuple(out)
+
+    def decode(self, raw: Sequence[int]) -> dict[str, Any]:
+        """A readable dict of every variable's value."""
+        return {n: t.decode_at(raw, self.offsets[n]) for n, t in self.variables.items()}
+
+    def view(self, raw: tuple[int, ...]) -> StateView:
+        """A lazily decoded, attribute-style view of `raw` (what invariants receive)."""
+        return self._view_class(raw)
+
+    def check_raw(self, raw: Any) -> str | None:
+        """None if `raw` is a well-formed state tuple, else what is wrong (naming the variable)."""
+        if type(raw) is not tuple:
+            return f"a state must be a tuple of ints, got {type(raw).__name__}"
+        if len(raw) != self.width:
+            return f"a state has {self.width} slots, got {len(raw)}"
+        for i, (v, b) in enumerate(zip(raw, self.slot_bounds)):
+            if type(v) is not int or not 0 <= v < b:
+                return f"variable {self.slot_owner[i]!r}: slot value {v!r} is outside its type"
+        try:
+            again = self.encode(self.decode(raw))
+        except (SchemaError, IndexError, KeyError) as e:
+            return f"not a canonical encoding: {e}"
+        if again != raw:
+            bad = next(i for i, (a, b) in enumerate(zip(raw, again)) if a != b)
+            return f"variable {self.slot_owner[bad]!r}: not a canonical encoding (unused slots must be 0)"
+        return None
+
+    def make_fast_check(self):
+        """A function raw -> bool that checks every slot's range (generated once, cheap per call)."""
+        conds = [f"0 <= t[{i}] < {b}" for i, b in enumerate(self.slot_bounds)]
+        src = f"def fast_check(t):\n    return len(t) == {self.width} and " + " and ".join(conds or ["True"]) + "\n"
+        ns: dict[str, Any] = {}
+        exec(compile(src, "<state-check>", "exec"), ns)
+        return ns["fast_check"]
+
+    def to_json(self, raw: Sequence[int]) -> dict[str, Any]:
+        return {n: t.to_json(t.decode_at(raw, self.offsets[n])) for n, t in self.variables.items()}
+
+    def from_json(self, obj: Any, where: str = "state") -> tuple[int, ...]:
+        if not isinstance(obj, dict):
+            raise SchemaError(f"{where}: expected a JSON object of variables, got {obj!r}")
+        missing = [n for n in self.variables if n not in obj]
+        if missing:
+            raise SchemaError(f"{where}: variable {missing[0]!r} has no value")
+        unknown = [k for k in obj if k not in self.variables]
+        if unknown:
+            raise SchemaError(f"{where}: unknown variable {unknown[0]!r}")
+        return self.encode({n: t.from_json(obj[n], f"{where}.{n}") for n, t in self.variables.items()}, where)
+
+    def format_var(self, name: str, raw: Sequence[int]) -> str:
+        t = self.variables[name]
+        return t.format(t.decode_at(raw, self.offsets[name]))
+
+    def diff(self, before: Sequence[int] | None, after: Sequence[int]) -> list[str]:
+        """Names of the variables whose slots differ (all of them when `before` is None)."""
+        if before is None:
+            return list(self.variables)
+        return [n for n in self.variables if before[self.slice(n)] != after[self.slice(n)]]
+
+
+class StateView:
+    """Read-only view of a raw state: `view.name` is the decoded value of variable `name`."""
+
+    __slots__ = ("raw",)
+    _schema: StateSchema
+
+    def __init__(self, raw: tuple[int, ...]):
+        self.raw = raw
+
+    def __getattr__(self, name: str) -> Any:
+        schema = type(self)._schema
+        t = schema.variables.get(name)
+        if t is None:
+            raise AttributeError(f"the state has no variable {name!r} (variables: {', '.join(schema.variables)})")
+        return t.decode_at(self.raw, schema.offsets[name])
+
+    def __getitem__(self, name: str) -> Any:
+        return self.__getattr__(name)
+
+    def __repr__(self) -> str:
+        s = type(self)._schema
+        return "State(" + ", ".join(f"{n}={s.format_var(n, self.raw)}" for n in s.variables) + ")"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StateView) and other.raw == self.raw
+
+    def __hash__(self) -> int:
+        return hash(self.raw)
+
+
+def _view_class(schema: StateSchema) -> type[StateView]:
+    return type("State", (StateView,), {"__slots__": (), "_schema": schema})

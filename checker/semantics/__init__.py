@@ -1,0 +1,97 @@
+"""Transition systems: what the engine explores, built from a model.
+
+A `TransitionSystem` is initial raw states plus labelled actions, each of which
+maps a raw state to all of its successors in one call. The low-level `Model`
+form maps onto it one for one; the message-passing form (nodes, network,
+faults) composes into the same shape. Imports `checker.model` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import Model, StateSchema, StateView
+
+
+@dataclass(frozen=True)
+class Step:
+    """What happened in one step, independent of successor order: an action and its parameters."""
+
+    kind: str  # "action" here; later forms add "deliver", "crash", "partition", ...
+    action: str
+    params: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.action}({', '.join(self.params)})" if self.params else self.action
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "action": self.action, "params": list(self.params), "label": self.label}
+
+
+@dataclass(frozen=True)
+class Action:
+    """One named action: `successors(s)` gives every successor; `instances(s)` labels each.
+
+    The engine calls `successors(s)` directly, once per action per state.
+    """
+
+    name: str
+    successors: Callable[[tuple], Sequence[tuple]]
+    instances: Callable[[tuple], Iterable[tuple[tuple[str, ...], tuple]]]
+    kind: str = "action"
+
+
+@dataclass
+class TransitionSystem:
+    """Everything the engine needs, over flat int tuples."""
+
+    name: str
+    schema: StateSchema
+    initial: list[tuple]
+    actions: list[Action]
+    invariants: Mapping[str, Callable[[StateView], bool]] = field(default_factory=dict)
+    constraints: Mapping[str, Callable[[StateView], bool]] = field(default_factory=dict)
+    terminals: Mapping[str, Callable[[StateView], bool]] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def labelled_successors(self, s: tuple) -> Iterator[tuple[Step, tuple]]:
+        """Every (step, successor) of `s`, in action order (slow: for traces, not the search)."""
+        for a in self.actions:
+            for params, t in a.instances(s):
+                yield Step(a.kind, a.name, params), t
+
+    def find_step(self, s: tuple, t: tuple) -> Step | None:
+        """The first step (in action order) that leads from `s` to `t`."""
+        for a in self.actions:
+            if t in a.successors(s):
+                for params, u in a.instances(s):
+                    if u == t:
+                        return Step(a.kind, a.name, params)
+        return None
+
+    def apply(self, s: tuple, step: Step) -> list[tuple]:
+        """The successors of `s` by exactly `step` (empty when it is not enabled)."""
+        return [t for st, t in self.labelled_successors(s) if st == step]
+
+    def action_named(self, name: str) -> Action | None:
+        return next((a for a in self.actions if a.name == name), None)
+
+
+def from_model(model: Model) -> TransitionSystem:
+    """The transition system of a low-level model: its actions, unchanged."""
+    return TransitionSystem(
+        name=model.name,
+        schema=model.schema,
+        initial=model.initial_states(),
+        actions=[Action(a.name, a.fn, a.instances) for a in model.actions],
+        invariants=model.predicates("invariant"),
+        constraints=model.predicates("constraint"),
+        terminals=model.predicates("terminal"),
+        params=dict(model.params),
+    )
+
+
+__all__ = ["Action", "Step", "TransitionSystem", "from_model"]

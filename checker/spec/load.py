@@ -1,0 +1,231 @@
+"""Spec files: one TOML file per check, loaded and validated once, with one-line errors.
+
+Format 1 (every key but `protocol` and `expected` optional; unknown keys are errors):
+
+    format = 1
+    protocol = "protocols.two_phase_commit_tla:TwoPhase"   # module:Class
+    kind = "search"
+    description = "..."
+    invariants = ["TypeOK", "TCConsistent"]                # default: every @invariant
+    expected = "holds"                                     # or "violated"
+    violates = "TCConsistent"                              # with expected = "violated"
+    counterexample = "counterexamples/<spec-stem>.json"    # committed trace, relative to the project
+    check_deadlock = true
+    accept_bounds = false    # true: a bounded search that finds nothing counts as expected
+    [params]                 # the model's parameters
+    rms = 3
+    [bounds]                 # max_states, max_depth, max_seconds
+    max_states = 1000000
+
+The module is imported with the spec's folder and the project root (the
+nearest folder above holding pyproject.toml, else the spec folder's parent)
+importable, so users' own packages work. Imports `checker.model`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..model import Model, ModelError
+
+SPEC_FORMAT = 1
+KINDS = ("search",)
+EXPECTED = ("holds", "violated")
+TOP_KEYS = {
+    "format", "protocol", "kind", "description", "invariants", "expected", "violates", "counterexample",
+    "check_deadlock", "accept_bounds", "params", "bounds",
+}
+BOUND_KEYS = {"max_states": int, "max_depth": int, "max_seconds": (int, float)}
+
+
+class SpecError(Exception):
+    """Bad input: a spec file, a field, what was wrong — one line, no traceback."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spec:
+    """A loaded spec. `path` is None for a model checked directly from Python."""
+
+    path: Path | None
+    root: Path  # what relative paths (counterexample) are resolved against
+    protocol: str
+    model_class: type[Model]
+    kind: str = "search"
+    description: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    invariants: tuple[str, ...] | None = None  # None: every invariant the model declares
+    expected: str = "holds"
+    violates: str | None = None
+    counterexample: str | None = None
+    check_deadlock: bool = True
+    accept_bounds: bool = False
+    bounds: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path is not None else self.model_class.__name__
+
+    @property
+    def where(self) -> str:
+        return str(self.path) if self.path is not None else f"model {self.model_class.__name__}"
+
+    def counterexample_path(self) -> Path | None:
+        return None if self.counterexample is None else self.root / self.counterexample
+
+    def with_params(self, overrides: Mapping[str, Any]) -> Spec:
+        return replace(self, params={**self.params, **overrides})
+
+    def instantiate(self) -> Model:
+        """The model with this spec's parameters; a bad parameter is a SpecError."""
+        try:
+            return self.model_class(**self.params)
+        except ModelError as e:
+            raise SpecError(f"{self.where}: params: {e}") from None
+
+
+def project_root(folder: Path) -> Path:
+    for p in [folder, *folder.parents]:
+        if (p / "pyproject.toml").is_file():
+            return p
+    return folder.parent
+
+
+def resolve_protocol(ref: str, where: str, search_paths: list[Path]) -> type[Model]:
+    """Import `module:Class` (with `search_paths` importable) and check it is a Model class."""
+    if not isinstance(ref, str) or ref.count(":") != 1 or not all(ref.split(":")):
+        raise SpecError(f"{where}: protocol: expected \"module:Class\", got {ref!r}")
+    mod_name, cls_name = ref.split(":")
+    added = [str(p) for p in search_paths if str(p) not in sys.path]
+    sys.path[:0] = added
+    try:
+        module = importlib.import_module(mod_name)
+    except ModuleNotFoundError as e:
+        if e.name and mod_name.startswith(e.name):
+            raise SpecError(f"{where}: protocol: no module named {mod_name!r}") from None
+        raise SpecError(f"{where}: protocol: importing {mod_name!r} failed: {e}") from None
+    except ModelError as e:
+        raise SpecError(f"{where}: protocol: {mod_name}: {e}") from None
+    except Exception as e:  # the user's module raised while importing
+        raise SpecError(f"{where}: protocol: importing {mod_name!r} raised {type(e).__name__}: {e}") from None
+    finally:
+        for p in added:
+            if p in sys.path:
+                sys.path.remove(p)
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        raise SpecError(f"{where}: protocol: module {mod_name!r} has no {cls_name!r}")
+    if not (isinstance(cls, type) and issubclass(cls, Model)):
+        raise SpecError(f"{where}: protocol: {ref} is not a faultcheck Model class")
+    return cls
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a spec file.
+
+    >>> load_spec("specs/two_phase_commit_tla.toml").expected   # doctest: +SKIP
+    'holds'
+    """
+    path = Path(path)
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise SpecError(f"{where}: is a directory, not a spec file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{where}: cannot read: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{where}: not valid TOML: {e}") from None
+
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise SpecError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(TOP_KEYS))})")
+    fmt = data.get("format", SPEC_FORMAT)
+    if fmt != SPEC_FORMAT:
+        raise SpecError(f"{where}: format: this faultcheck reads spec format {SPEC_FORMAT}, got {fmt!r}")
+
+    def get(key: str, types: Any, default: Any) -> Any:
+        if key not in data:
+            return default
+        v = data[key]
+        if not isinstance(v, types) or (isinstance(v, bool) and bool not in (types if isinstance(types, tuple) else (types,))):
+            tname = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
+            raise SpecError(f"{where}: {key}: expected {tname}, got {v!r}")
+        return v
+
+    if "protocol" not in data:
+        raise SpecError(f"{where}: protocol: missing (e.g. protocol = \"protocols.two_phase_commit_tla:TwoPhase\")")
+    kind = get("kind", str, "search")
+    if kind not in KINDS:
+        raise SpecError(f"{where}: kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+    if "expected" not in data:
+        raise SpecError(f"{where}: expected: missing (\"holds\" or \"violated\")")
+    expected = get("expected", str, "holds")
+    if expected not in EXPECTED:
+        raise SpecError(f"{where}: expected: must be \"holds\" or \"violated\", got {expected!r}")
+    violates = get("violates", str, None)
+    if expected == "violated" and violates is None:
+        raise SpecError(f"{where}: violates: required with expected = \"violated\" (the property that must fail)")
+    if expected == "holds" and violates is not None:
+        raise SpecError(f"{where}: violates: only allowed with expected = \"violated\"")
+    invariants = get("invariants", list, None)
+    if invariants is not None:
+        if not all(isinstance(i, str) for i in invariants):
+            raise SpecError(f"{where}: invariants: expected a list of names")
+        dup = sorted({i for i in invariants if invariants.count(i) > 1})
+        if dup:
+            raise SpecError(f"{where}: invariants: {dup[0]!r} is listed twice")
+    params = get("params", dict, {})
+    bounds = get("bounds", dict, {})
+    for k, v in bounds.items():
+        if k not in BOUND_KEYS:
+            raise SpecError(f"{where}: bounds: unknown key {k!r} (known: {', '.join(BOUND_KEYS)})")
+        if not isinstance(v, BOUND_KEYS[k]) or isinstance(v, bool) or v <= 0:
+            raise SpecError(f"{where}: bounds.{k}: expected a positive number, got {v!r}")
+    counterexample = get("counterexample", str, None)
+
+    root = project_root(path.resolve().parent)
+    model_class = resolve_protocol(data["protocol"], where, [path.resolve().parent, root])
+    spec = Spec(
+        path=path,
+        root=root,
+        protocol=data["protocol"],
+        model_class=model_class,
+        kind=kind,
+        description=get("description", str, ""),
+        params=dict(params),
+        invariants=tuple(invariants) if invariants is not None else None,
+        expected=expected,
+        violates=violates,
+        counterexample=counterexample,
+        check_deadlock=get("check_deadlock", bool, True),
+        accept_bounds=get("accept_bounds", bool, False),
+        bounds=dict(bounds),
+    )
+    known = set(model_class._predicates)
+    for name in (spec.invariants or ()) + ((violates,) if violates and violates != "deadlock" else ()):
+        if name not in known or model_class._predicates[name][0] != "invariant":
+            have = ", ".join(n for n, (k, _) in model_class._predicates.items() if k == "invariant") or "none"
+            raise SpecError(f"{where}: unknown invariant {name!r} for {spec.protocol} (invariants: {have})")
+    if violates and spec.invariants is not None and violates != "deadlock" and violates not in spec.invariants:
+        raise SpecError(f"{where}: violates: {violates!r} is not among the invariants checked")
+    for k in params:
+        if k not in model_class._params:
+            raise SpecError(f"{where}: params: {spec.protocol} has no parameter {k!r} (parameters: {', '.join(model_class._params) or 'none'})")
+    return spec
+
+
+def spec_for_model(model: Model | type[Model]) -> Spec:
+    """A spec for a model given directly from Python (expected: holds, every invariant)."""
+    cls = model if isinstance(model, type) else type(model)
+    if not issubclass(cls, Model):
+        raise SpecError(f"{model!r} is neither a spec path nor a faultcheck Model")
+    params = {} if isinstance(model, type) else dict(model.params)
+    return Spec(path=None, root=Path.cwd(), protocol=f"{cls.__module__}:{cls.__qualname__}", model_class=cls, params=params)

@@ -1,0 +1,227 @@
+"""Run one check: a spec (or a model) -> search -> trace -> an outcome compared with what was expected.
+
+Exit codes (DESIGN.md): 0 as expected, 1 not as expected, 2 bad input or
+internal error, 3 undetermined. Imports every layer below; nothing imports this.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..engine import Monitor, SearchOptions, SearchResult, Stats, Verdict, search
+from ..logic import Predicate, PropertyError, compile_predicate
+from ..model import Model
+from ..semantics import TransitionSystem, from_model
+from ..trace import Trace, TraceError, build_trace, replay
+from .load import Spec, SpecError, load_spec, spec_for_model
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_ERROR, EXIT_UNDETERMINED = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of checking one spec.
+
+    >>> r = check("specs/two_phase_commit_tla.toml", params={"rms": 3})   # doctest: +SKIP
+    >>> r.verdict, r.ok, r.stats.distinct                                   # doctest: +SKIP
+    (<Verdict.HOLDS: 'holds'>, True, 288)
+    """
+
+    spec: str
+    verdict: Verdict
+    expected: str
+    ok: bool
+    exit_code: int
+    message: str  # one line: what happened, relative to what was expected
+    stats: Stats
+    property: str | None = None
+    trace: Trace | None = None
+    counterexample: str | None = None  # committed path if the spec names one, else the trace written, else None
+    written: str | None = None  # where this run wrote its trace, if it did
+    reason: str = ""
+    error: str | None = None
+    params: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.stats
+        return {
+            "spec": self.spec,
+            "verdict": self.verdict.value,
+            "expected": self.expected,
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "message": self.message,
+            "property": self.property,
+            "params": self.params,
+            "distinct_states": s.distinct,
+            "states_generated": s.generated,
+            "depth": s.depth,
+            "seconds": round(s.seconds, 4),
+            "states_per_second": round(s.states_per_second, 1),
+            "collision_probability": s.collision_probability,
+            "coverage": s.coverage,
+            "never_enabled": s.never_enabled,
+            "counterexample": self.counterexample,
+            "trace_length": len(self.trace) if self.trace is not None else None,
+            "reason": self.reason,
+        }
+
+
+def combine_exit_codes(codes: list[int]) -> int:
+    """Over several specs: the first present of 2, 1, 3, else 0."""
+    for c in (EXIT_ERROR, EXIT_UNEXPECTED, EXIT_UNDETERMINED):
+        if c in codes:
+            return c
+    return EXIT_OK
+
+
+def _predicates(model: Model, kind: str, names: tuple[str, ...] | None, where: str) -> list[Predicate]:
+    fns = model.predicates(kind)
+    out = []
+    for name in names if names is not None else tuple(fns):
+        try:
+            out.append(compile_predicate(name, fns[name], model.schema))
+        except PropertyError as e:
+            raise SpecError(f"{where}: {kind} {name}: {e}") from None
+    return out
+
+
+def check(
+    spec_or_model: str | os.PathLike | Spec | Model | type[Model],
+    *,
+    params: dict[str, Any] | None = None,
+    invariants: list[str] | None = None,
+    max_states: int | None = None,
+    max_depth: int | None = None,
+    max_seconds: float | None = None,
+    check_deadlock: bool | None = None,
+    store: str = "exact",
+    out: str | os.PathLike | None = ".faultcheck",
+    update: bool = False,
+    monitor: Monitor | None = None,
+) -> CheckResult:
+    """Check a spec file, a loaded `Spec`, or a model instance or class.
+
+    Options override the spec: `params`, `invariants`, bounds, `check_deadlock`,
+    `store` ("exact" or "fingerprint"). A new trace is written under `out`
+    (None: nowhere); a committed counterexample is rewritten only with `update`.
+    Bad input raises `SpecError` (one line); everything else is in the result.
+    """
+    if isinstance(spec_or_model, Spec):
+        spec = spec_or_model
+    elif isinstance(spec_or_model, (str, os.PathLike)):
+        spec = load_spec(spec_or_model)
+    else:
+        spec = spec_for_model(spec_or_model)
+    if params:
+        spec = spec.with_params(params)
+    model = spec.instantiate()
+    names = tuple(invariants) if invariants is not None else spec.invariants
+    if names is not None:
+        known = model.predicates("invariant")
+        for n in names:
+            if n not in known:
+                raise SpecError(f"{spec.where}: unknown invariant {n!r} (invariants: {', '.join(known) or 'none'})")
+    invs = _predicates(model, "invariant", names, spec.where)
+    system = from_model(model)
+    b = spec.bounds
+    try:
+        options = SearchOptions(
+            max_states=max_states if max_states is not None else b.get("max_states"),
+            max_depth=max_depth if max_depth is not None else b.get("max_depth"),
+            max_seconds=max_seconds if max_seconds is not None else b.get("max_seconds"),
+            check_deadlock=spec.check_deadlock if check_deadlock is None else check_deadlock,
+            store=store,
+        )
+    except ValueError as e:
+        raise SpecError(f"{spec.where}: {e}") from None
+    result = search(
+        system,
+        invs,
+        options,
+        constraints=_predicates(model, "constraint", None, spec.where),
+        terminals=_predicates(model, "terminal", None, spec.where),
+        monitor=monitor,
+    )
+    return _judge(spec, model, system, invs, result, out, update)
+
+
+def _judge(spec: Spec, model: Model, system: TransitionSystem, invs: list[Predicate], result: SearchResult,
+           out: str | os.PathLike | None, update: bool) -> CheckResult:
+    trace = None
+    written = None
+    if result.path is not None:
+        trace = build_trace(
+            system, result.path, protocol=spec.protocol, property=result.property, verdict=result.verdict.value,
+            spec=str(spec.path) if spec.path else None, reason=result.reason,
+        )
+        if out is not None:
+            written = str(trace.save(Path(out) / f"{spec.name}.json"))
+    committed = spec.counterexample_path()
+    v = result.verdict
+    common = dict(spec=spec.where, verdict=v, expected=spec.expected, stats=result.stats, property=result.property,
+                  trace=trace, reason=result.reason, error=result.error, params=dict(model.params), written=written)
+    shown = str(spec.counterexample) if committed is not None else written
+
+    def done(ok: bool, code: int, message: str, counterexample: str | None = shown) -> CheckResult:
+        return CheckResult(ok=ok, exit_code=code, message=message, counterexample=counterexample, **common)
+
+    if v is Verdict.ERROR:
+        return done(False, EXIT_ERROR, f"error: {result.reason}" + (f" (trace: {written})" if written else ""))
+    if v is Verdict.UNDETERMINED:
+        if spec.accept_bounds and spec.expected == "holds" and not result.reason.startswith("interrupted"):
+            return done(True, EXIT_OK, f"nothing violated within the bounds ({result.reason}); accept_bounds = true")
+        return done(False, EXIT_UNDETERMINED, f"undetermined: {result.reason}")
+    if spec.expected == "holds":
+        if v is Verdict.HOLDS:
+            return done(True, EXIT_OK, "holds, as expected")
+        return done(False, EXIT_UNEXPECTED, f"violated {result.property} (expected to hold); trace: {written or 'not written'}")
+    # expected a violation
+    if v is Verdict.HOLDS:
+        return done(False, EXIT_UNEXPECTED, f"holds, but {spec.violates} was expected to be violated")
+    if result.property != spec.violates:
+        return done(False, EXIT_UNEXPECTED, f"violated {result.property}, but {spec.violates} was expected to be")
+    assert trace is not None
+    if committed is None:
+        return done(True, EXIT_OK, f"violated {result.property}, as expected ({len(trace)} steps)")
+    return _against_committed(spec, system, invs, trace, committed, update, done)
+
+
+def _against_committed(spec, system, invs, trace, committed: Path, update: bool, done) -> CheckResult:
+    """The regression check: the committed counterexample must replay to the same violation and
+    be no longer than the one just found. `update` rewrites it only when it fails that."""
+    rel = str(spec.counterexample)
+    problem = None
+    if not committed.is_file():
+        problem = f"counterexample {rel} is missing"
+    else:
+        try:
+            old = Trace.load(committed)
+            if old.params != trace.params:  # parameters overridden (--set): the committed trace is for others
+                return done(True, EXIT_OK, f"violated {spec.violates}, as expected ({len(trace)} steps; {rel} is for "
+                            f"params {old.params}, not compared)")
+            r = replay(system, old)
+            if not r.ok:
+                problem = f"counterexample {rel} no longer replays: {r.message}"
+            elif old.property != spec.violates or _holds(system, invs, spec.violates, r.path[-1]):
+                problem = f"counterexample {rel} replays but no longer ends in a violation of {spec.violates}"
+            elif len(trace) < len(old):
+                problem = f"counterexample {rel} has {len(old)} steps; a shorter one ({len(trace)}) exists"
+        except TraceError as e:
+            problem = str(e)
+    if problem is None:
+        return done(True, EXIT_OK, f"violated {spec.violates}, as expected; {rel} replays ({len(trace)} steps)")
+    if update:
+        trace.save(committed)
+        return done(True, EXIT_OK, f"{problem}; rewritten with the new {len(trace)}-step trace (--update)")
+    return done(False, EXIT_UNEXPECTED, f"{problem} (rerun with --update to rewrite it)")
+
+
+def _holds(system: TransitionSystem, invs: list[Predicate], name: str, raw: tuple) -> bool:
+    """Whether property `name` holds in state `raw` (for "deadlock": whether some step is enabled)."""
+    if name == "deadlock":
+        return any(a.successors(raw) for a in system.actions)
+    return all(p.check(raw) for p in invs if p.name == name)

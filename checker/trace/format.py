@@ -1,0 +1,187 @@
+"""The trace format: a versioned JSON file that stands on its own.
+
+    {"format": "faultcheck-trace/1",
+     "spec": "specs/x.toml" | null, "protocol": "pkg.module:Class", "params": {...},
+     "property": "TCConsistent" | "deadlock" | null, "verdict": "violated" | "error" | ...,
+     "reason": "...",                         # optional: what the error or bound was
+     "steps": [{"kind": "init", "state": {...}},
+               {"kind": "action", "action": "RMPrepare", "params": ["rm1"],
+                "label": "RMPrepare(rm1)", "state": {...}}, ...],
+     "loop": null}
+
+A step names what happened (kind, action, parameters), never a successor
+index, and carries the whole resulting state, decoded. Reserved optional keys,
+filled by later capabilities and kept on load: per step "sent"/"received"
+(messages, each with the step it was sent at) and "permutation" (symmetry);
+top level "loop" (where a lasso's cycle starts) and "violation_core".
+Imports `checker.semantics` and `checker.model`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..semantics import Step, TransitionSystem
+
+FORMAT = "faultcheck-trace/1"
+STEP_KEYS = {"kind", "action", "params", "label", "state", "sent", "received", "permutation"}
+TOP_KEYS = {"format", "spec", "protocol", "params", "property", "verdict", "reason", "steps", "loop", "violation_core"}
+
+
+class TraceError(Exception):
+    """A trace file is missing, malformed or does not fit the model; one line, naming the file."""
+
+
+@dataclass
+class TraceStep:
+    kind: str  # "init" for the first step, else the step's kind ("action", ...)
+    state: dict[str, Any]  # every variable's decoded value, as JSON
+    action: str | None = None
+    params: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)  # reserved keys, kept as they are
+
+    @property
+    def label(self) -> str:
+        if self.kind == "init":
+            return "initial state"
+        return Step(self.kind, self.action or "", self.params).label
+
+    def as_step(self) -> Step:
+        return Step(self.kind, self.action or "", self.params)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.kind != "init":
+            out.update(action=self.action, params=list(self.params), label=self.label)
+        out["state"] = self.state
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class Trace:
+    """A sequence of steps from an initial state, with what it shows."""
+
+    protocol: str
+    params: dict[str, Any]
+    steps: list[TraceStep]
+    property: str | None = None
+    verdict: str = "violated"
+    spec: str | None = None
+    reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        """The number of steps after the initial state."""
+        return len(self.steps) - 1
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "format": FORMAT,
+            "spec": self.spec,
+            "protocol": self.protocol,
+            "params": self.params,
+            "property": self.property,
+            "verdict": self.verdict,
+        }
+        if self.reason:
+            out["reason"] = self.reason
+        out["steps"] = [s.to_json() for s in self.steps]
+        out.setdefault("loop", None)
+        out.update(self.extra)
+        return out
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1, sort_keys=False) + "\n"
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically (a temporary file, then rename): a reader never sees half a trace."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(self.dumps())
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str = "trace") -> Trace:
+        if not isinstance(obj, dict):
+            raise TraceError(f"{where}: not a trace (expected a JSON object)")
+        if obj.get("format") != FORMAT:
+            raise TraceError(f"{where}: format: expected {FORMAT!r}, got {obj.get('format')!r}")
+        unknown = sorted(set(obj) - TOP_KEYS)
+        if unknown:
+            raise TraceError(f"{where}: unknown key {unknown[0]!r}")
+        for key, types in (("protocol", str), ("params", dict), ("steps", list), ("verdict", str)):
+            if not isinstance(obj.get(key), types):
+                raise TraceError(f"{where}: {key}: missing or not a {types.__name__}")
+        for key in ("property", "spec"):
+            if obj.get(key) is not None and not isinstance(obj[key], str):
+                raise TraceError(f"{where}: {key}: expected a string or null")
+        if not obj["steps"]:
+            raise TraceError(f"{where}: steps: a trace needs at least its initial state")
+        steps = []
+        for i, st in enumerate(obj["steps"]):
+            w = f"{where}: steps[{i}]"
+            if not isinstance(st, dict) or not isinstance(st.get("state"), dict):
+                raise TraceError(f"{w}: expected an object with a \"state\" object")
+            bad = sorted(set(st) - STEP_KEYS)
+            if bad:
+                raise TraceError(f"{w}: unknown key {bad[0]!r}")
+            kind = st.get("kind")
+            if (i == 0) != (kind == "init"):
+                raise TraceError(f"{w}: kind: the first step, and only it, has kind \"init\"; got {kind!r}")
+            if kind != "init":
+                if not isinstance(kind, str) or not isinstance(st.get("action"), str):
+                    raise TraceError(f"{w}: needs a \"kind\" and an \"action\" string")
+                ps = st.get("params", [])
+                if not isinstance(ps, list) or not all(isinstance(p, str) for p in ps):
+                    raise TraceError(f"{w}: params: expected a list of strings")
+            extra = {k: v for k, v in st.items() if k in {"sent", "received", "permutation"}}
+            steps.append(TraceStep(kind, st["state"], st.get("action"), tuple(st.get("params", ())), extra))
+        extra = {k: obj[k] for k in ("loop", "violation_core") if obj.get(k) is not None}
+        return cls(obj["protocol"], obj["params"], steps, obj.get("property"), obj["verdict"], obj.get("spec"),
+                   obj.get("reason", ""), extra)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Trace:
+        """Read a trace file; any problem is a TraceError naming the file."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise TraceError(f"{path}: no such file") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise TraceError(f"{path}: cannot read: {e}") from None
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise TraceError(f"{path}: not valid JSON (truncated?): {e.msg} at line {e.lineno}") from None
+        return cls.from_json(obj, str(path))
+
+
+def build_trace(
+    system: TransitionSystem,
+    path: Sequence[tuple],
+    *,
+    protocol: str,
+    property: str | None,
+    verdict: str,
+    spec: str | None = None,
+    reason: str = "",
+) -> Trace:
+    """Label each step of a path of raw states (re-executing actions to name them)."""
+    schema = system.schema
+    steps = [TraceStep("init", schema.to_json(path[0]))]
+    for s, t in zip(path, path[1:]):
+        step = system.find_step(s, t)
+        if step is None:
+            raise TraceError(f"internal: no action leads between two consecutive states of the path")
+        steps.append(TraceStep(step.kind, schema.to_json(t), step.action, step.params))
+    return Trace(protocol, dict(system.params), steps, property, verdict, spec, reason)

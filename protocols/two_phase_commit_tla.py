@@ -1,0 +1,191 @@
+"""Two-phase commit at the abstraction of Lamport's TwoPhase.tla (Gray & Lamport, "Consensus on
+Transaction Commit", 2006; the TLA+ spec in the tlaplus Examples repository).
+
+A transaction manager (TM) and resource managers (RMs) agree on commit or
+abort. Every RM either prepares (sending Prepared) or spontaneously aborts;
+the TM commits only once every RM has prepared, or aborts at any time while it
+has not decided; RMs follow the TM's Commit or Abort message. Messages are a
+*set* that only grows: the network never loses or reorders anything that
+matters, and a message may be received any number of times.
+
+Variables, actions and invariants are the TLA+ spec's, one for one:
+`TMRcvPrepared(rm)`, `TMCommit`, `TMAbort`, `RMPrepare(rm)`,
+`RMChooseToAbort(rm)`, `RMRcvCommitMsg(rm)`, `RMRcvAbortMsg(rm)`, with the same
+self-loops (receiving a message twice is a step that changes nothing), so
+distinct-state counts and depths equal TLC's: 288 / 8,832 / 296,448 states and
+depth 11 / 17 / 23 for 3 / 5 / 7 RMs.
+
+Promises, with no faults beyond the abstraction (no crashes are modelled):
+- `TypeOK`: every variable stays in its type (guaranteed by the schema; kept
+  because the TLA+ spec states it);
+- `TCConsistent`: no RM has committed while another has aborted.
+
+Broken on purpose: `EarlyCommit`, whose TM commits as soon as *one* Prepared
+has arrived instead of waiting for every RM. Another RM, still working, may
+then abort on its own, and the TM's Commit makes a third state: one RM
+committed, one aborted. The shortest counterexample has 4 steps.
+"""
+
+from checker import Enum, Map, Model, NodeId, OneOf, Param, Record, Set, action, invariant
+
+RMState = Enum("working", "prepared", "committed", "aborted")
+TMState = Enum("init", "committed", "aborted")
+WORKING, PREPARED, COMMITTED, ABORTED = RMState.codes
+INIT, TM_COMMITTED, TM_ABORTED = TMState.codes
+
+
+class TwoPhase(Model):
+    """Lamport's TwoPhase.tla with `rms` resource managers."""
+
+    rms = Param(3, "number of resource managers", lo=1, hi=30)
+
+    def variables(self):
+        self.RM = NodeId("rm", self.rms)
+        self.Prepared = Record("Prepared", rm=self.RM)
+        self.Commit, self.Abort = Record("Commit"), Record("Abort")
+        self.Message = OneOf(self.Prepared, self.Commit, self.Abort)
+        # the RMs' states come last, so every other variable sits at a fixed slot
+        return {
+            "tmState": TMState,
+            "tmPrepared": Set(self.RM),
+            "msgs": Set(self.Message),
+            "rmState": Map(self.RM, RMState),
+        }
+
+    def init(self):
+        return {
+            "tmState": "init",
+            "tmPrepared": set(),
+            "msgs": set(),
+            "rmState": {rm: "working" for rm in self.RM.names},
+        }
+
+    def setup(self):
+        # slot of each variable, and the bit of each message in the msgs bitmask
+        self.TM, self.TMP, self.MSGS = self.offset("tmState"), self.offset("tmPrepared"), self.offset("msgs")
+        self.RM0 = self.offset("rmState")
+        rank = self.Message.rank
+        self.PREPARED = [1 << rank(self.Prepared.make(rm=rm)) for rm in self.RM.names]
+        self.COMMIT = 1 << rank(self.Commit.make())
+        self.ABORT = 1 << rank(self.Abort.make())
+        self.ALL_RMS = (1 << self.rms) - 1  # tmPrepared = RM
+
+    # Each action returns every successor for the RMs it is given. A successor is built as
+    # `t = list(s); t[slot] = value; tuple(t)`, the cheapest way to change a few slots of a tuple.
+    # A step that changes nothing (receiving a message twice) returns `s` itself, as TLC counts it.
+
+    # -- the TM -------------------------------------------------------------------------------
+
+    @action(over="RM")
+    def TMRcvPrepared(self, s, rms):
+        """tmState = "init" /\\ [type |-> "Prepared", rm |-> rm] \\in msgs /\\ tmPrepared' = tmPrepared \\cup {rm}"""
+        if s[self.TM] != INIT:
+            return ()
+        TMP, msgs, tmPrepared, prepared = self.TMP, s[self.MSGS], s[self.TMP], self.PREPARED
+        out = []
+        for r in rms:
+            if msgs & prepared[r]:
+                if tmPrepared >> r & 1:
+                    out.append(s)  # received before: nothing changes
+                    continue
+                t = list(s)
+                t[TMP] = tmPrepared | 1 << r
+                out.append(tuple(t))
+        return out
+
+    @action
+    def TMCommit(self, s):
+        """tmState = "init" /\\ tmPrepared = RM /\\ tmState' = "committed" /\\ msgs' = msgs \\cup {Commit}"""
+        if s[self.TM] == INIT and s[self.TMP] == self.ALL_RMS:
+            return [self.decide(s, TM_COMMITTED, self.COMMIT)]
+        return ()
+
+    @action
+    def TMAbort(self, s):
+        """tmState = "init" /\\ tmState' = "aborted" /\\ msgs' = msgs \\cup {Abort}"""
+        if s[self.TM] == INIT:
+            return [self.decide(s, TM_ABORTED, self.ABORT)]
+        return ()
+
+    def decide(self, s, tmState, msg):
+        t = list(s)
+        t[self.TM] = tmState
+        t[self.MSGS] |= msg
+        return tuple(t)
+
+    # -- the RMs ------------------------------------------------------------------------------
+
+    @action(over="RM")
+    def RMPrepare(self, s, rms):
+        """rmState[rm] = "working" /\\ rmState' = [@ EXCEPT ![rm] = "prepared"] /\\ msgs' = msgs \\cup {Prepared(rm)}"""
+        RM0, MSGS, prepared = self.RM0, self.MSGS, self.PREPARED
+        out = []
+        for r in rms:
+            if s[RM0 + r] == WORKING:
+                t = list(s)
+                t[RM0 + r] = PREPARED
+                t[MSGS] |= prepared[r]
+                out.append(tuple(t))
+        return out
+
+    @action(over="RM")
+    def RMChooseToAbort(self, s, rms):
+        """rmState[rm] = "working" /\\ rmState' = [@ EXCEPT ![rm] = "aborted"]"""
+        return self.set_rm(s, rms, ABORTED, only_from=WORKING)
+
+    @action(over="RM")
+    def RMRcvCommitMsg(self, s, rms):
+        """[type |-> "Commit"] \\in msgs /\\ rmState' = [@ EXCEPT ![rm] = "committed"]"""
+        if s[self.MSGS] & self.COMMIT:
+            return self.set_rm(s, rms, COMMITTED)
+        return ()
+
+    @action(over="RM")
+    def RMRcvAbortMsg(self, s, rms):
+        """[type |-> "Abort"] \\in msgs /\\ rmState' = [@ EXCEPT ![rm] = "aborted"]"""
+        if s[self.MSGS] & self.ABORT:
+            return self.set_rm(s, rms, ABORTED)
+        return ()
+
+    def set_rm(self, s, rms, state, only_from=None):
+        """rmState' = [rmState EXCEPT ![rm] = state] for each rm (whose state is `only_from`, if given)."""
+        RM0 = self.RM0
+        out = []
+        for r in rms:
+            x = s[RM0 + r]
+            if only_from is None or x == only_from:
+                if x == state:
+                    out.append(s)
+                else:
+                    t = list(s)
+                    t[RM0 + r] = state
+                    out.append(tuple(t))
+        return out
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @invariant
+    def TypeOK(self, state):
+        """Every variable in its type: rmState \\in [RM -> RMState] /\\ tmState \\in TMState /\\ ..."""
+        return (
+            set(state.rmState.values()) <= set(RMState.names)
+            and state.tmState in TMState.names
+            and state.tmPrepared <= set(self.RM.names)
+            and all(self.Message.validate(m) is m for m in state.msgs)
+        )
+
+    @invariant
+    def TCConsistent(self, state):
+        """No RM has committed while another has aborted."""
+        decided = set(state.rmState.values())
+        return not ("committed" in decided and "aborted" in decided)
+
+
+class EarlyCommit(TwoPhase):
+    """Broken on purpose: the TM commits as soon as any RM has prepared."""
+
+    @action
+    def TMCommit(self, s):
+        if s[self.TM] == INIT and s[self.TMP] != 0:
+            return [self.decide(s, TM_COMMITTED, self.COMMIT)]
+        return ()
