@@ -131,35 +131,40 @@ class TwoPhase(Model):
     @action(over="RM")
     def RMChooseToAbort(self, s, rms):
         """rmState[rm] = "working" /\\ rmState' = [@ EXCEPT ![rm] = "aborted"]"""
-        return self.set_rm(s, rms, ABORTED, only_from=WORKING)
+        RM0 = self.RM0
+        out = []
+        for r in rms:
+            if s[RM0 + r] == WORKING:
+                t = list(s)
+                t[RM0 + r] = ABORTED
+                out.append(tuple(t))
+        return out
 
     @action(over="RM")
     def RMRcvCommitMsg(self, s, rms):
         """[type |-> "Commit"] \\in msgs /\\ rmState' = [@ EXCEPT ![rm] = "committed"]"""
         if s[self.MSGS] & self.COMMIT:
-            return self.set_rm(s, rms, COMMITTED)
+            return self.set_rms(s, rms, COMMITTED)
         return ()
 
     @action(over="RM")
     def RMRcvAbortMsg(self, s, rms):
         """[type |-> "Abort"] \\in msgs /\\ rmState' = [@ EXCEPT ![rm] = "aborted"]"""
         if s[self.MSGS] & self.ABORT:
-            return self.set_rm(s, rms, ABORTED)
+            return self.set_rms(s, rms, ABORTED)
         return ()
 
-    def set_rm(self, s, rms, state, only_from=None):
-        """rmState' = [rmState EXCEPT ![rm] = state] for each rm (whose state is `only_from`, if given)."""
+    def set_rms(self, s, rms, state):
+        """For each rm: rmState' = [rmState EXCEPT ![rm] = state] (s itself where it already is)."""
         RM0 = self.RM0
         out = []
         for r in rms:
-            x = s[RM0 + r]
-            if only_from is None or x == only_from:
-                if x == state:
-                    out.append(s)
-                else:
-                    t = list(s)
-                    t[RM0 + r] = state
-                    out.append(tuple(t))
+            if s[RM0 + r] == state:
+                out.append(s)
+            else:
+                t = list(s)
+                t[RM0 + r] = state
+                out.append(tuple(t))
         return out
 
     # -- properties ---------------------------------------------------------------------------

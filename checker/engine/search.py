@@ -51,7 +51,7 @@ def search(
     monitor = monitor or Monitor(max_seconds=options.max_seconds)
     counts = [0] * len(system.actions)
     seen: dict = {}
-    box = {"generated": 0, "depth": 0}
+    box = {"generated0": 0, "depth": 0}
     start = time.perf_counter()
     monitor.start()
     try:
@@ -63,7 +63,7 @@ def search(
         verdict, last, prop, reason, error = Verdict.UNDETERMINED, None, None, "interrupted (Ctrl-C)", None
     seconds = time.perf_counter() - start
     coverage = {a.name: c for a, c in zip(system.actions, counts)}
-    distinct, generated = len(seen), box["generated"]
+    distinct, generated = len(seen), box.get("generated0", 0) + sum(counts)
     collision = None
     if options.store == "fingerprint":
         collision = distinct * max(generated - distinct, 0) / 2.0**64  # TLC's optimistic estimate
@@ -77,7 +77,7 @@ def search(
 
 def _bfs(system, invariants, constraints, terminals, options, monitor, seen, counts, box) -> None:
     fingerprint = options.store == "fingerprint"
-    valid = system.schema.make_fast_check() if options.check_types else None
+    first_bad = system.schema.make_batch_check() if options.check_types else None
     first_failing = fuse(invariants, system.schema) if invariants else None
     cons = [p.check for p in constraints]
     terms = [p.check for p in terminals]
@@ -86,25 +86,23 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
     max_states = options.max_states or 1 << 62
     max_depth = options.max_depth or 1 << 62
 
-    level = []
+    level: list = []
     for s in system.initial:
-        box["generated"] += 1
-        if valid is not None and not valid(s):
-            raise _Stop(Verdict.ERROR, None, reason=f"initial state: {system.schema.check_raw(s)}")
         key = hash(s) if fingerprint else s
         if key not in seen:
             seen[key] = None
             level.append(s)
-    generated0 = box["generated"]
+    box["generated0"] = len(system.initial)
+    if first_bad is not None and (bad := first_bad(level)) >= 0:
+        raise _Stop(Verdict.ERROR, None, reason=f"initial state: {system.schema.check_raw(level[bad])}")
     depth = 1 if level else 0
     box["depth"] = depth
     s, i = None, -1
 
     def stop_if_bounded() -> None:
-        box["generated"] = generated0 + sum(counts)
         if len(seen) >= max_states:
             raise _Stop(Verdict.UNDETERMINED, None, reason=f"max_states {max_states} reached")
-        why = monitor.tick(len(seen), box["generated"], depth)
+        why = monitor.tick(len(seen), box["generated0"] + sum(counts), depth)
         if why:
             raise _Stop(Verdict.UNDETERMINED, None, reason=why)
 
@@ -133,10 +131,10 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
                                 raise _Stop(Verdict.UNDETERMINED, None, reason=f"max_depth {max_depth} reached")
                             continue
                         for t in succs:
+                            if t is s:  # a self-loop returning its own state: seen, no need to hash it
+                                continue
                             key = hash(t) if fingerprint else t
                             if key not in seen:
-                                if valid is not None and not valid(t):
-                                    raise _Stop(Verdict.ERROR, s, reason=_bad_state(system, s, t, i))
                                 seen[key] = hs
                                 append(t)
                 if not enabled and check_deadlock and not any(t(s) for t in terms):
@@ -145,8 +143,11 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
                 if not countdown:
                     countdown = TICK_EVERY
                     stop_if_bounded()
-            box["generated"] = generated0 + sum(counts)
             if nxt:
+                # the schema's check, once per level over whole columns: cheaper than per state
+                if first_bad is not None and (bad := first_bad(nxt)) >= 0:
+                    parent = next(p for p in level if nxt[bad] in _all_successors(system, p))
+                    raise _Stop(Verdict.ERROR, parent, reason=_bad_state(system, parent, nxt[bad]))
                 depth += 1
                 box["depth"] = depth
                 stop_if_bounded()
@@ -157,12 +158,19 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
         where = f"action {system.actions[i].name}" if i >= 0 else "an invariant"
         if s is not None and i >= 0 and not _raises_in_action(system, s, i):
             where = "a property"
+        hint = ""
+        if isinstance(e, TypeError) and "unhashable" in str(e):
+            hint = " (an action must return a sequence of state tuples)"
         raise _Stop(
             Verdict.ERROR,
             s,
-            reason=f"{where} raised {type(e).__name__}: {e}",
+            reason=f"{where} raised {type(e).__name__}: {e}{hint}",
             error="".join(traceback.format_exception(e)),
         ) from None
+
+
+def _all_successors(system: TransitionSystem, s: tuple) -> list[tuple]:
+    return [t for a in system.actions for t in a.successors(s)]
 
 
 def _raises_in_action(system: TransitionSystem, s: tuple, i: int) -> bool:
@@ -173,9 +181,9 @@ def _raises_in_action(system: TransitionSystem, s: tuple, i: int) -> bool:
     return False
 
 
-def _bad_state(system: TransitionSystem, s: tuple, t: tuple, i: int) -> str:
+def _bad_state(system: TransitionSystem, s: tuple, t: tuple) -> str:
     step = system.find_step(s, t)
-    label = step.label if step is not None else system.actions[i].name
+    label = step.label if step is not None else "?"
     return f"action {label} produced a state outside the schema: {system.schema.check_raw(t)}"
 
 

@@ -148,9 +148,11 @@ TABLE_LIMIT = 1 << 12  # a one-slot part whose slot has at most this many values
 def fuse(predicates: Sequence[Predicate], schema: StateSchema) -> Callable[[tuple], int]:
     """One generated function `raw -> index of the first predicate that fails, or -1`.
 
-    Each part is memoised on exactly the slots it reads: a list indexed by the
-    slot for one small slot, else a dict keyed by the slots (at most
-    MEMO_LIMIT entries); parts that read every variable are called directly.
+    Parts (conjuncts) that read the same slots are grouped; each group is
+    memoised on exactly those slots: a list indexed by the slot for one small
+    slot, else a dict keyed by the slots (at most MEMO_LIMIT entries). Parts
+    that read every variable are called directly. When a group fails, the
+    predicates are evaluated in order to name the first one that fails.
 
     >>> from checker.model import StateSchema, Int
     >>> S = StateSchema({"x": Int(0, 9), "y": Int(0, 9)})
@@ -158,50 +160,65 @@ def fuse(predicates: Sequence[Predicate], schema: StateSchema) -> Callable[[tupl
     >>> first_failing((3, 9)), first_failing((7, 0))
     (-1, 0)
     """
-    ns: dict[str, Any] = {"view": schema.view}
-    lines = ["def first_failing(raw):"]
-    for pi, pred in enumerate(predicates):
-        for qi, part in enumerate(pred.parts):
-            tag = f"{pi}_{qi}"
-            ns[f"f{tag}"] = part.fn
-            slots = part.slots
-            if slots is None:
-                lines += [f"    if not f{tag}(view(raw)):", f"        return {pi}"]
-                continue
-            if not slots:
-                value = bool(part.fn(schema.view(tuple([0] * schema.width))))
-                if not value:
-                    lines += [f"    return {pi}"]
-                continue
-            if len(slots) == 1 and schema.slot_bounds[slots[0]] <= TABLE_LIMIT:
-                ns[f"t{tag}"] = [None] * schema.slot_bounds[slots[0]]
-                key = f"raw[{slots[0]}]"
-                lines += [
-                    f"    k = {key}",
-                    f"    r = t{tag}[k]",
-                    "    if r is None:",
-                    f"        r = t{tag}[k] = bool(f{tag}(view(raw)))",
-                ]
+    groups: dict[tuple[int, ...] | None, list[Callable]] = {}
+    direct: list[Callable] = []
+    for pred in predicates:
+        for part in pred.parts:
+            if part.slots is None:
+                direct.append(part.fn)
             else:
-                memo: dict = {}
-                ns[f"m{tag}"] = memo.get
-                ns[f"miss{tag}"] = _miss(part.fn, schema, memo)
-                if list(slots) == list(range(slots[0], slots[-1] + 1)):
-                    key = f"raw[{slots[0]}:{slots[-1] + 1}]"
-                else:
-                    key = "(" + "".join(f"raw[{i}], " for i in slots) + ")"
-                lines += [f"    k = {key}", f"    r = m{tag}(k)", "    if r is None:", f"        r = miss{tag}(raw, k)"]
-            lines += ["    if not r:", f"        return {pi}"]
+                groups.setdefault(part.slots, []).append(part.fn)
+    view = schema.view
+
+    def slow(raw: tuple) -> int:
+        return next((i for i, p in enumerate(predicates) if not p.check(raw)), -1)
+
+    ns: dict[str, Any] = {"view": view, "slow": slow}
+    lines = ["def first_failing(raw):"]
+    for gi, (slots, fns) in enumerate(groups.items()):
+        holds = _all_of(fns, view)
+        if not slots:  # reads no variable: a constant
+            if not holds(tuple([0] * schema.width)):
+                lines.append("    return slow(raw)")
+            continue
+        ns[f"holds{gi}"] = holds
+        if len(slots) == 1 and schema.slot_bounds[slots[0]] <= TABLE_LIMIT:
+            ns[f"t{gi}"] = [None] * schema.slot_bounds[slots[0]]
+            lines += [f"    k = raw[{slots[0]}]", f"    r = t{gi}[k]", "    if r is None:",
+                      f"        r = t{gi}[k] = holds{gi}(raw)"]
+        else:
+            memo: dict = {}
+            ns[f"m{gi}"] = memo.get
+            ns[f"miss{gi}"] = _miss(holds, memo)
+            if list(slots) == list(range(slots[0], slots[-1] + 1)):
+                key = f"raw[{slots[0]}:{slots[-1] + 1}]"
+            else:
+                key = "(" + "".join(f"raw[{i}], " for i in slots) + ")"
+            lines += [f"    k = {key}", f"    r = m{gi}(k)", "    if r is None:", f"        r = miss{gi}(raw, k)"]
+        lines += ["    if not r:", "        return slow(raw)"]
+    if direct:
+        ns["direct"] = _all_of(direct, view)
+        lines += ["    if not direct(raw):", "        return slow(raw)"]
     lines.append("    return -1")
     exec(compile("\n".join(lines) + "\n", "<invariants>", "exec"), ns)
     return ns["first_failing"]
 
 
-def _miss(fn: Callable, schema: StateSchema, memo: dict) -> Callable[[tuple, Any], bool]:
-    view = schema.view
+def _all_of(fns: list[Callable], view: Callable) -> Callable[[tuple], bool]:
+    if len(fns) == 1:
+        (fn,) = fns
+        return lambda raw: bool(fn(view(raw)))
 
+    def holds(raw: tuple) -> bool:
+        v = view(raw)
+        return all(fn(v) for fn in fns)
+
+    return holds
+
+
+def _miss(holds: Callable[[tuple], bool], memo: dict) -> Callable[[tuple, Any], bool]:
     def miss(raw: tuple, key: Any) -> bool:
-        r = bool(fn(view(raw)))
+        r = holds(raw)
         if len(memo) < MEMO_LIMIT:
             memo[key] = r
         return r

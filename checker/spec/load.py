@@ -128,8 +128,9 @@ def resolve_protocol(ref: str, where: str, search_paths: list[Path]) -> type[Mod
 def load_spec(path: str | Path) -> Spec:
     """Read and validate a spec file.
 
-    >>> load_spec("specs/two_phase_commit_tla.toml").expected   # doctest: +SKIP
-    'holds'
+    >>> spec = load_spec("specs/two_phase_commit_tla.toml")
+    >>> spec.expected, spec.params, spec.model_class.__name__
+    ('holds', {'rms': 3}, 'TwoPhase')
     """
     path = Path(path)
     where = str(path)

@@ -182,6 +182,6 @@ def build_trace(
     for s, t in zip(path, path[1:]):
         step = system.find_step(s, t)
         if step is None:
-            raise TraceError(f"internal: no action leads between two consecutive states of the path")
+            raise TraceError("internal: no action leads between two consecutive states of the path")
         steps.append(TraceStep(step.kind, schema.to_json(t), step.action, step.params))
     return Trace(protocol, dict(system.params), steps, property, verdict, spec, reason)
