@@ -41,13 +41,13 @@ class Param:
         if want is float and type(value) is int:
             value = float(value)
         if type(value) is not want:
-            raise ModelError(f"parameter {name!r} must be {want.__name__}, got {value!r}")
+            raise ModelError(f"params.{name}: must be {want.__name__}, got {value!r}")
         if self.lo is not None and value < self.lo:
-            raise ModelError(f"parameter {name!r} must be >= {self.lo}, got {value!r}")
+            raise ModelError(f"params.{name}: must be >= {self.lo}, got {value!r}")
         if self.hi is not None and value > self.hi:
-            raise ModelError(f"parameter {name!r} must be <= {self.hi}, got {value!r}")
+            raise ModelError(f"params.{name}: must be <= {self.hi}, got {value!r}")
         if self.choices is not None and value not in self.choices:
-            raise ModelError(f"parameter {name!r} must be one of {', '.join(map(repr, self.choices))}, got {value!r}")
+            raise ModelError(f"params.{name}: must be one of {', '.join(map(repr, self.choices))}, got {value!r}")
         return value
 
 
@@ -179,7 +179,7 @@ class Model:
         for name in params:
             if name not in cls._params:
                 known = ", ".join(cls._params) or "none"
-                raise ModelError(f"{cls.__name__} has no parameter {name!r} (parameters: {known})")
+                raise ModelError(f"params: {cls.__name__} has no parameter {name!r} (parameters: {known})")
         self.params: dict[str, Any] = {}
         for name, p in cls._params.items():
             value = p.check(name, params.get(name, p.default))

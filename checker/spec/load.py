@@ -86,7 +86,9 @@ class Spec:
         try:
             return self.model_class(**self.params)
         except ModelError as e:
-            raise SpecError(f"{self.where}: params: {e}") from None
+            raise SpecError(f"{self.where}: {e}") from None
+        except Exception as e:  # the model's own code raised while being set up
+            raise SpecError(f"{self.where}: {self.protocol}: setting up the model raised {type(e).__name__}: {e}") from None
 
 
 def project_root(folder: Path) -> Path:

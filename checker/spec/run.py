@@ -13,7 +13,7 @@ from typing import Any
 
 from ..engine import Monitor, SearchOptions, SearchResult, Stats, Verdict, search
 from ..logic import Predicate, PropertyError, compile_predicate
-from ..model import Model
+from ..model import Model, ModelError
 from ..semantics import TransitionSystem, from_model
 from ..trace import Trace, TraceError, build_trace, replay
 from .load import Spec, SpecError, load_spec, spec_for_model
@@ -126,7 +126,12 @@ def check(
             if n not in known:
                 raise SpecError(f"{spec.where}: unknown invariant {n!r} (invariants: {', '.join(known) or 'none'})")
     invs = _predicates(model, "invariant", names, spec.where)
-    system = from_model(model)
+    try:
+        system = from_model(model)
+    except ModelError as e:
+        raise SpecError(f"{spec.where}: {e}") from None
+    except Exception as e:  # init() raised
+        raise SpecError(f"{spec.where}: {spec.protocol}: init() raised {type(e).__name__}: {e}") from None
     b = spec.bounds
     try:
         options = SearchOptions(
