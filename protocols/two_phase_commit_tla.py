@@ -176,7 +176,7 @@ class TwoPhase(Model):
             set(state.rmState.values()) <= set(RMState.names)
             and state.tmState in TMState.names
             and state.tmPrepared <= set(self.RM.names)
-            and all(self.Message.validate(m) is m for m in state.msgs)
+            and state.msgs <= set(self.Message.values())
         )
 
     @invariant

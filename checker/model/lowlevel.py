@@ -140,39 +140,7 @@ class Model:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        actions: dict[str, str] = {}
-        preds: dict[str, tuple[str, str]] = {}
-        params: dict[str, Param] = {}
-        for klass in reversed(cls.__mro__):
-            for attr, v in vars(klass).items():
-                if isinstance(v, Param):
-                    params[attr] = v
-        seen_methods: set[str] = set()
-        for klass in cls.__mro__:  # most derived first: an override hides its base's declaration
-            for attr, v in vars(klass).items():
-                if attr in seen_methods or not callable(v):
-                    continue
-                seen_methods.add(attr)
-                a = getattr(v, "_fc_action", None)
-                p = getattr(v, "_fc_predicate", None)
-                if a is not None:
-                    if a.name in actions and actions[a.name] != attr:
-                        raise ModelError(f"{cls.__name__}: two methods declare action {a.name!r}; rename one")
-                    _check_arity(cls, attr, v, 2 + len(a.over), f"action (self, s{''.join(', ' + o.lower() + 's' for o in a.over)})")
-                    actions[a.name] = attr
-                if p is not None:
-                    if p.name in preds and preds[p.name][1] != attr:
-                        raise ModelError(f"{cls.__name__}: {p.name!r} is declared twice; names must be unique")
-                    _check_arity(cls, attr, v, 2, f"{p.kind} (self, state)")
-                    preds[p.name] = (p.kind, attr)
-        clash = set(actions) & set(preds)
-        if clash:
-            raise ModelError(f"{cls.__name__}: {sorted(clash)[0]!r} names both an action and a predicate; rename one")
-        # keep declaration order of the most basic class first
-        order = {n: i for i, n in enumerate(_declaration_order(cls))}
-        cls._actions = dict(sorted(actions.items(), key=lambda kv: order.get(kv[1], 1 << 30)))
-        cls._predicates = dict(sorted(preds.items(), key=lambda kv: order.get(kv[1][1], 1 << 30)))
-        cls._params = params
+        collect_declarations(cls)
 
     def __init__(self, **params: Any):
         cls = type(self)
@@ -252,6 +220,44 @@ class Model:
             g.__dict__.update(f.__dict__)
             fn = types.MethodType(g, self)
         return BoundAction(name, fn, tuple(domains))
+
+
+def collect_declarations(cls: type) -> None:
+    """Gather a class's Params, @action and predicate methods; validate names and arities."""
+    actions: dict[str, str] = {}
+    preds: dict[str, tuple[str, str]] = {}
+    params: dict[str, Param] = {}
+    for klass in reversed(cls.__mro__):
+        for attr, v in vars(klass).items():
+            if isinstance(v, Param):
+                params[attr] = v
+    seen_methods: set[str] = set()
+    for klass in cls.__mro__:  # most derived first: an override hides its base's declaration
+        for attr, v in vars(klass).items():
+            if attr in seen_methods or not callable(v):
+                continue
+            seen_methods.add(attr)
+            a = getattr(v, "_fc_action", None)
+            p = getattr(v, "_fc_predicate", None)
+            if a is not None:
+                if a.name in actions and actions[a.name] != attr:
+                    raise ModelError(f"{cls.__name__}: two methods declare action {a.name!r}; rename one")
+                _check_arity(cls, attr, v, 2 + len(a.over), f"action (self, s{''.join(', ' + o.lower() + 's' for o in a.over)})")
+                actions[a.name] = attr
+            if p is not None:
+                if p.name in preds and preds[p.name][1] != attr:
+                    raise ModelError(f"{cls.__name__}: {p.name!r} is declared twice; names must be unique")
+                _check_arity(cls, attr, v, 2, f"{p.kind} (self, state)")
+                preds[p.name] = (p.kind, attr)
+    clash = set(actions) & set(preds)
+    if clash:
+        raise ModelError(f"{cls.__name__}: {sorted(clash)[0]!r} names both an action and a predicate; rename one")
+    # keep declaration order of the most basic class first
+    order = {n: i for i, n in enumerate(_declaration_order(cls))}
+    cls._actions = dict(sorted(actions.items(), key=lambda kv: order.get(kv[1], 1 << 30)))
+    cls._predicates = dict(sorted(preds.items(), key=lambda kv: order.get(kv[1][1], 1 << 30)))
+    cls._params = params
+
 
 
 def _check_arity(cls: type, attr: str, fn: Callable, n: int, what: str) -> None:

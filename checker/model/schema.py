@@ -45,6 +45,12 @@ class Type:
     width: int = 1
     cardinality: int | None = None  # number of values, when finite
 
+    def __new__(cls, *args: Any, **kwargs: Any):
+        # A type built over a symbolic one (`Set(Ids("rm"))`) waits until the counts are known.
+        if any(isinstance(a, Symbolic) for a in (*args, *kwargs.values())):
+            return Deferred(cls, args, kwargs)
+        return super().__new__(cls)
+
     # -- validation -------------------------------------------------------
     def validate(self, value: Any, path: str = "value") -> Any:
         """Return the canonical form of `value`, or raise SchemaError naming `path`."""
@@ -107,6 +113,58 @@ class Type:
 
 def _type_name(value: Any) -> str:
     return type(value).__name__
+
+
+class Symbolic(Type):
+    """A type that is only known once a protocol's node counts are: see `Ids` and `bind`."""
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        return object.__new__(cls)
+
+    def bind(self, ids: dict[str, Type]) -> Type:
+        raise NotImplementedError
+
+    def _unbound(self, *args: Any) -> Any:
+        raise SchemaError(f"{self!r} is symbolic: it is bound to the node counts when the protocol is set up")
+
+    validate = encode_into = decode_at = bounds = to_json = _unbound  # type: ignore[assignment]
+
+
+class Ids(Symbolic):
+    """The identities of the nodes of one role, before the count is known: `Set(Ids("rm"))`."""
+
+    def __init__(self, role: str):
+        if not isinstance(role, str) or not role.isidentifier():
+            raise SchemaError(f"Ids(role): role must be an identifier, got {role!r}")
+        self.role = role
+
+    def bind(self, ids: dict[str, Type]) -> Type:
+        try:
+            return ids[self.role]
+        except KeyError:
+            raise SchemaError(f"Ids({self.role!r}): no role {self.role!r} (roles: {', '.join(ids)})") from None
+
+    def __repr__(self) -> str:
+        return f"Ids({self.role!r})"
+
+
+class Deferred(Symbolic):
+    """`cls(*args, **kwargs)` with symbolic arguments, built by `bind`."""
+
+    def __init__(self, cls: type, args: tuple, kwargs: dict):
+        self.cls, self.args, self.kwargs = cls, args, kwargs
+
+    def bind(self, ids: dict[str, Type]) -> Type:
+        return self.cls(*(bind(a, ids) for a in self.args), **{k: bind(v, ids) for k, v in self.kwargs.items()})
+
+    def __repr__(self) -> str:
+        inner = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.cls.__name__}({', '.join(inner)})"
+
+
+def bind(t: Any, ids: dict[str, Type]) -> Any:
+    """`t` with every symbolic part (`Ids(role)`) replaced by the role's concrete NodeId type."""
+    return t.bind(ids) if isinstance(t, Symbolic) else t
 
 
 class Bool(Type):
@@ -643,6 +701,14 @@ class RecordValue(tuple):
     def _asdict(self) -> dict[str, Any]:
         return dict(zip(self._fields, self))
 
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = tuple.__hash__
+
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self))
         return f"{type(self).__name__}({inner})"
@@ -655,7 +721,7 @@ class Record(Type):
     (1, 2)
     """
 
-    def __init__(self, name: str, /, **fields: Type):
+    def __init__(self, name: str, /, _value_class: type | None = None, **fields: Type):
         if not isinstance(name, str) or not name.isidentifier():
             raise SchemaError(f"Record name must be an identifier, got {name!r}")
         for f, t in fields.items():
@@ -668,7 +734,9 @@ class Record(Type):
         for t in fields.values():
             c = None if c is None or t.cardinality is None or c * t.cardinality > _SMALL else c * t.cardinality
         self.cardinality = c
-        self.value_class = type(name, (RecordValue,), {"__slots__": (), "_fields": tuple(fields)})
+        if _value_class is not None and tuple(getattr(_value_class, "_fields", ())) != tuple(fields):
+            raise SchemaError(f"Record {name}: value class fields {_value_class._fields} differ from {tuple(fields)}")
+        self.value_class = _value_class or type(name, (RecordValue,), {"__slots__": (), "_fields": tuple(fields)})
 
     def make(self, **values: Any) -> RecordValue:
         """Build a validated record value."""
@@ -687,7 +755,7 @@ class Record(Type):
             if f not in value:
                 raise SchemaError(f"{path}: {self.name} is missing field {f!r}")
             out.append(t.validate(value[f], f"{path}.{f}"))
-        return self.value_class(out)
+        return tuple.__new__(self.value_class, out)
 
     def encode_into(self, value: Any, out: list[int]) -> None:
         for t, v in zip(self.fields.values(), value):
@@ -698,7 +766,7 @@ class Record(Type):
         for t in self.fields.values():
             out.append(t.decode_at(slots, i))
             i += t.width
-        return self.value_class(out)
+        return tuple.__new__(self.value_class, out)
 
     def bounds(self) -> list[int]:
         return [b for t in self.fields.values() for b in t.bounds()]
@@ -707,7 +775,7 @@ class Record(Type):
         return _mixed_rank(list(self.fields.values()), value)
 
     def unrank(self, index: int) -> RecordValue:
-        return self.value_class(_mixed_unrank(list(self.fields.values()), index))
+        return tuple.__new__(self.value_class, _mixed_unrank(list(self.fields.values()), index))
 
     def to_json(self, value: Any) -> dict:
         return {f: t.to_json(v) for (f, t), v in zip(self.fields.items(), value)}
@@ -731,6 +799,74 @@ class Record(Type):
 
     def __hash__(self) -> int:
         return hash(("Record", self.name, tuple(self.fields.items())))
+
+
+class Bag(Type):
+    """A multiset over a finite type, in one slot: 4 bits per element rank (at most 15 copies).
+
+    Decodes to a tuple of elements in rank order, repeated as many times as they occur.
+
+    >>> Bag(Enum("a", "b")).encode(["b", "a", "b"])
+    (33,)
+    """
+
+    BITS = 4
+    MAX_COPIES = (1 << BITS) - 1
+
+    def __init__(self, elem: Type):
+        n = _need_finite(elem, "Bag(elem)")
+        if n > 4096:
+            raise SchemaError(f"Bag({elem!r}): the element domain has {n} values; at most 4096 fit")
+        self.elem = elem
+        self.cardinality = None
+
+    def _check(self, value: Any, path: str) -> tuple:
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+            raise SchemaError(f"{path}: expected a collection, got {value!r}")
+        items = [self.elem.validate(v, f"{path} element") for v in value]
+        for v in set(items):
+            if items.count(v) > self.MAX_COPIES:
+                raise SchemaError(f"{path}: more than {self.MAX_COPIES} copies of {v!r}")
+        return tuple(sorted(items, key=self.elem.rank))
+
+    def encode_into(self, value: tuple, out: list[int]) -> None:
+        x, rank = 0, self.elem.rank
+        for v in value:
+            x += 1 << (self.BITS * rank(v))
+        out.append(x)
+
+    def decode_at(self, slots: Sequence[int], i: int) -> tuple:
+        x, out, r, unrank, mask = slots[i], [], 0, self.elem.unrank, self.MAX_COPIES
+        while x:
+            c = x & mask
+            if c:
+                out.extend([unrank(r)] * c)
+            x >>= self.BITS
+            r += 1
+        return tuple(out)
+
+    def bounds(self) -> list[int]:
+        return [1 << (self.BITS * self.elem.cardinality)]  # type: ignore[operator]
+
+    def to_json(self, value: tuple) -> list:
+        return [self.elem.to_json(v) for v in value]
+
+    def from_json(self, obj: Any, path: str = "value") -> tuple:
+        if not isinstance(obj, list):
+            raise SchemaError(f"{path}: expected a JSON array for a bag, got {obj!r}")
+        return self._check([self.elem.from_json(v, f"{path} element") for v in obj], path)
+
+    def format(self, value: tuple) -> str:
+        return "[" + ", ".join(self.elem.format(v) for v in value) + "]"
+
+    def __repr__(self) -> str:
+        return f"Bag({self.elem!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Bag) and self.elem == other.elem
+
+    def __hash__(self) -> int:
+        return hash(("Bag", self.elem))
 
 
 class OneOf(Type):
@@ -774,8 +910,7 @@ class OneOf(Type):
         return tag
 
     def _check(self, value: Any, path: str) -> RecordValue:
-        self._tag(value, path)
-        return value
+        return self.variants[self._tag(value, path)].validate(value, path)
 
     def encode_into(self, value: RecordValue, out: list[int]) -> None:
         tag = self._by_class[type(value)]
