@@ -11,22 +11,32 @@ Layers (imports point down this list, never up; tests/unit/test_layering.py keep
 
 from .engine import SearchOptions, SearchResult, Stats, Verdict
 from .model import (
+    Bag,
     Bool,
     Enum,
+    Ids,
     Int,
     Map,
+    Message,
     Model,
+    Node,
     NodeId,
     OneOf,
     Option,
     Param,
+    Protocol,
     Record,
+    Role,
     Seq,
     Set,
     action,
     constraint,
+    durable,
     invariant,
+    request,
     terminal,
+    timer,
+    volatile,
 )
 
 __version__ = "0.1.0"
@@ -40,7 +50,12 @@ def check(spec_or_model, **options):
 
 
 __all__ = [
-    "Bool", "Enum", "Int", "Map", "Model", "NodeId", "OneOf", "Option", "Param", "Record", "Seq", "Set",
-    "SearchOptions", "SearchResult", "Stats", "Verdict",
-    "action", "check", "constraint", "invariant", "terminal",
+    # the schema
+    "Bag", "Bool", "Enum", "Ids", "Int", "Map", "NodeId", "OneOf", "Option", "Record", "Seq", "Set",
+    # the low-level form
+    "Model", "Param", "action", "constraint", "invariant", "terminal",
+    # the message-passing form
+    "Message", "Node", "Protocol", "Role", "durable", "request", "timer", "volatile",
+    # checking
+    "SearchOptions", "SearchResult", "Stats", "Verdict", "check",
 ]

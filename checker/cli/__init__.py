@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--fingerprint", action="store_true",
                    help="store 64-bit fingerprints instead of states (less memory; reports the collision odds)")
     c.add_argument("--no-deadlock", action="store_true", help="do not report states without successors")
+    c.add_argument("--check-determinism", action="store_true",
+                   help="run every protocol handler twice (sets iterated in reverse the second time); "
+                        "report a handler whose results differ")
     c.add_argument("--out", default=".faultcheck", metavar="DIR", help="where new traces go (default .faultcheck/)")
     c.add_argument("--update", action="store_true",
                    help="rewrite a committed counterexample that no longer replays or that a shorter one beats")
@@ -139,6 +142,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 max_seconds=args.max_seconds,
                 check_deadlock=False if args.no_deadlock else None,
                 store="fingerprint" if args.fingerprint else "exact",
+                check_determinism=args.check_determinism,
                 out=args.out,
                 update=args.update,
                 monitor=monitor,

@@ -91,7 +91,14 @@ def _definition(fn: Callable) -> tuple[ast.FunctionDef | ast.Lambda, list[str]] 
 def _reads(node: ast.AST, state: str, schema: StateSchema) -> tuple[tuple[str, ...] | None, str]:
     reads: set[str] = set()
     allowed: set[int] = set()
+    role_calls = {
+        id(n.func)
+        for n in ast.walk(node)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "role"
+    }
     for n in ast.walk(node):
+        if id(n) in role_calls:
+            continue
         if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == state:
             reads.add(n.attr)
             allowed.add(id(n.value))
@@ -104,6 +111,19 @@ def _reads(node: ast.AST, state: str, schema: StateSchema) -> tuple[tuple[str, .
         ):
             reads.add(n.slice.value)
             allowed.add(id(n.value))
+        elif (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "role"
+            and isinstance(n.func.value, ast.Name)
+            and n.func.value.id == state
+            and len(n.args) == 1
+            and isinstance(n.args[0], ast.Constant)
+            and n.args[0].value in schema.groups
+        ):
+            reads.update(schema.groups[n.args[0].value])  # state.role("rm"): every node of the role
+            allowed.add(id(n.func.value))
+            allowed.add(id(n.func))
     for n in ast.walk(node):
         if isinstance(n, ast.Name) and n.id == state and id(n) not in allowed:
             return None, f"it uses {state!r} other than as {state}.<variable>"

@@ -1,13 +1,17 @@
-"""The protocol-facing definitions: the value schema, state layout, and the low-level model form.
+"""The protocol-facing definitions: the value schema, state layout, the low-level model form,
+and the message-passing form (Node, Message, Protocol).
 
 Imports nothing else of faultcheck (a later issue exports it standalone).
 """
 
 from .lowlevel import Model, ModelError, Param, action, constraint, invariant, terminal
+from .node import Message, Node, Protocol, Role, durable, request, timer, volatile
 from .schema import (
+    Bag,
     Bool,
     Enum,
     FrozenDict,
+    Ids,
     Int,
     Map,
     NodeId,
@@ -23,7 +27,8 @@ from .schema import (
 from .state import StateSchema, StateView
 
 __all__ = [
-    "Bool", "Enum", "FrozenDict", "Int", "Map", "Model", "ModelError", "NodeId", "OneOf", "Option",
-    "Param", "Record", "RecordValue", "SchemaError", "Seq", "Set", "StateSchema", "StateView", "Type",
-    "action", "constraint", "invariant", "terminal",
+    "Bag", "Bool", "Enum", "FrozenDict", "Ids", "Int", "Map", "Message", "Model", "ModelError", "Node", "NodeId",
+    "OneOf", "Option", "Param", "Protocol", "Record", "RecordValue", "Role", "SchemaError", "Seq", "Set",
+    "StateSchema", "StateView", "Type", "action", "constraint", "durable", "invariant", "request", "terminal",
+    "timer", "volatile",
 ]

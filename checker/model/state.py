@@ -25,7 +25,7 @@ class StateSchema:
     2
     """
 
-    def __init__(self, variables: Mapping[str, Type]):
+    def __init__(self, variables: Mapping[str, Type], groups: Mapping[str, tuple[str, ...]] | None = None):
         if not variables:
             raise SchemaError("a state needs at least one variable")
         self.variables: dict[str, Type] = {}
@@ -40,6 +40,11 @@ class StateSchema:
             self.offsets[name] = width
             width += t.width
         self.width = width
+        self.groups: dict[str, tuple[str, ...]] = dict(groups or {})  # e.g. a role -> its nodes' variables
+        for g, members in self.groups.items():
+            for m in members:
+                if m not in self.variables:
+                    raise SchemaError(f"group {g!r} names {m!r}, which is no variable")
         self.slot_bounds: tuple[int, ...] = tuple(b for t in self.variables.values() for b in t.bounds())
         self.slot_owner: tuple[str, ...] = tuple(n for n, t in self.variables.items() for _ in range(t.width))
         self._view_class = _view_class(self)
@@ -166,6 +171,14 @@ class StateView:
 
     def __getitem__(self, name: str) -> Any:
         return self.__getattr__(name)
+
+    def role(self, name: str) -> tuple[Any, ...]:
+        """The decoded variables of group `name` in order (for a protocol: the nodes of a role)."""
+        schema = type(self)._schema
+        members = schema.groups.get(name)
+        if members is None:
+            raise AttributeError(f"no role {name!r} (roles: {', '.join(schema.groups) or 'none'})")
+        return tuple(self.__getattr__(m) for m in members)
 
     def __repr__(self) -> str:
         s = type(self)._schema

@@ -19,12 +19,21 @@ from ..model import Model, StateSchema, StateView
 class Step:
     """What happened in one step, independent of successor order: an action and its parameters."""
 
-    kind: str  # "action" here; later forms add "deliver", "crash", "partition", ...
+    kind: str  # "action" (low-level form), "deliver", "timer", "request"; faults add more
     action: str
     params: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
+        """How people read the step: "RMPrepare(rm1)", "Prepared rm1→tm1", "timer timeout@b1"."""
+        if self.kind == "deliver" and len(self.params) == 3:
+            src, dst, msg = self.params
+            return f"{msg} {src}→{dst}"
+        if self.kind == "timer" and len(self.params) == 2:
+            return f"timer {self.params[1]}@{self.params[0]}"
+        if self.kind == "request" and self.params:
+            node, *values = self.params
+            return f"{self.action.split('.')[-1]}({', '.join(values)})@{node}"
         return f"{self.action}({', '.join(self.params)})" if self.params else self.action
 
     def to_json(self) -> dict[str, Any]:

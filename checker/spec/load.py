@@ -10,12 +10,13 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
     expected = "holds"                                     # or "violated"
     violates = "TCConsistent"                              # with expected = "violated"
     counterexample = "counterexamples/<spec-stem>.json"    # committed trace, relative to the project
-    check_deadlock = true
+    check_deadlock = true    # default: true for low-level models, false for protocols
     accept_bounds = false    # true: a bounded search that finds nothing counts as expected
     [params]                 # the model's parameters
     rms = 3
     [bounds]                 # max_states, max_depth, max_seconds
     max_states = 1000000
+    [network]                # protocols only: in_flight = "multiset" (default) or "set"
 
 The module is imported with the spec's folder and the project root (the
 nearest folder above holding pyproject.toml, else the spec folder's parent)
@@ -33,14 +34,16 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Model, ModelError
+from ..model.node import Protocol
 
 SPEC_FORMAT = 1
 KINDS = ("search",)
 EXPECTED = ("holds", "violated")
 TOP_KEYS = {
     "format", "protocol", "kind", "description", "invariants", "expected", "violates", "counterexample",
-    "check_deadlock", "accept_bounds", "params", "bounds",
+    "check_deadlock", "accept_bounds", "params", "bounds", "network",
 }
+NETWORK_KEYS = {"in_flight": ("multiset", "set")}
 BOUND_KEYS = {"max_states": int, "max_depth": int, "max_seconds": (int, float)}
 
 
@@ -55,7 +58,7 @@ class Spec:
     path: Path | None
     root: Path  # what relative paths (counterexample) are resolved against
     protocol: str
-    model_class: type[Model]
+    model_class: type[Model] | type[Protocol]
     kind: str = "search"
     description: str = ""
     params: dict[str, Any] = field(default_factory=dict)
@@ -63,9 +66,10 @@ class Spec:
     expected: str = "holds"
     violates: str | None = None
     counterexample: str | None = None
-    check_deadlock: bool = True
+    check_deadlock: bool | None = None  # None: on for low-level models; off for protocols (quiescence is an end)
     accept_bounds: bool = False
     bounds: dict[str, Any] = field(default_factory=dict)
+    network: dict[str, Any] = field(default_factory=dict)  # [network]: in_flight = "multiset" | "set"
 
     @property
     def name(self) -> str:
@@ -81,7 +85,7 @@ class Spec:
     def with_params(self, overrides: Mapping[str, Any]) -> Spec:
         return replace(self, params={**self.params, **overrides})
 
-    def instantiate(self) -> Model:
+    def instantiate(self) -> Model | Protocol:
         """The model with this spec's parameters; a bad parameter is a SpecError."""
         try:
             return self.model_class(**self.params)
@@ -98,8 +102,8 @@ def project_root(folder: Path) -> Path:
     return folder.parent
 
 
-def resolve_protocol(ref: str, where: str, search_paths: list[Path]) -> type[Model]:
-    """Import `module:Class` (with `search_paths` importable) and check it is a Model class."""
+def resolve_protocol(ref: str, where: str, search_paths: list[Path]) -> type[Model] | type[Protocol]:
+    """Import `module:Class` (with `search_paths` importable) and check it is a Model or Protocol class."""
     if not isinstance(ref, str) or ref.count(":") != 1 or not all(ref.split(":")):
         raise SpecError(f"{where}: protocol: expected \"module:Class\", got {ref!r}")
     mod_name, cls_name = ref.split(":")
@@ -122,8 +126,8 @@ def resolve_protocol(ref: str, where: str, search_paths: list[Path]) -> type[Mod
     cls = getattr(module, cls_name, None)
     if cls is None:
         raise SpecError(f"{where}: protocol: module {mod_name!r} has no {cls_name!r}")
-    if not (isinstance(cls, type) and issubclass(cls, Model)):
-        raise SpecError(f"{where}: protocol: {ref} is not a faultcheck Model class")
+    if not (isinstance(cls, type) and issubclass(cls, (Model, Protocol))):
+        raise SpecError(f"{where}: protocol: {ref} is not a faultcheck Model or Protocol class")
     return cls
 
 
@@ -193,6 +197,12 @@ def load_spec(path: str | Path) -> Spec:
         if not isinstance(v, BOUND_KEYS[k]) or isinstance(v, bool) or v <= 0:
             raise SpecError(f"{where}: bounds.{k}: expected a positive number, got {v!r}")
     counterexample = get("counterexample", str, None)
+    network = get("network", dict, {})
+    for k, v in network.items():
+        if k not in NETWORK_KEYS:
+            raise SpecError(f"{where}: network: unknown key {k!r} (known: {', '.join(NETWORK_KEYS)})")
+        if v not in NETWORK_KEYS[k]:
+            raise SpecError(f"{where}: network.{k}: expected one of {', '.join(map(repr, NETWORK_KEYS[k]))}, got {v!r}")
 
     root = project_root(path.resolve().parent)
     model_class = resolve_protocol(data["protocol"], where, [path.resolve().parent, root])
@@ -208,10 +218,13 @@ def load_spec(path: str | Path) -> Spec:
         expected=expected,
         violates=violates,
         counterexample=counterexample,
-        check_deadlock=get("check_deadlock", bool, True),
+        check_deadlock=get("check_deadlock", bool, None),
         accept_bounds=get("accept_bounds", bool, False),
         bounds=dict(bounds),
+        network=dict(network),
     )
+    if network and not issubclass(model_class, Protocol):
+        raise SpecError(f"{where}: network: only message-passing protocols have a network; {spec.protocol} is a low-level Model")
     known = set(model_class._predicates)
     for name in (spec.invariants or ()) + ((violates,) if violates and violates != "deadlock" else ()):
         if name not in known or model_class._predicates[name][0] != "invariant":
@@ -225,10 +238,10 @@ def load_spec(path: str | Path) -> Spec:
     return spec
 
 
-def spec_for_model(model: Model | type[Model]) -> Spec:
+def spec_for_model(model: Model | Protocol | type[Model] | type[Protocol]) -> Spec:
     """A spec for a model given directly from Python (expected: holds, every invariant)."""
     cls = model if isinstance(model, type) else type(model)
-    if not issubclass(cls, Model):
+    if not issubclass(cls, (Model, Protocol)):
         raise SpecError(f"{model!r} is neither a spec path nor a faultcheck Model")
     params = {} if isinstance(model, type) else dict(model.params)
     return Spec(path=None, root=Path.cwd(), protocol=f"{cls.__module__}:{cls.__qualname__}", model_class=cls, params=params)

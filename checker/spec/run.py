@@ -14,7 +14,9 @@ from typing import Any
 from ..engine import Monitor, SearchOptions, SearchResult, Stats, Verdict, search
 from ..logic import Predicate, PropertyError, compile_predicate
 from ..model import Model, ModelError
+from ..model.node import Protocol
 from ..semantics import TransitionSystem, from_model
+from ..semantics.nodes import from_protocol
 from ..trace import Trace, TraceError, build_trace, replay
 from .load import Spec, SpecError, load_spec, spec_for_model
 
@@ -78,12 +80,12 @@ def combine_exit_codes(codes: list[int]) -> int:
     return EXIT_OK
 
 
-def _predicates(model: Model, kind: str, names: tuple[str, ...] | None, where: str) -> list[Predicate]:
-    fns = model.predicates(kind)
+def _predicates(system: TransitionSystem, kind: str, names: tuple[str, ...] | None, where: str) -> list[Predicate]:
+    fns = {"invariant": system.invariants, "constraint": system.constraints, "terminal": system.terminals}[kind]
     out = []
     for name in names if names is not None else tuple(fns):
         try:
-            out.append(compile_predicate(name, fns[name], model.schema))
+            out.append(compile_predicate(name, fns[name], system.schema))
         except PropertyError as e:
             raise SpecError(f"{where}: {kind} {name}: {e}") from None
     return out
@@ -99,6 +101,7 @@ def check(
     max_seconds: float | None = None,
     check_deadlock: bool | None = None,
     store: str = "exact",
+    check_determinism: bool = False,
     out: str | os.PathLike | None = ".faultcheck",
     update: bool = False,
     monitor: Monitor | None = None,
@@ -106,7 +109,8 @@ def check(
     """Check a spec file, a loaded `Spec`, or a model instance or class.
 
     Options override the spec: `params`, `invariants`, bounds, `check_deadlock`,
-    `store` ("exact" or "fingerprint"). A new trace is written under `out`
+    `store` ("exact" or "fingerprint"), `check_determinism` (run every handler of a
+    protocol twice, with set iteration reversed, and fail if the results differ). A new trace is written under `out`
     (None: nowhere); a committed counterexample is rewritten only with `update`.
     Bad input raises `SpecError` (one line); everything else is in the result.
     """
@@ -125,20 +129,24 @@ def check(
         for n in names:
             if n not in known:
                 raise SpecError(f"{spec.where}: unknown invariant {n!r} (invariants: {', '.join(known) or 'none'})")
-    invs = _predicates(model, "invariant", names, spec.where)
     try:
-        system = from_model(model)
+        if isinstance(model, Protocol):
+            system = from_protocol(model, network=spec.network.get("in_flight", "multiset"),
+                                   check_determinism=check_determinism)
+        else:
+            system = from_model(model)
     except ModelError as e:
         raise SpecError(f"{spec.where}: {e}") from None
     except Exception as e:  # init() raised
-        raise SpecError(f"{spec.where}: {spec.protocol}: init() raised {type(e).__name__}: {e}") from None
+        raise SpecError(f"{spec.where}: {spec.protocol}: setting up the initial states raised {type(e).__name__}: {e}") from None
+    invs = _predicates(system, "invariant", names, spec.where)
     b = spec.bounds
     try:
         options = SearchOptions(
             max_states=max_states if max_states is not None else b.get("max_states"),
             max_depth=max_depth if max_depth is not None else b.get("max_depth"),
             max_seconds=max_seconds if max_seconds is not None else b.get("max_seconds"),
-            check_deadlock=spec.check_deadlock if check_deadlock is None else check_deadlock,
+            check_deadlock=_deadlock_default(spec, model) if check_deadlock is None else check_deadlock,
             store=store,
         )
     except ValueError as e:
@@ -147,11 +155,17 @@ def check(
         system,
         invs,
         options,
-        constraints=_predicates(model, "constraint", None, spec.where),
-        terminals=_predicates(model, "terminal", None, spec.where),
+        constraints=_predicates(system, "constraint", None, spec.where),
+        terminals=_predicates(system, "terminal", None, spec.where),
         monitor=monitor,
     )
     return _judge(spec, model, system, invs, result, out, update)
+
+
+def _deadlock_default(spec: Spec, model: Model | Protocol) -> bool:
+    if spec.check_deadlock is not None:
+        return spec.check_deadlock
+    return not isinstance(model, Protocol)  # a protocol with nothing left to do is quiescent, not deadlocked
 
 
 def _judge(spec: Spec, model: Model, system: TransitionSystem, invs: list[Predicate], result: SearchResult,

@@ -18,6 +18,8 @@ def fmt(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(fmt(v) for v in value) + "]"
     if isinstance(value, dict):
+        if value.keys() == {"msg", "src", "dst"}:  # an envelope in flight
+            return f"{fmt(value['msg'])} {value['src']}→{value['dst']}"
         if isinstance(value.get("type"), str):
             rest = [fmt(v) for k, v in value.items() if k != "type"]
             return value["type"] + (f"({', '.join(rest)})" if rest else "")
@@ -26,7 +28,9 @@ def fmt(value: Any) -> str:
 
 
 def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[tuple[str, str | None, str]]:
-    """(path, old text or None, new text) for what differs; maps are compared key by key."""
+    """(path, old text, new text) for what differs; maps are compared key by key. The old text is
+    None for the initial state, and "" when the new text already says what changed (a collection's
+    additions and removals)."""
     out: list[tuple[str, str | None, str]] = []
     for name, new in after.items():
         old = None if before is None else before.get(name)
@@ -34,9 +38,26 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[tuple[
             continue
         if isinstance(old, dict) and isinstance(new, dict) and "type" not in new and old.keys() == new.keys():
             out += [(f"{name}[{k}]", fmt(old[k]), fmt(new[k])) for k in new if old[k] != new[k]]
+        elif isinstance(old, list) and isinstance(new, list) and len(old) + len(new) > 4:
+            out.append((name, "", _list_change(old, new)))
         else:
             out.append((name, None if before is None else fmt(old), fmt(new)))
     return out
+
+
+def _list_change(old: list, new: list) -> str:
+    """What a step added to and removed from a collection, as "+[a] -[b]"."""
+    rest = list(new)
+    gone = []
+    for v in old:
+        if v in rest:
+            rest.remove(v)
+        else:
+            gone.append(v)
+    parts = ([f"+[{', '.join(fmt(v) for v in rest)}]"] if rest else []) + (
+        [f"-[{', '.join(fmt(v) for v in gone)}]"] if gone else []
+    )
+    return " ".join(parts) + f" ({len(new)} in all)"
 
 
 def render_text(trace: Trace, *, color: bool = False) -> str:
@@ -64,7 +85,12 @@ def render_text(trace: Trace, *, color: bool = False) -> str:
         lines.append(f"{bold}{i:<2} {st.label}{off}{mark}")
         diff = changes(before, st.state)
         for path, old, new in diff:
-            lines.append(f"     {path} = {new}" if old is None else f"     {path}: {dim}{old}{off} -> {bold}{new}{off}")
+            if old is None:
+                lines.append(f"     {path} = {new}")
+            elif old == "":
+                lines.append(f"     {path}: {new}")
+            else:
+                lines.append(f"     {path}: {dim}{old}{off} -> {bold}{new}{off}")
         if before is not None and not diff:
             lines.append(f"     {dim}(no change){off}")
         before = st.state

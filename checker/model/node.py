@@ -1,0 +1,386 @@
+"""The message-passing form: `Node` classes with typed durable/volatile fields, `Message` types,
+handlers that read like a paper, and the `Protocol` that names roles, counts and messages.
+
+Handlers perform no I/O. They read and assign fields of `self` and record
+effects — `send`, `broadcast`, `set_timer`, `cancel_timer` — and may branch
+with `choose`; whoever drives the node (the checker's semantics, later the
+runtime) performs the effects. Definitions are validated when classes are
+made, with errors that name the fix. Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .lowlevel import ModelError, Param, _check_arity, collect_declarations
+from .schema import Ids, RecordValue, SchemaError, Symbolic, Type
+
+_MISSING = object()
+
+
+# -- fields ------------------------------------------------------------------------------------
+
+
+class Field:
+    """A typed node field; a descriptor reading and writing the node's current values."""
+
+    def __init__(self, type_: Type, initial: Any, durable: bool):
+        if not isinstance(type_, Type):
+            raise ModelError(f"a field needs a schema type (Bool(), Int(lo, hi), Enum(...), ...), got {type_!r}")
+        self.type, self.initial, self.durable = type_, initial, durable
+        self.name = "?"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, node: Node | None, owner: type) -> Any:
+        if node is None:
+            return self
+        try:
+            return node._vals[self.name]
+        except (AttributeError, KeyError):
+            raise ModelError(f"{owner.__name__}.{self.name} is read outside a handler") from None
+
+    def __set__(self, node: Node, value: Any) -> None:
+        node._vals[self.name] = value
+
+    def __repr__(self) -> str:
+        kind = "durable" if self.durable else "volatile"
+        return f"{kind}({self.type!r}, initial={self.initial!r})"
+
+
+def durable(type_: Type, initial: Any = _MISSING) -> Any:
+    """A field that survives a crash (restored on restart). `initial` is its value at first boot."""
+    if initial is _MISSING:
+        raise ModelError(f"durable({type_!r}) needs an initial value: durable({type_!r}, initial=...)")
+    return Field(type_, initial, durable=True)
+
+
+def volatile(type_: Type, initial: Any = _MISSING) -> Any:
+    """A field lost on a crash: it is reset to `initial` on restart."""
+    if initial is _MISSING:
+        raise ModelError(f"volatile({type_!r}) needs an initial value: volatile({type_!r}, initial=...)")
+    return Field(type_, initial, durable=False)
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+class Message(RecordValue):
+    """A message type: subclass it, declaring fields as class attributes with schema types.
+
+        class Replicate(Message):
+            value = Int(0, 3)
+            index = Int(1, 2)
+
+        Replicate(2, 1) == Replicate(value=2, index=1)
+
+    A node handles it with `on_replicate(self, msg, src)` (the class name in snake case).
+    """
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _types: ClassVar[dict[str, Type]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        types: dict[str, Type] = {}
+        for base in reversed(cls.__mro__[1:]):
+            types.update(getattr(base, "_types", {}))
+        for k, v in list(vars(cls).items()):
+            if isinstance(v, Type):
+                if k.startswith("_"):
+                    raise ModelError(f"message {cls.__name__}: field {k!r} must not start with '_'")
+                types[k] = v
+                delattr(cls, k)
+        cls._types = types
+        cls._fields = tuple(types)
+        cls.__slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Message:
+        if len(args) > len(cls._fields):
+            raise ModelError(f"{cls.__name__} takes {len(cls._fields)} field(s), got {len(args)}")
+        values = dict(zip(cls._fields, args))
+        for k, v in kwargs.items():
+            if k not in cls._types:
+                raise ModelError(f"{cls.__name__} has no field {k!r} (fields: {', '.join(cls._fields) or 'none'})")
+            if k in values:
+                raise ModelError(f"{cls.__name__}: field {k!r} given twice")
+            values[k] = v
+        missing = [f for f in cls._fields if f not in values]
+        if missing:
+            raise ModelError(f"{cls.__name__} is missing field {missing[0]!r}")
+        return tuple.__new__(cls, [values[f] for f in cls._fields])
+
+    @classmethod
+    def _from_slots(cls, values: Iterable[Any]) -> Message:
+        return tuple.__new__(cls, values)
+
+    def __repr__(self) -> str:
+        if not self._fields:
+            return type(self).__name__
+        return f"{type(self).__name__}({', '.join(repr(v) for v in self)})"
+
+    @classmethod
+    def handler_name(cls) -> str:
+        return "on_" + _snake(cls.__name__)
+
+
+# -- nodes -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice(Exception):
+    """Raised by `choose` when the driver must branch: the number of options."""
+
+    n: int
+
+
+def timer(fn: Callable) -> Callable:
+    """Declare a timer handler `(self)`: armed by `set_timer("<name>")`, it fires as a step of its own."""
+    fn._fc_timer = True  # type: ignore[attr-defined]
+    return fn
+
+
+def request(fn: Callable | None = None, *, over: Type | None = None):
+    """Declare a client request handler `(self)` or `(self, value)` with `value` ranging over `over`.
+
+    A request may arrive at any time; the protocol's own fields bound how often it matters.
+    """
+
+    def mark(f: Callable) -> Callable:
+        f._fc_request = over  # type: ignore[attr-defined]
+        return f
+
+    return mark(fn) if fn is not None else mark
+
+
+class Node:
+    """Base of node classes. Fields are `durable(...)`/`volatile(...)` class attributes.
+
+    Handlers: `on_start(self)` at boot (and restart); `on_<message>(self, msg, src)`
+    per message type; `@timer` methods; `@request` methods. Inside a handler:
+    `self.id`, `self.role`, `self.nodes(role)`, `self.peers(role)`,
+    `self.send(dst, msg)`, `self.broadcast(msg, role=...)`, `self.set_timer(name)`,
+    `self.cancel_timer(name)`, `self.choose(options)`.
+    """
+
+    _fields_: ClassVar[dict[str, Field]] = {}
+    _timers_: ClassVar[tuple[str, ...]] = ()
+    _requests_: ClassVar[dict[str, Type | None]] = {}
+    _handlers_: ClassVar[dict[str, str]] = {}  # method name on_<x> -> method name
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fields: dict[str, Field] = {}
+        for base in reversed(cls.__mro__):
+            for k, v in vars(base).items():
+                if isinstance(v, Field):
+                    fields[k] = v
+                elif base is cls and isinstance(v, Type):
+                    raise ModelError(f"{cls.__name__}.{k}: wrap the type as durable({v!r}, initial=...) or volatile(...)")
+        for k in fields:
+            if k in _RESERVED or k.startswith("_"):
+                raise ModelError(f"{cls.__name__}.{k}: the name is reserved by Node; rename the field")
+        cls._fields_ = fields
+        timers, requests, handlers = [], {}, {}
+        for base in reversed(cls.__mro__):
+            for k, v in vars(base).items():
+                if not callable(v):
+                    continue
+                if getattr(v, "_fc_timer", False):
+                    _check_arity(cls, k, v, 1, "timer handler (self)")
+                    if k not in timers:
+                        timers.append(k)
+                if hasattr(v, "_fc_request"):
+                    _check_arity(cls, k, v, 1 if v._fc_request is None else 2,
+                                 "request handler (self)" if v._fc_request is None else "request handler (self, value)")
+                    requests[k] = v._fc_request
+                if k.startswith("on_") and k != "on_start":
+                    _check_arity(cls, k, v, 3, "message handler (self, msg, src)")
+                    handlers[k] = k
+        if "on_start" in vars(cls):
+            _check_arity(cls, "on_start", cls.on_start, 1, "start-up handler (self)")
+        cls._timers_, cls._requests_, cls._handlers_ = tuple(timers), requests, handlers
+
+    # -- set by the driver before a handler runs ----------------------------------------------
+    _vals: dict[str, Any]
+    _effects: list[tuple]
+    _script: Sequence[int]
+    _pos: int
+    id: str
+    role: str
+    _ids: dict[str, tuple[str, ...]]
+
+    def on_start(self) -> None:
+        """Runs at boot and at every restart (durable fields restored, volatile ones reset)."""
+
+    # -- effects ------------------------------------------------------------------------------
+    def send(self, dst: str, msg: Message) -> None:
+        """Send `msg` to node `dst`."""
+        if not isinstance(msg, Message):
+            raise ModelError(f"{self.id}: send(dst, msg) takes a Message, got {msg!r}")
+        self._effects.append(("send", dst, msg))
+
+    def broadcast(self, msg: Message, role: str | None = None, *, include_self: bool = False) -> None:
+        """Send `msg` to every node (of `role`, if given), itself excepted unless `include_self`."""
+        for dst in self.nodes(role):
+            if dst != self.id or include_self:
+                self.send(dst, msg)
+
+    def set_timer(self, name: str) -> None:
+        """Arm timer `name` (a @timer method of this node); arming an armed timer changes nothing."""
+        if name not in type(self)._timers_:
+            raise ModelError(f"{self.id}: set_timer({name!r}): {type(self).__name__} has no @timer {name!r}")
+        self._effects.append(("set_timer", name))
+
+    def cancel_timer(self, name: str) -> None:
+        if name not in type(self)._timers_:
+            raise ModelError(f"{self.id}: cancel_timer({name!r}): {type(self).__name__} has no @timer {name!r}")
+        self._effects.append(("cancel_timer", name))
+
+    def choose(self, options: Sequence[Any]) -> Any:
+        """One of `options`; the checker explores every one (a nondeterministic choice)."""
+        options = list(options)
+        if not options:
+            raise ModelError(f"{self.id}: choose() needs at least one option")
+        if self._pos < len(self._script):
+            i = self._script[self._pos]
+            self._pos += 1
+            return options[i]
+        raise Choice(len(options))
+
+    # -- who is who -------------------------------------------------------------------------------
+    def nodes(self, role: str | None = None) -> tuple[str, ...]:
+        """The ids of every node (of `role`), in order."""
+        if role is None:
+            return tuple(n for ids in self._ids.values() for n in ids)
+        try:
+            return self._ids[role]
+        except KeyError:
+            raise ModelError(f"{self.id}: no role {role!r} (roles: {', '.join(self._ids)})") from None
+
+    def peers(self, role: str | None = None) -> tuple[str, ...]:
+        """The ids of every other node (of `role`)."""
+        return tuple(n for n in self.nodes(role) if n != self.id)
+
+
+_RESERVED = {n for n in dir(Node) if not n.startswith("__")} | {"id", "role"}
+
+
+# -- protocols ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Role:
+    """`count` nodes of class `node`; `count` is an int or the name of a Param."""
+
+    node: type[Node]
+    count: int | str = 1
+
+
+class Protocol:
+    """Base of message-passing protocols: class attributes `Role(...)` per role, `messages`,
+    `Param`s, and `@invariant`/`@terminal` methods taking a `StateView` (`state.role("rm")`
+    gives that role's node records in order, `state.<node id>` one node's)."""
+
+    messages: ClassVar[tuple[type[Message], ...]] = ()
+    _roles_: ClassVar[dict[str, Role]] = {}
+    _params: ClassVar[dict[str, Param]] = {}
+    _predicates: ClassVar[dict[str, tuple[str, str]]] = {}
+    _actions: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        collect_declarations(cls)  # Params and predicates, as the low-level form declares them
+        if cls._actions:
+            raise ModelError(f"{cls.__name__}: @action belongs to the low-level Model form; nodes have handlers")
+        roles = {}
+        for base in reversed(cls.__mro__):
+            for k, v in vars(base).items():
+                if isinstance(v, Role):
+                    roles[k] = v
+        cls._roles_ = roles
+        if not roles:
+            return  # an abstract base
+        for name, r in roles.items():
+            if not (isinstance(r.node, type) and issubclass(r.node, Node)):
+                raise ModelError(f"{cls.__name__}.{name}: Role(node) takes a Node subclass, got {r.node!r}")
+            if isinstance(r.count, str) and r.count not in cls._params:
+                raise ModelError(f"{cls.__name__}.{name}: count {r.count!r} names no Param of {cls.__name__}")
+        msgs = tuple(cls.messages)
+        for m in msgs:
+            if not (isinstance(m, type) and issubclass(m, Message)):
+                raise ModelError(f"{cls.__name__}.messages: {m!r} is not a Message subclass")
+        names = [m.__name__ for m in msgs]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ModelError(f"{cls.__name__}.messages: {dup[0]} is listed twice")
+        known = {m.handler_name(): m for m in msgs}
+        for name, r in roles.items():
+            for h in r.node._handlers_:
+                if h not in known:
+                    hint = ", ".join(sorted(known)) or "none declared"
+                    raise ModelError(
+                        f"{r.node.__name__}.{h} handles no message of {cls.__name__}: add its Message class to "
+                        f"{cls.__name__}.messages, or rename it (handlers: {hint})"
+                    )
+            for f in r.node._fields_.values():
+                for sym in _symbols(f.type):
+                    if sym not in roles:
+                        raise ModelError(f"{r.node.__name__}.{f.name}: Ids({sym!r}) names no role of {cls.__name__}")
+
+    def __init__(self, **params: Any):
+        cls = type(self)
+        if not cls._roles_:
+            raise ModelError(f"{cls.__name__} declares no Role")
+        for name in params:
+            if name not in cls._params:
+                known = ", ".join(cls._params) or "none"
+                raise ModelError(f"params: {cls.__name__} has no parameter {name!r} (parameters: {known})")
+        self.params: dict[str, Any] = {}
+        for name, p in cls._params.items():
+            value = p.check(name, params.get(name, p.default))
+            self.params[name] = value
+            setattr(self, name, value)
+        self.counts: dict[str, int] = {}
+        for name, r in cls._roles_.items():
+            n = self.params[r.count] if isinstance(r.count, str) else r.count
+            if not isinstance(n, int) or n < 1:
+                raise ModelError(f"{cls.__name__}.{name}: a role needs at least one node, got count {n!r}")
+            self.counts[name] = n
+        self.setup()
+
+    def setup(self) -> None:
+        """Compute constants once the parameters are set."""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def predicates(self, kind: str) -> dict[str, Callable]:
+        return {n: getattr(self, m) for n, (k, m) in type(self)._predicates.items() if k == kind}
+
+
+def _symbols(t: Any) -> set[str]:
+    from .schema import Deferred
+
+    if isinstance(t, Ids):
+        return {t.role}
+    if isinstance(t, Deferred):
+        out: set[str] = set()
+        for a in (*t.args, *t.kwargs.values()):
+            out |= _symbols(a)
+        return out
+    return set()
+
+
+__all__ = ["Choice", "Field", "Message", "Node", "Protocol", "Role", "durable", "request", "timer", "volatile",
+           "Symbolic", "SchemaError"]

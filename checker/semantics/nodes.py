@@ -1,0 +1,371 @@
+"""Message-passing protocols as transition systems: nodes + network + timers + client requests.
+
+A global state is one flat tuple: each node's fields (a record per node, in
+role order), then one slot per node of armed timers (when any role has
+timers), then the network in one slot: a multiset (4 bits per envelope) or a
+set (1 bit) of in-flight envelopes. An envelope's code is
+`msg_rank * n*n + src * n + dst`, so each message type owns a contiguous
+range of codes and a delivery action finds its messages with one shift.
+
+Steps: deliver an in-flight message (one action per message type), fire an
+armed timer, a client request. Faults plug in here (crash, restart,
+partition, loss, duplication) as more kinds of step. Imports `checker.model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..model import Enum, Map, ModelError, NodeId, OneOf, Record, SchemaError, Set, StateSchema, Type
+from ..model.node import Choice, Message, Node, Protocol
+from ..model.schema import Bag, bind
+from . import Action, TransitionSystem
+
+NETWORKS = ("multiset", "set")
+
+
+class HandlerError(Exception):
+    """A handler did something the model forbids (a value outside its field's type, a send to no node)."""
+
+
+class NodeSemantics:
+    """Executes a protocol's handlers on flat states. One instance per checked protocol instance."""
+
+    def __init__(self, protocol: Protocol, *, network: str = "multiset", check_determinism: bool = False):
+        if network not in NETWORKS:
+            raise ModelError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
+        self.protocol, self.network, self.check_determinism = protocol, network, check_determinism
+        roles = type(protocol)._roles_
+        self.ids: dict[str, NodeId] = {r: NodeId(r, n) for r, n in protocol.counts.items()}
+        self.names: tuple[str, ...] = tuple(n for t in self.ids.values() for n in t.names)
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.groups = {r: t.names for r, t in self.ids.items()}
+        n = len(self.names)
+        self.n = n
+        self.role_of = [r for r, t in self.ids.items() for _ in t.names]
+        self.classes: list[type[Node]] = [roles[r].node for r in self.role_of]
+        id_types: dict[str, Type] = dict(self.ids)
+
+        # each role's fields, with Ids(...) bound; each node is one Record variable
+        self.fields: dict[str, list[tuple[str, Type, Any, bool]]] = {}
+        for r, role in roles.items():
+            fs = []
+            for f in role.node._fields_.values():
+                try:
+                    t = bind(f.type, id_types)
+                    initial = t.validate(f.initial, f"{role.node.__name__}.{f.name} initial value")
+                except SchemaError as e:
+                    raise ModelError(str(e)) from None
+                fs.append((f.name, t, initial, f.durable))
+            self.fields[r] = fs
+        self.records = {r: Record(roles[r].node.__name__, **{f: t for f, t, _, _ in fs}) for r, fs in self.fields.items()}
+
+        # messages and envelopes
+        msgs = type(protocol).messages
+        if not msgs:
+            raise ModelError(f"{protocol.name}.messages lists no Message class")
+        try:
+            self.msg_records = [Record(m.__name__, _value_class=m, **{k: bind(t, id_types) for k, t in m._types.items()})
+                                for m in msgs]
+            self.Msg = OneOf(*self.msg_records)
+        except SchemaError as e:
+            raise ModelError(f"{protocol.name}.messages: {e}") from None
+        if self.Msg.cardinality is None:
+            raise ModelError(f"{protocol.name}.messages: the message values are not a small finite set")
+        self.Node = Enum(*self.names)
+        self.Envelope = Record("Envelope", msg=self.Msg, src=self.Node, dst=self.Node)
+        self.bits = Bag.BITS if network == "multiset" else 1
+        self.one = (1 << self.bits) - 1  # mask of one envelope's count
+
+        timer_names = sorted({t for c in set(self.classes) for t in c._timers_})
+        self.Timer = Enum(*timer_names) if timer_names else None
+        variables: dict[str, Type] = {name: self.records[r] for name, r in zip(self.names, self.role_of)}
+        if self.Timer is not None:
+            variables["timers"] = Map(self.Node, Set(self.Timer))
+        variables["network"] = Bag(self.Envelope) if network == "multiset" else Set(self.Envelope)
+        self.schema = StateSchema(variables, groups=self.groups)
+        self.node_slices = [self.schema.slice(name) for name in self.names]
+        self.TIMERS = self.schema.offsets.get("timers")
+        self.NET = self.schema.offsets["network"]
+
+        # one node object per node id, reused by every handler call
+        self.objects: list[Node] = []
+        for i, name in enumerate(self.names):
+            obj = self.classes[i].__new__(self.classes[i])
+            object.__setattr__(obj, "id", name)
+            object.__setattr__(obj, "role", self.role_of[i])
+            object.__setattr__(obj, "_ids", self.groups)
+            self.objects.append(obj)
+        self._decoded: list[dict[tuple, dict[str, Any]]] = [{} for _ in self.names]
+        self._encoded: dict[tuple[str, str], dict[Any, tuple]] = {}
+        self._msg_rank: dict[Message, int] = {}
+        self._envelopes: dict[int, tuple[int, int, Message]] = {}
+
+    # -- encoding ---------------------------------------------------------------------------
+    def decode_node(self, s: tuple, i: int) -> dict[str, Any]:
+        key = s[self.node_slices[i]]
+        memo = self._decoded[i]
+        vals = memo.get(key)
+        if vals is None:
+            rec = self.records[self.role_of[i]].decode(key)
+            vals = memo[key] = rec._asdict()
+        return vals
+
+    def encode_field(self, i: int, name: str, t: Type, value: Any, handler: str) -> tuple:
+        memo = self._encoded.setdefault((self.role_of[i], name), {})
+        try:
+            out = memo.get(value)
+        except TypeError:  # unhashable (a list or set assigned): validated below
+            out = None
+        if out is None:
+            try:
+                canon = t.validate(value, f"{self.names[i]}.{name}")
+            except SchemaError as e:
+                raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: {e}") from None
+            out = tuple(t.encode(canon))
+            try:
+                memo[value] = out
+            except TypeError:
+                pass
+        return out
+
+    def msg_rank(self, msg: Any, i: int, handler: str) -> int:
+        r = self._msg_rank.get(msg)
+        if r is None:
+            try:
+                canon = self.Msg.validate(msg, f"message {msg!r}")
+            except SchemaError as e:
+                raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: {e}") from None
+            r = self._msg_rank[msg] = self.Msg.rank(canon)
+        return r
+
+    def envelope(self, code: int) -> tuple[int, int, Message]:
+        e = self._envelopes.get(code)
+        if e is None:
+            m, rest = divmod(code, self.n * self.n)
+            src, dst = divmod(rest, self.n)
+            e = self._envelopes[code] = (src, dst, self.Msg.unrank(m))
+        return e
+
+    # -- running handlers ----------------------------------------------------------------------
+    def run(self, s: tuple, i: int, handler: str, args: tuple, net: int) -> list[tuple]:
+        """Every successor of running `handler(*args)` on node i of state s (one per `choose` branch),
+        with `net` as the network before the handler's sends."""
+        out = self._run(s, i, handler, args, net)
+        if self.check_determinism:
+            again = self._run(s, i, handler, args, net, shuffled=True)
+            if again != out:
+                raise HandlerError(_nondeterminism(self.classes[i].__name__, handler, self.names[i]))
+        return out
+
+    def _run(self, s: tuple, i: int, handler: str, args: tuple, net: int, shuffled: bool = False) -> list[tuple]:
+        node = self.objects[i]
+        vals = self.decode_node(s, i)
+        if shuffled:
+            vals = {k: _reorder(v) for k, v in vals.items()}
+        method = getattr(node, handler)
+        out: list[tuple] = []
+        scripts: list[tuple[int, ...]] = [()]
+        while scripts:
+            script = scripts.pop()
+            node._vals = dict(vals)
+            node._effects = []
+            node._script = script
+            node._pos = 0
+            try:
+                method(*args)
+            except Choice as c:
+                scripts.extend(script + (k,) for k in range(c.n - 1, -1, -1))
+                continue
+            except (HandlerError, ModelError):
+                raise
+            out.append(self.apply(s, i, node._vals, node._effects, net, handler))
+        return out
+
+    def apply(self, s: tuple, i: int, vals: dict[str, Any], effects: list[tuple], net: int, handler: str) -> tuple:
+        t = list(s)
+        k = self.node_slices[i].start
+        for name, ft, _, _ in self.fields[self.role_of[i]]:
+            enc = self.encode_field(i, name, ft, vals[name], handler)
+            t[k : k + len(enc)] = enc
+            k += len(enc)
+        for e in effects:
+            if e[0] == "send":
+                dst = self.index.get(e[1])
+                if dst is None:
+                    raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: send to {e[1]!r}, "
+                                       f"which is no node (nodes: {', '.join(self.names)})")
+                code = (self.msg_rank(e[2], i, handler) * self.n + i) * self.n + dst
+                if self.bits == 1:
+                    net |= 1 << code
+                else:
+                    if (net >> (code * self.bits)) & self.one == self.one:
+                        raise HandlerError(f"{self.names[i]}: more than {self.one} copies of {e[2]!r} to {e[1]} in flight")
+                    net += 1 << (code * self.bits)
+            else:
+                bit = 1 << self.Timer.code(e[1])  # type: ignore[union-attr]
+                slot = self.TIMERS + i  # type: ignore[operator]
+                t[slot] = t[slot] | bit if e[0] == "set_timer" else t[slot] & ~bit
+        t[self.NET] = net
+        return tuple(t)
+
+    # -- steps ------------------------------------------------------------------------------
+    def initial_states(self) -> list[tuple]:
+        """Every node at its initial field values, then booted (`on_start`) in node order."""
+        out: list[int] = []
+        for r in self.role_of:
+            for _, ft, initial, _ in self.fields[r]:
+                ft.encode_into(initial, out)
+        if self.TIMERS is not None:
+            out.extend([0] * self.n)
+        out.append(0)
+        states = [tuple(out)]
+        for i in range(self.n):
+            states = [t for s in states for t in self.run(s, i, "on_start", (), s[self.NET])]
+        return list(dict.fromkeys(states))
+
+    def deliveries(self, msg_index: int) -> tuple[Callable[[tuple], list[tuple]], Callable]:
+        """The successors and labelled instances of delivering messages of one type."""
+        rec = self.msg_records[msg_index]
+        lo = self.Msg._starts[msg_index] * self.n * self.n
+        width = rec.cardinality * self.n * self.n  # type: ignore[operator]
+        bits, one, NET = self.bits, self.one, self.NET
+        mask = (1 << (width * bits)) - 1
+        handler = rec.value_class.handler_name()
+        has = [hasattr(c, handler) for c in self.classes]
+
+        def codes(s: tuple) -> Iterator[int]:
+            x = (s[NET] >> (lo * bits)) & mask
+            code = lo
+            while x:
+                if x & one:
+                    yield code
+                x >>= bits
+                code += 1
+
+        def successors(s: tuple) -> list[tuple]:
+            out: list[tuple] = []
+            for code in codes(s):
+                out += self.deliver(s, code, has, handler)
+            return out
+
+        def instances(s: tuple):
+            for code in codes(s):
+                src, dst, msg = self.envelope(code)
+                for t in self.deliver(s, code, has, handler):
+                    yield (self.names[src], self.names[dst], self.Msg.format(msg)), t
+
+        return successors, instances
+
+    def deliver(self, s: tuple, code: int, has: list[bool], handler: str) -> list[tuple]:
+        src, dst, msg = self.envelope(code)
+        net = s[self.NET] - (1 << (code * self.bits))  # one copy consumed (for a set: the bit cleared)
+        if not has[dst]:  # no handler: the message is consumed and nothing else happens
+            t = list(s)
+            t[self.NET] = net
+            return [tuple(t)]
+        return self.run(s, dst, handler, (msg, self.names[src]), net)
+
+    def timers(self) -> tuple[Callable, Callable]:
+        T, NET = self.TIMERS, self.NET
+        timer_names = self.Timer.names if self.Timer else ()
+
+        def fired(s: tuple) -> Iterator[tuple[int, int]]:
+            for i in range(self.n):
+                armed = s[T + i]
+                b = 0
+                while armed:
+                    if armed & 1:
+                        yield i, b
+                    armed >>= 1
+                    b += 1
+
+        def run_timer(s: tuple, i: int, b: int) -> list[tuple]:
+            t = list(s)
+            t[T + i] &= ~(1 << b)  # a timer fires once; the handler may arm it again
+            return self.run(tuple(t), i, timer_names[b], (), s[NET])
+
+        def successors(s: tuple) -> list[tuple]:
+            out: list[tuple] = []
+            for i, b in fired(s):
+                out += run_timer(s, i, b)
+            return out
+
+        def instances(s: tuple):
+            for i, b in fired(s):
+                for t in run_timer(s, i, b):
+                    yield (self.names[i], timer_names[b]), t
+
+        return successors, instances
+
+    def requests(self, role: str, name: str, over: Type | None) -> tuple[Callable, Callable]:
+        nodes = [i for i, r in enumerate(self.role_of) if r == role]
+        values = [()] if over is None else [(v,) for v in over.values()]
+        NET = self.NET
+
+        def successors(s: tuple) -> list[tuple]:
+            out: list[tuple] = []
+            for i in nodes:
+                for args in values:
+                    out += self.run(s, i, name, args, s[NET])
+            return out
+
+        def instances(s: tuple):
+            for i in nodes:
+                for args in values:
+                    for t in self.run(s, i, name, args, s[NET]):
+                        yield (self.names[i], *(over.format(a) for a in args)), t  # type: ignore[union-attr]
+
+        return successors, instances
+
+
+def _reorder(v: Any) -> Any:
+    """The same value, with iteration order reversed where Python leaves it unspecified."""
+    if isinstance(v, frozenset):
+        return _ReversedSet(v)
+    return v
+
+
+class _ReversedSet(frozenset):
+    """A frozenset that iterates in the opposite order: exposes handlers that depend on set order."""
+
+    def __iter__(self):
+        return reversed(list(frozenset.__iter__(self)))
+
+
+def _nondeterminism(cls: str, handler: str, node: str) -> str:
+    return (
+        f"{cls}.{handler} on {node} is not deterministic: run twice on the same state it gave different "
+        "successors. Usual causes: iterating a set or dict whose order is unspecified (sort it first), "
+        "reading the time, calling random, or keeping state in a module or class variable between calls "
+        "(keep it in a field; use self.choose for a real choice)."
+    )
+
+
+def from_protocol(protocol: Protocol, *, network: str = "multiset", check_determinism: bool = False) -> TransitionSystem:
+    """The transition system of a message-passing protocol."""
+    sem = NodeSemantics(protocol, network=network, check_determinism=check_determinism)
+    actions = []
+    for k, rec in enumerate(sem.msg_records):
+        succ, inst = sem.deliveries(k)
+        actions.append(Action(rec.name, succ, inst, kind="deliver"))
+    if sem.Timer is not None:
+        succ, inst = sem.timers()
+        actions.append(Action("timer", succ, inst, kind="timer"))
+    for role, cls in {r: c for r, c in zip(sem.role_of, sem.classes)}.items():
+        for name, over in cls._requests_.items():
+            succ, inst = sem.requests(role, name, over)
+            actions.append(Action(f"{role}.{name}", succ, inst, kind="request"))
+    system = TransitionSystem(
+        name=protocol.name,
+        schema=sem.schema,
+        initial=sem.initial_states(),
+        actions=actions,
+        invariants=protocol.predicates("invariant"),
+        constraints=protocol.predicates("constraint"),
+        terminals=protocol.predicates("terminal"),
+        params=dict(protocol.params),
+    )
+    system.semantics = sem  # type: ignore[attr-defined]
+    return system

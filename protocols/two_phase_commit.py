@@ -1,0 +1,114 @@
+"""Two-phase commit between real roles: a transaction manager and resource managers exchanging
+messages (Gray, "Notes on Data Base Operating Systems", 1978; Bernstein, Hadzilacos & Goodman,
+"Concurrency Control and Recovery in Database Systems", 1987, ch. 7).
+
+Phase 1: the TM sends Prepare to every RM. Each RM votes: it either prepares
+(and answers Prepared) or aborts on its own (and answers Abort, a no vote).
+Phase 2: the TM commits once every RM has answered Prepared, and aborts on a
+no vote or when its timeout fires while it is still undecided; it sends its
+decision (Commit or Abort) to every RM, which adopts it.
+
+Promises, on a network that may delay and reorder messages arbitrarily but
+neither loses nor invents them, with no crashes (those come with the fault
+model): `Consistent` — no RM commits while another aborts.
+
+Broken on purpose: `EarlyCommit`, whose TM commits on the *first* Prepared.
+An RM that has not voted may still abort on its own, so one RM commits while
+another aborts. The shortest counterexample has 4 steps: rm1 prepares, rm2
+votes no, the TM commits on rm1's Prepared, rm1 receives the Commit.
+"""
+
+from checker import Enum, Ids, Message, Node, Param, Protocol, Role, Set, durable, invariant, timer, volatile
+
+
+class Prepare(Message):
+    """TM -> RM: phase 1, asking for a vote."""
+
+
+class Prepared(Message):
+    """RM -> TM: a yes vote; the RM can no longer abort on its own."""
+
+
+class Commit(Message):
+    """TM -> RM: the decision is commit."""
+
+
+class Abort(Message):
+    """RM -> TM: a no vote. TM -> RM: the decision is abort."""
+
+
+class TM(Node):
+    decision = durable(Enum("undecided", "committed", "aborted"), initial="undecided")
+    prepared = volatile(Set(Ids("rm")), initial=frozenset())
+
+    def on_start(self):
+        self.broadcast(Prepare(), role="rm")
+        self.set_timer("timeout")
+
+    def on_prepared(self, msg, src):
+        if self.decision != "undecided":
+            return
+        self.prepared = self.prepared | {src}
+        if self.prepared == set(self.nodes("rm")):  # every RM voted yes: commit is safe
+            self.decide("committed", Commit())
+
+    def on_abort(self, msg, src):
+        if self.decision == "undecided":  # one no vote is enough to abort
+            self.decide("aborted", Abort())
+
+    @timer
+    def timeout(self):
+        if self.decision == "undecided":  # aborting while undecided is always safe
+            self.decide("aborted", Abort())
+
+    def decide(self, decision, msg):
+        self.decision = decision
+        self.cancel_timer("timeout")
+        self.broadcast(msg, role="rm")
+
+
+class RM(Node):
+    state = durable(Enum("working", "prepared", "committed", "aborted"), initial="working")
+
+    def on_prepare(self, msg, src):
+        if self.state != "working":
+            return
+        if self.choose(["prepare", "abort"]) == "prepare":
+            self.state = "prepared"
+            self.send(src, Prepared())
+        else:  # an RM that has not prepared may abort on its own
+            self.state = "aborted"
+            self.send(src, Abort())
+
+    def on_commit(self, msg, src):
+        self.state = "committed"
+
+    def on_abort(self, msg, src):
+        self.state = "aborted"
+
+
+class TwoPhaseCommit(Protocol):
+    """One TM and `rms` RMs."""
+
+    rms = Param(3, "number of resource managers", lo=1, hi=8)
+    tm = Role(TM, count=1)
+    rm = Role(RM, count="rms")
+    messages = (Prepare, Prepared, Commit, Abort)
+
+    @invariant
+    def Consistent(self, state):
+        """No RM has committed while another has aborted."""
+        states = {rm.state for rm in state.role("rm")}
+        return not ("committed" in states and "aborted" in states)
+
+
+class EarlyTM(TM):
+    """Broken on purpose: commits on the first Prepared instead of waiting for every vote."""
+
+    def on_prepared(self, msg, src):
+        if self.decision == "undecided":
+            self.decide("committed", Commit())
+
+
+class EarlyCommit(TwoPhaseCommit):
+    tm = Role(EarlyTM, count=1)
