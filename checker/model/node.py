@@ -324,7 +324,7 @@ class Protocol:
         if dup:
             raise ModelError(f"{cls.__name__}.messages: {dup[0]} is listed twice")
         known = {m.handler_name(): m for m in msgs}
-        for name, r in roles.items():
+        for r in roles.values():
             for h in r.node._handlers_:
                 if h not in known:
                     hint = ", ".join(sorted(known)) or "none declared"

@@ -15,6 +15,7 @@ partition, loss, duplication) as more kinds of step. Imports `checker.model`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ..model import Enum, Map, ModelError, NodeId, OneOf, Record, SchemaError, Set, StateSchema, Type
@@ -25,6 +26,22 @@ from . import Action, TransitionSystem
 NETWORKS = ("multiset", "set")
 
 
+MEMO_LIMIT = 1 << 20  # handler outcomes kept; past this, new ones are computed every time
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run of a handler did: the node's new slots (None: unchanged), the envelope codes it
+    sent (with their sum and union as network deltas), and the timers it armed and disarmed."""
+
+    slots: tuple[int, ...] | None
+    sent: tuple[int, ...]
+    add: int
+    mask: int
+    arm: int
+    disarm: int
+
+
 class HandlerError(Exception):
     """A handler did something the model forbids (a value outside its field's type, a send to no node)."""
 
@@ -32,10 +49,12 @@ class HandlerError(Exception):
 class NodeSemantics:
     """Executes a protocol's handlers on flat states. One instance per checked protocol instance."""
 
-    def __init__(self, protocol: Protocol, *, network: str = "multiset", check_determinism: bool = False):
+    def __init__(self, protocol: Protocol, *, network: str = "multiset", check_determinism: bool = False,
+                 memoize: bool = True):
         if network not in NETWORKS:
             raise ModelError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
         self.protocol, self.network, self.check_determinism = protocol, network, check_determinism
+        self.memo: dict | None = {} if memoize and not check_determinism else None
         roles = type(protocol)._roles_
         self.ids: dict[str, NodeId] = {r: NodeId(r, n) for r, n in protocol.counts.items()}
         self.names: tuple[str, ...] = tuple(n for t in self.ids.values() for n in t.names)
@@ -103,8 +122,8 @@ class NodeSemantics:
         self._envelopes: dict[int, tuple[int, int, Message]] = {}
 
     # -- encoding ---------------------------------------------------------------------------
-    def decode_node(self, s: tuple, i: int) -> dict[str, Any]:
-        key = s[self.node_slices[i]]
+    def decode_node(self, key: tuple, i: int) -> dict[str, Any]:
+        """Node i's field values from its slots."""
         memo = self._decoded[i]
         vals = memo.get(key)
         if vals is None:
@@ -149,23 +168,41 @@ class NodeSemantics:
         return e
 
     # -- running handlers ----------------------------------------------------------------------
+    #
+    # A handler sees only its own node's fields, the message and the sender; it is deterministic
+    # (nondeterminism goes through choose). So its outcome is a function of (node, handler,
+    # arguments, the node's slots), computed once and kept: an `Outcome` per choose-branch says
+    # which slots the node ends with and what it sends and arms. Applying an outcome to a global
+    # state is a few int operations. `memoize=False` (and the determinism check) runs every call.
+
     def run(self, s: tuple, i: int, handler: str, args: tuple, net: int) -> list[tuple]:
         """Every successor of running `handler(*args)` on node i of state s (one per `choose` branch),
         with `net` as the network before the handler's sends."""
-        out = self._run(s, i, handler, args, net)
-        if self.check_determinism:
-            again = self._run(s, i, handler, args, net, shuffled=True)
-            if again != out:
-                raise HandlerError(_nondeterminism(self.classes[i].__name__, handler, self.names[i]))
-        return out
+        sl = self.node_slices[i]
+        local = s[sl]
+        if self.memo is not None:
+            key = (i, handler, args, local)
+            outcomes = self.memo.get(key)
+            if outcomes is None:
+                outcomes = self.outcomes(i, handler, args, local)
+                if len(self.memo) < MEMO_LIMIT:
+                    self.memo[key] = outcomes
+        else:
+            outcomes = self.outcomes(i, handler, args, local)
+            if self.check_determinism:
+                again = self.outcomes(i, handler, args, local, shuffled=True)
+                if again != outcomes:
+                    raise HandlerError(_nondeterminism(self.classes[i].__name__, handler, self.names[i]))
+        return [self.apply(s, i, o, net, handler) for o in outcomes]
 
-    def _run(self, s: tuple, i: int, handler: str, args: tuple, net: int, shuffled: bool = False) -> list[tuple]:
+    def outcomes(self, i: int, handler: str, args: tuple, local: tuple, shuffled: bool = False) -> tuple[Outcome, ...]:
+        """Run the handler on node i with fields decoded from `local`, once per choose-branch."""
         node = self.objects[i]
-        vals = self.decode_node(s, i)
+        vals = self.decode_node(local, i)
         if shuffled:
             vals = {k: _reorder(v) for k, v in vals.items()}
         method = getattr(node, handler)
-        out: list[tuple] = []
+        out: list[Outcome] = []
         scripts: list[tuple[int, ...]] = [()]
         while scripts:
             script = scripts.pop()
@@ -178,35 +215,53 @@ class NodeSemantics:
             except Choice as c:
                 scripts.extend(script + (k,) for k in range(c.n - 1, -1, -1))
                 continue
-            except (HandlerError, ModelError):
-                raise
-            out.append(self.apply(s, i, node._vals, node._effects, net, handler))
-        return out
+            out.append(self.summarize(i, handler, local, node._vals, node._effects))
+        return tuple(out)
 
-    def apply(self, s: tuple, i: int, vals: dict[str, Any], effects: list[tuple], net: int, handler: str) -> tuple:
-        t = list(s)
-        k = self.node_slices[i].start
+    def summarize(self, i: int, handler: str, local: tuple, vals: dict[str, Any], effects: list[tuple]) -> Outcome:
+        slots: list[int] = []
         for name, ft, _, _ in self.fields[self.role_of[i]]:
-            enc = self.encode_field(i, name, ft, vals[name], handler)
-            t[k : k + len(enc)] = enc
-            k += len(enc)
+            slots.extend(self.encode_field(i, name, ft, vals[name], handler))
+        sent: list[int] = []
+        arm = disarm = 0
         for e in effects:
             if e[0] == "send":
                 dst = self.index.get(e[1])
                 if dst is None:
                     raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: send to {e[1]!r}, "
                                        f"which is no node (nodes: {', '.join(self.names)})")
-                code = (self.msg_rank(e[2], i, handler) * self.n + i) * self.n + dst
-                if self.bits == 1:
-                    net |= 1 << code
-                else:
-                    if (net >> (code * self.bits)) & self.one == self.one:
-                        raise HandlerError(f"{self.names[i]}: more than {self.one} copies of {e[2]!r} to {e[1]} in flight")
-                    net += 1 << (code * self.bits)
+                sent.append((self.msg_rank(e[2], i, handler) * self.n + i) * self.n + dst)
             else:
                 bit = 1 << self.Timer.code(e[1])  # type: ignore[union-attr]
-                slot = self.TIMERS + i  # type: ignore[operator]
-                t[slot] = t[slot] | bit if e[0] == "set_timer" else t[slot] & ~bit
+                if e[0] == "set_timer":
+                    arm, disarm = arm | bit, disarm & ~bit
+                else:
+                    arm, disarm = arm & ~bit, disarm | bit
+        new = tuple(slots)
+        add = sum(1 << (c * self.bits) for c in sent) if self.bits > 1 else 0
+        mask = 0
+        for c in sent:
+            mask |= 1 << (c * self.bits)
+        return Outcome(None if new == local else new, tuple(sent), add, mask, arm, disarm)
+
+    def apply(self, s: tuple, i: int, o: Outcome, net: int, handler: str) -> tuple:
+        t = list(s)
+        if o.slots is not None:
+            t[self.node_slices[i]] = o.slots
+        if o.sent:
+            if self.bits == 1:
+                net |= o.mask
+            else:
+                one, bits = self.one, self.bits
+                for c in o.sent:
+                    if (net >> (c * bits)) & one == one:
+                        _, dst, msg = self.envelope(c)
+                        raise HandlerError(f"{self.names[i]}: more than {one} copies of {self.Msg.format(msg)} to "
+                                           f"{self.names[dst]} in flight; bound the protocol")
+                net += o.add
+        if o.arm or o.disarm:
+            k = self.TIMERS + i  # type: ignore[operator]
+            t[k] = (t[k] & ~o.disarm) | o.arm
         t[self.NET] = net
         return tuple(t)
 
@@ -226,46 +281,73 @@ class NodeSemantics:
         return list(dict.fromkeys(states))
 
     def deliveries(self, msg_index: int) -> tuple[Callable[[tuple], list[tuple]], Callable]:
-        """The successors and labelled instances of delivering messages of one type."""
-        rec = self.msg_records[msg_index]
-        lo = self.Msg._starts[msg_index] * self.n * self.n
-        width = rec.cardinality * self.n * self.n  # type: ignore[operator]
-        bits, one, NET = self.bits, self.one, self.NET
-        mask = (1 << (width * bits)) - 1
-        handler = rec.value_class.handler_name()
-        has = [hasattr(c, handler) for c in self.classes]
+        """The successors and labelled instances of delivering messages of one type.
 
-        def codes(s: tuple) -> Iterator[int]:
-            x = (s[NET] >> (lo * bits)) & mask
-            code = lo
-            while x:
-                if x & one:
-                    yield code
-                x >>= bits
-                code += 1
+        The hot path of the search: every in-flight envelope of the type is found by
+        isolating its lowest set bit, and its handler's outcome is looked up by
+        (envelope, receiver's slots)."""
+        rec = self.msg_records[msg_index]
+        n2 = self.n * self.n
+        lo = self.Msg._starts[msg_index] * n2
+        width = rec.cardinality * n2  # type: ignore[operator]
+        bits, one, NET = self.bits, self.one, self.NET
+        shift, mask = lo * bits, (1 << (width * bits)) - 1
+        handler = rec.value_class.handler_name()
+        info = []  # per envelope of this type: (code, receiver, its slots, handler arguments or None)
+        for k in range(width):
+            src, dst, msg = self.envelope(lo + k)
+            sl = self.node_slices[dst]
+            info.append((lo + k, dst, sl.start, sl.stop,
+                         (msg, self.names[src]) if hasattr(self.classes[dst], handler) else None))
+        memo = self.memo if self.memo is not None else None
+        apply, run = self.apply, self.run
 
         def successors(s: tuple) -> list[tuple]:
+            net0 = s[NET]
+            x = (net0 >> shift) & mask
             out: list[tuple] = []
-            for code in codes(s):
-                out += self.deliver(s, code, has, handler)
+            while x:
+                k = ((x & -x).bit_length() - 1) // bits
+                x &= ~(one << (k * bits))
+                code, dst, a, b, args = info[k]
+                net = net0 - (1 << (code * bits))  # one copy consumed (for a set: the bit cleared)
+                if args is None:  # no handler: the message is consumed and nothing else happens
+                    t = list(s)
+                    t[NET] = net
+                    out.append(tuple(t))
+                    continue
+                if memo is None:
+                    out += run(s, dst, handler, args, net)
+                    continue
+                outcomes = memo.get((code, s[a:b]))
+                if outcomes is None:
+                    outcomes = self.outcomes(dst, handler, args, s[a:b])
+                    if len(memo) < MEMO_LIMIT:
+                        memo[(code, s[a:b])] = outcomes
+                for o in outcomes:
+                    out.append(apply(s, dst, o, net, handler))
             return out
 
         def instances(s: tuple):
-            for code in codes(s):
-                src, dst, msg = self.envelope(code)
-                for t in self.deliver(s, code, has, handler):
-                    yield (self.names[src], self.names[dst], self.Msg.format(msg)), t
+            x = (s[NET] >> shift) & mask
+            k = 0
+            while x:
+                if x & one:
+                    code, dst, a, b, args = info[k]
+                    src, _, msg = self.envelope(code)
+                    net = s[NET] - (1 << (code * bits))
+                    if args is None:
+                        t = list(s)
+                        t[NET] = net
+                        succs = [tuple(t)]
+                    else:
+                        succs = run(s, dst, handler, args, net)
+                    for t in succs:
+                        yield (self.names[src], self.names[dst], self.Msg.format(msg)), t
+                x >>= bits
+                k += 1
 
         return successors, instances
-
-    def deliver(self, s: tuple, code: int, has: list[bool], handler: str) -> list[tuple]:
-        src, dst, msg = self.envelope(code)
-        net = s[self.NET] - (1 << (code * self.bits))  # one copy consumed (for a set: the bit cleared)
-        if not has[dst]:  # no handler: the message is consumed and nothing else happens
-            t = list(s)
-            t[self.NET] = net
-            return [tuple(t)]
-        return self.run(s, dst, handler, (msg, self.names[src]), net)
 
     def timers(self) -> tuple[Callable, Callable]:
         T, NET = self.TIMERS, self.NET
@@ -343,9 +425,13 @@ def _nondeterminism(cls: str, handler: str, node: str) -> str:
     )
 
 
-def from_protocol(protocol: Protocol, *, network: str = "multiset", check_determinism: bool = False) -> TransitionSystem:
-    """The transition system of a message-passing protocol."""
-    sem = NodeSemantics(protocol, network=network, check_determinism=check_determinism)
+def from_protocol(protocol: Protocol, *, network: str = "multiset", check_determinism: bool = False,
+                  memoize: bool = True) -> TransitionSystem:
+    """The transition system of a message-passing protocol.
+
+    `memoize=False` runs every handler call instead of reusing its outcome for the same local state
+    (the same successors, slower; for tests and the determinism check, which implies it)."""
+    sem = NodeSemantics(protocol, network=network, check_determinism=check_determinism, memoize=memoize)
     actions = []
     for k, rec in enumerate(sem.msg_records):
         succ, inst = sem.deliveries(k)
