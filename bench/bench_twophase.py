@@ -1,14 +1,15 @@
 """TwoPhase through faultcheck vs the hand-written reference BFS, in the same run.
 
-    python3 bench/bench_twophase.py [--sizes 7 8] [--repeat 1]
+    python3 bench/bench_twophase.py [--sizes 7 8] [--nodes 5 6] [--repeat 1]
 
 For each N, runs (as separate processes, alternating) the reference loop
 `../shared/reference/twophase_handwritten.py N` and `faultcheck check
 specs/two_phase_commit_tla.toml --set rms=N` (TypeOK and TCConsistent checked,
 as the spec says). Prints distinct states per second of both, measured two
 ways: by each program's own search time, and by the whole process's wall
-time; the ratio is faultcheck / reference (higher is better). With --repeat
-k, the best of k runs of each is kept.
+time; the ratio is faultcheck / reference (higher is better). Then the
+message-passing 2PC (`specs/two_phase_commit_ok.toml`) in states generated per
+second against the reference's. With --repeat k, the best of k runs is kept.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ def reference(n: int) -> dict:
     return {"distinct": int(m[1]), "generated": int(m[2]), "search_s": float(m[3]), "wall_s": wall}
 
 
-def engine(n: int, extra: list[str]) -> dict:
+def engine(n: int, extra: list[str], spec: str = "specs/two_phase_commit_tla.toml") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        wall, out = timed([sys.executable, "-m", "checker", "check", "specs/two_phase_commit_tla.toml",
+        wall, out = timed([sys.executable, "-m", "checker", "check", spec,
                            "--set", f"rms={n}", "--json", "-q", "--out", tmp, *extra])
     r = json.loads(out.strip().splitlines()[-1])
     return {"distinct": r["distinct_states"], "generated": r["states_generated"], "search_s": r["seconds"], "wall_s": wall}
@@ -60,6 +61,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[7, 8])
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--fingerprint", action="store_true", help="run faultcheck with --fingerprint")
+    ap.add_argument("--nodes", type=int, nargs="*", default=[5, 6],
+                    help="sizes for the message-passing 2PC (specs/two_phase_commit_ok.toml); none to skip")
     args = ap.parse_args()
     if not REFERENCE.is_file():
         sys.exit(f"bench: the reference loop is not at {REFERENCE}")
@@ -81,6 +84,19 @@ def main() -> None:
               f"{fw['wall_s']:>7.2f}s {rw['wall_s'] / fw['wall_s']:>6.2f}", flush=True)
     print("ratio = faultcheck speed / reference speed (distinct states per second); "
           "faultcheck generates more because TwoPhase.tla's self-loops are kept, as TLC counts them")
+    if args.nodes:
+        print()
+        print("message-passing 2PC (TM and RM nodes, multiset network) vs the reference, in states generated per second")
+        print(f"{'N':>2} {'distinct':>10} {'generated':>11} {'seconds':>8} {'fc gen/s':>9} {'ref gen/s':>9} {'ratio':>6}")
+        for n in args.nodes:
+            refs, fcs = [], []
+            for _ in range(args.repeat):
+                refs.append(reference(n))
+                fcs.append(engine(n, extra, "specs/two_phase_commit_ok.toml"))
+            r, f = best(refs, "search_s"), best(fcs, "search_s")
+            fc_rate, ref_rate = f["generated"] / f["search_s"], r["generated"] / r["search_s"]
+            print(f"{n:>2} {f['distinct']:>10,} {f['generated']:>11,} {f['search_s']:>7.2f}s {fc_rate:>9,.0f} "
+                  f"{ref_rate:>9,.0f} {fc_rate / ref_rate:>6.2f}", flush=True)
 
 
 if __name__ == "__main__":
