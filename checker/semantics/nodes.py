@@ -299,8 +299,10 @@ class NodeSemantics:
             sl = self.node_slices[dst]
             info.append((lo + k, dst, sl.start, sl.stop,
                          (msg, self.names[src]) if hasattr(self.classes[dst], handler) else None))
-        memo = self.memo if self.memo is not None else None
-        apply, run = self.apply, self.run
+        run = self.run
+        memos = [{} for _ in range(width)] if self.memo is not None else None  # per envelope: local slots -> outcomes
+        TIMERS = self.TIMERS
+        names, fmt = self.names, self.Msg.format
 
         def successors(s: tuple) -> list[tuple]:
             net0 = s[NET]
@@ -316,16 +318,35 @@ class NodeSemantics:
                     t[NET] = net
                     out.append(tuple(t))
                     continue
-                if memo is None:
+                if memos is None:
                     out += run(s, dst, handler, args, net)
                     continue
-                outcomes = memo.get((code, s[a:b]))
+                local = s[a:b]
+                memo = memos[k]
+                outcomes = memo.get(local)
                 if outcomes is None:
-                    outcomes = self.outcomes(dst, handler, args, s[a:b])
+                    outcomes = self.outcomes(dst, handler, args, local)
                     if len(memo) < MEMO_LIMIT:
-                        memo[(code, s[a:b])] = outcomes
-                for o in outcomes:
-                    out.append(apply(s, dst, o, net, handler))
+                        memo[local] = outcomes
+                for o in outcomes:  # applying an outcome (as `apply` does, inlined: the hot path)
+                    t = list(s)
+                    if o.slots is not None:
+                        t[a:b] = o.slots
+                    if o.sent:
+                        if bits == 1:
+                            t[NET] = net | o.mask
+                        else:
+                            for c in o.sent:
+                                if (net >> (c * bits)) & one == one:
+                                    _, d, m = self.envelope(c)
+                                    raise HandlerError(f"{names[dst]}: more than {one} copies of {fmt(m)} to "
+                                                       f"{names[d]} in flight; bound the protocol")
+                            t[NET] = net + o.add
+                    else:
+                        t[NET] = net
+                    if o.arm or o.disarm:
+                        t[TIMERS + dst] = (t[TIMERS + dst] & ~o.disarm) | o.arm
+                    out.append(tuple(t))
             return out
 
         def instances(s: tuple):
