@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..engine import ProgressMonitor
+from ..engine import ProgressMonitor, Verdict
 from ..spec import CheckResult, SpecError, check, combine_exit_codes
 from ..spec.run import EXIT_ERROR, EXIT_OK, EXIT_UNDETERMINED
 from ..trace import Trace, TraceError, render_text
@@ -162,7 +162,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             if args.verbose:
                 for name, n in r.stats.coverage.items():
                     print(f"       {name}: {n:,}" + ("  (never enabled)" if n == 0 else ""))
-            elif r.stats.never_enabled:
+            elif r.stats.never_enabled and r.verdict is Verdict.HOLDS:  # a cut-short search proves nothing here
                 print(f"       never enabled: {', '.join(r.stats.never_enabled)}")
             if r.error and r.exit_code == EXIT_ERROR:
                 print(r.error.rstrip(), file=sys.stderr)

@@ -237,3 +237,19 @@ def test_show_prints_each_step_with_only_what_changed(capsys):
     assert "violated: TCConsistent (5 steps)" in out
     step3 = out.split("\n3 ")[1].split("\n4 ")[0]
     assert "tmState: init -> committed" in step3 and "rmState" not in step3
+
+
+def test_ctrl_c_stops_cleanly_reports_what_was_explored_and_exits_3():
+    import signal
+    import time
+
+    p = subprocess.Popen([sys.executable, "-m", "checker", "check", "specs/two_phase_commit_tla.toml", "--set", "rms=8",
+                          "-q", "--json"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 3, err
+    obj = json.loads(out)
+    assert obj["verdict"] == "undetermined" and "interrupted" in obj["reason"]
+    assert 0 < obj["distinct_states"] < 1_745_408
+    assert "Traceback" not in err
