@@ -144,15 +144,7 @@ class Model:
 
     def __init__(self, **params: Any):
         cls = type(self)
-        for name in params:
-            if name not in cls._params:
-                known = ", ".join(cls._params) or "none"
-                raise ModelError(f"params: {cls.__name__} has no parameter {name!r} (parameters: {known})")
-        self.params: dict[str, Any] = {}
-        for name, p in cls._params.items():
-            value = p.check(name, params.get(name, p.default))
-            self.params[name] = value
-            setattr(self, name, value)
+        set_params(self, params)
         try:
             self.schema = StateSchema(self.variables())
         except SchemaError as e:
@@ -258,6 +250,20 @@ def collect_declarations(cls: type) -> None:
     cls._predicates = dict(sorted(preds.items(), key=lambda kv: order.get(kv[1][1], 1 << 30)))
     cls._params = params
 
+
+
+def set_params(obj: Any, params: Mapping[str, Any]) -> None:
+    """Check `params` against the class's Params and set each (or its default) on `obj`."""
+    cls = type(obj)
+    for name in params:
+        if name not in cls._params:
+            known = ", ".join(cls._params) or "none"
+            raise ModelError(f"params: {cls.__name__} has no parameter {name!r} (parameters: {known})")
+    obj.params = {}
+    for name, p in cls._params.items():
+        value = p.check(name, params.get(name, p.default))
+        obj.params[name] = value
+        setattr(obj, name, value)
 
 
 def _check_arity(cls: type, attr: str, fn: Callable, n: int, what: str) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .lowlevel import ModelError, Param, _check_arity, collect_declarations
+from .lowlevel import ModelError, Param, _check_arity, collect_declarations, set_params
 from .schema import Ids, RecordValue, SchemaError, Symbolic, Type
 
 _MISSING = object()
@@ -341,15 +341,7 @@ class Protocol:
         cls = type(self)
         if not cls._roles_:
             raise ModelError(f"{cls.__name__} declares no Role")
-        for name in params:
-            if name not in cls._params:
-                known = ", ".join(cls._params) or "none"
-                raise ModelError(f"params: {cls.__name__} has no parameter {name!r} (parameters: {known})")
-        self.params: dict[str, Any] = {}
-        for name, p in cls._params.items():
-            value = p.check(name, params.get(name, p.default))
-            self.params[name] = value
-            setattr(self, name, value)
+        set_params(self, params)
         self.counts: dict[str, int] = {}
         for name, r in cls._roles_.items():
             n = self.params[r.count] if isinstance(r.count, str) else r.count
