@@ -19,16 +19,23 @@ from ..model import Model, StateSchema, StateView
 class Step:
     """What happened in one step, independent of successor order: an action and its parameters."""
 
-    kind: str  # "action" (low-level form), "deliver", "timer", "request"; faults add more
+    kind: str  # "action" (low-level form); "deliver", "timer", "request"; faults: "crash", "restart",
+    # "partition", "heal", "drop", "duplicate"
     action: str
     params: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
         """How people read the step: "RMPrepare(rm1)", "Prepared rm1→tm1", "timer timeout@b1"."""
-        if self.kind == "deliver" and len(self.params) == 3:
+        if self.kind in ("deliver", "drop", "duplicate") and len(self.params) == 3:
             src, dst, msg = self.params
-            return f"{msg} {src}→{dst}"
+            return f"{msg} {src}→{dst}" if self.kind == "deliver" else f"{self.kind} {msg} {src}→{dst}"
+        if self.kind in ("crash", "restart") and len(self.params) == 1:
+            return f"{self.kind} {self.params[0]}"
+        if self.kind == "partition" and len(self.params) == 2:
+            return f"partition {self.params[0]} | {self.params[1]}"
+        if self.kind == "heal":
+            return "heal"
         if self.kind == "timer" and len(self.params) == 2:
             return f"timer {self.params[1]}@{self.params[0]}"
         if self.kind == "request" and self.params:

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import Enum, Map, ModelError, NodeId, OneOf, Record, SchemaError, Set, StateSchema, Type
+from ..model import Enum, Int, Map, ModelError, NodeId, OneOf, Record, SchemaError, Set, StateSchema, Type
+from ..model.faults import FaultError, Faults
 from ..model.node import Choice, Message, Node, Protocol
 from ..model.schema import Bag, bind
 from . import Action, TransitionSystem
@@ -50,7 +51,7 @@ class NodeSemantics:
     """Executes a protocol's handlers on flat states. One instance per checked protocol instance."""
 
     def __init__(self, protocol: Protocol, *, network: str = "multiset", check_determinism: bool = False,
-                 memoize: bool = True):
+                 memoize: bool = True, faults: Faults | None = None):
         if network not in NETWORKS:
             raise ModelError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
         self.protocol, self.network, self.check_determinism = protocol, network, check_determinism
@@ -103,10 +104,29 @@ class NodeSemantics:
         if self.Timer is not None:
             variables["timers"] = Map(self.Node, Set(self.Timer))
         variables["network"] = Bag(self.Envelope) if network == "multiset" else Set(self.Envelope)
+        # the fault bookkeeping, when faults are on: who is down, the current partition, budgets used
+        self.faults = faults or Faults()
+        try:
+            self.faults.check_against(self.groups, network)
+        except FaultError as e:
+            raise ModelError(f"faults: {e}") from None
+        f = self.faults
+        if f.crashes:
+            variables["down"] = Set(self.Node)
+            variables["crashes"] = Int(0, f.crashes)
+        if f.partitions:
+            variables["partition"] = Set(self.Node)  # the side without the first node; empty: healed
+            variables["partitions"] = Int(0, f.partitions)
+        if f.loss:
+            variables["drops"] = Int(0, f.loss)
+        if f.duplication:
+            variables["duplicates"] = Int(0, f.duplication)
         self.schema = StateSchema(variables, groups=self.groups)
         self.node_slices = [self.schema.slice(name) for name in self.names]
         self.TIMERS = self.schema.offsets.get("timers")
         self.NET = self.schema.offsets["network"]
+        self.DOWN = self.schema.offsets.get("down")
+        self.PART = self.schema.offsets.get("partition")
 
         # one node object per node id, reused by every handler call
         self.objects: list[Node] = []
@@ -274,7 +294,7 @@ class NodeSemantics:
                 ft.encode_into(initial, out)
         if self.TIMERS is not None:
             out.extend([0] * self.n)
-        out.append(0)
+        out.extend([0] * (self.schema.width - len(out)))  # the network and the fault bookkeeping: empty
         states = [tuple(out)]
         for i in range(self.n):
             states = [t for s in states for t in self.run(s, i, "on_start", (), s[self.NET])]
@@ -297,21 +317,29 @@ class NodeSemantics:
         for k in range(width):
             src, dst, msg = self.envelope(lo + k)
             sl = self.node_slices[dst]
-            info.append((lo + k, dst, sl.start, sl.stop,
+            info.append((lo + k, src, dst, sl.start, sl.stop,
                          (msg, self.names[src]) if hasattr(self.classes[dst], handler) else None))
         run = self.run
         memos = [{} for _ in range(width)] if self.memo is not None else None  # per envelope: local slots -> outcomes
         TIMERS = self.TIMERS
         names, fmt = self.names, self.Msg.format
 
+        DOWN, PART = self.DOWN, self.PART
+        faulty = DOWN is not None or PART is not None
+
         def successors(s: tuple) -> list[tuple]:
             net0 = s[NET]
             x = (net0 >> shift) & mask
             out: list[tuple] = []
+            if faulty:
+                down = s[DOWN] if DOWN is not None else 0
+                part = s[PART] if PART is not None else 0
             while x:
                 k = ((x & -x).bit_length() - 1) // bits
                 x &= ~(one << (k * bits))
-                code, dst, a, b, args = info[k]
+                code, src, dst, a, b, args = info[k]
+                if faulty and (down >> dst & 1 or (part and (part >> src & 1) != (part >> dst & 1))):
+                    continue  # a crashed node receives nothing; nothing crosses a partition
                 net = net0 - (1 << (code * bits))  # one copy consumed (for a set: the bit cleared)
                 if args is None:  # no handler: the message is consumed and nothing else happens
                     t = list(s)
@@ -353,9 +381,9 @@ class NodeSemantics:
             x = (s[NET] >> shift) & mask
             k = 0
             while x:
-                if x & one:
-                    code, dst, a, b, args = info[k]
-                    src, _, msg = self.envelope(code)
+                if x & one and self.deliverable(s, info[k][1], info[k][2]):
+                    code, src, dst, a, b, args = info[k]
+                    _, _, msg = self.envelope(code)
                     net = s[NET] - (1 << (code * bits))
                     if args is None:
                         t = list(s)
@@ -369,6 +397,16 @@ class NodeSemantics:
                 k += 1
 
         return successors, instances
+
+    def deliverable(self, s: tuple, src: int, dst: int) -> bool:
+        """Whether a message from src can reach dst now: dst is up and no partition separates them."""
+        if self.DOWN is not None and s[self.DOWN] >> dst & 1:
+            return False
+        part = s[self.PART] if self.PART is not None else 0
+        return not (part and (part >> src & 1) != (part >> dst & 1))
+
+    def is_up(self, s: tuple, i: int) -> bool:
+        return self.DOWN is None or not s[self.DOWN] >> i & 1
 
     def timers(self) -> tuple[Callable, Callable]:
         T, NET = self.TIMERS, self.NET
@@ -410,12 +448,15 @@ class NodeSemantics:
         def successors(s: tuple) -> list[tuple]:
             out: list[tuple] = []
             for i in nodes:
-                for args in values:
-                    out += self.run(s, i, name, args, s[NET])
+                if self.is_up(s, i):
+                    for args in values:
+                        out += self.run(s, i, name, args, s[NET])
             return out
 
         def instances(s: tuple):
             for i in nodes:
+                if not self.is_up(s, i):
+                    continue
                 for args in values:
                     for t in self.run(s, i, name, args, s[NET]):
                         yield (self.names[i], *(over.format(a) for a in args)), t  # type: ignore[union-attr]
@@ -447,12 +488,15 @@ def _nondeterminism(cls: str, handler: str, node: str) -> str:
 
 
 def from_protocol(protocol: Protocol, *, network: str = "multiset", check_determinism: bool = False,
-                  memoize: bool = True) -> TransitionSystem:
-    """The transition system of a message-passing protocol.
+                  memoize: bool = True, faults: Faults | None = None) -> TransitionSystem:
+    """The transition system of a message-passing protocol, under `faults` (none by default).
 
     `memoize=False` runs every handler call instead of reusing its outcome for the same local state
     (the same successors, slower; for tests and the determinism check, which implies it)."""
-    sem = NodeSemantics(protocol, network=network, check_determinism=check_determinism, memoize=memoize)
+    from .faults import fault_actions
+
+    sem = NodeSemantics(protocol, network=network, check_determinism=check_determinism, memoize=memoize,
+                        faults=faults)
     actions = []
     for k, rec in enumerate(sem.msg_records):
         succ, inst = sem.deliveries(k)
@@ -464,6 +508,7 @@ def from_protocol(protocol: Protocol, *, network: str = "multiset", check_determ
         for name, over in cls._requests_.items():
             succ, inst = sem.requests(role, name, over)
             actions.append(Action(f"{role}.{name}", succ, inst, kind="request"))
+    actions += fault_actions(sem)
     system = TransitionSystem(
         name=protocol.name,
         schema=sem.schema,

@@ -16,7 +16,11 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
     rms = 3
     [bounds]                 # max_states, max_depth, max_seconds
     max_states = 1000000
-    [network]                # protocols only: in_flight = "multiset" (default) or "set"
+    [network]                # protocols only: in_flight = "multiset" (default) or "set";
+                             # loss = N, duplication = N: budgets of dropped and duplicated messages
+    [faults]                 # protocols only: crashes = N, restarts = true, max_down = N,
+                             # crashable = ["role" or "node", ...], partitions = N,
+                             # splits = [[["p"], ["b1", "b2"]], ...] (default: every two-sided split)
 
 The module is imported with the spec's folder and the project root (the
 nearest folder above holding pyproject.toml, else the spec folder's parent)
@@ -34,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Model, ModelError
+from ..model.faults import FaultError, Faults
 from ..model.node import Protocol
 
 SPEC_FORMAT = 1
@@ -41,9 +46,10 @@ KINDS = ("search",)
 EXPECTED = ("holds", "violated")
 TOP_KEYS = {
     "format", "protocol", "kind", "description", "invariants", "expected", "violates", "counterexample",
-    "check_deadlock", "accept_bounds", "params", "bounds", "network",
+    "check_deadlock", "accept_bounds", "params", "bounds", "network", "faults",
 }
-NETWORK_KEYS = {"in_flight": ("multiset", "set")}
+NETWORK_KEYS = {"in_flight": ("multiset", "set"), "loss": int, "duplication": int}
+FAULT_KEYS = {"crashes": int, "restarts": bool, "max_down": int, "crashable": list, "partitions": int, "splits": list}
 BOUND_KEYS = {"max_states": int, "max_depth": int, "max_seconds": (int, float)}
 
 
@@ -69,7 +75,8 @@ class Spec:
     check_deadlock: bool | None = None  # None: on for low-level models; off for protocols (quiescence is an end)
     accept_bounds: bool = False
     bounds: dict[str, Any] = field(default_factory=dict)
-    network: dict[str, Any] = field(default_factory=dict)  # [network]: in_flight = "multiset" | "set"
+    network: dict[str, Any] = field(default_factory=dict)  # [network]: in_flight, loss, duplication
+    faults: Faults = field(default_factory=Faults)  # [faults] and the network's loss and duplication
 
     @property
     def name(self) -> str:
@@ -201,8 +208,35 @@ def load_spec(path: str | Path) -> Spec:
     for k, v in network.items():
         if k not in NETWORK_KEYS:
             raise SpecError(f"{where}: network: unknown key {k!r} (known: {', '.join(NETWORK_KEYS)})")
-        if v not in NETWORK_KEYS[k]:
-            raise SpecError(f"{where}: network.{k}: expected one of {', '.join(map(repr, NETWORK_KEYS[k]))}, got {v!r}")
+        want = NETWORK_KEYS[k]
+        if isinstance(want, tuple) and v not in want:
+            raise SpecError(f"{where}: network.{k}: expected one of {', '.join(map(repr, want))}, got {v!r}")
+        if want is int and (type(v) is not int or v < 0):
+            raise SpecError(f"{where}: network.{k}: expected a whole number >= 0, got {v!r}")
+    fault_table = get("faults", dict, {})
+    for k, v in fault_table.items():
+        if k not in FAULT_KEYS:
+            raise SpecError(f"{where}: faults: unknown key {k!r} (known: {', '.join(FAULT_KEYS)})")
+        if type(v) is not FAULT_KEYS[k]:
+            raise SpecError(f"{where}: faults.{k}: expected {FAULT_KEYS[k].__name__}, got {v!r}")
+    try:
+        splits = fault_table.get("splits")
+        if splits is not None and not all(
+            isinstance(sp, list) and len(sp) == 2 and all(isinstance(side, list) for side in sp) for sp in splits
+        ):
+            raise FaultError("splits: expected a list of [[side], [side]] pairs of node ids")
+        faults = Faults(
+            crashes=fault_table.get("crashes", 0),
+            restarts=fault_table.get("restarts", False),
+            max_down=fault_table.get("max_down"),
+            crashable=tuple(fault_table["crashable"]) if "crashable" in fault_table else None,
+            partitions=fault_table.get("partitions", 0),
+            splits=tuple((tuple(a), tuple(b)) for a, b in splits) if splits is not None else None,
+            loss=network.get("loss", 0),
+            duplication=network.get("duplication", 0),
+        )
+    except FaultError as e:
+        raise SpecError(f"{where}: faults: {e}") from None
 
     root = project_root(path.resolve().parent)
     model_class = resolve_protocol(data["protocol"], where, [path.resolve().parent, root])
@@ -222,9 +256,12 @@ def load_spec(path: str | Path) -> Spec:
         accept_bounds=get("accept_bounds", bool, False),
         bounds=dict(bounds),
         network=dict(network),
+        faults=faults,
     )
     if network and not issubclass(model_class, Protocol):
         raise SpecError(f"{where}: network: only message-passing protocols have a network; {spec.protocol} is a low-level Model")
+    if fault_table and not issubclass(model_class, Protocol):
+        raise SpecError(f"{where}: faults: only message-passing protocols have nodes to fail; {spec.protocol} is a low-level Model")
     known = set(model_class._predicates)
     for name in (spec.invariants or ()) + ((violates,) if violates and violates != "deadlock" else ()):
         if name not in known or model_class._predicates[name][0] != "invariant":

@@ -132,7 +132,7 @@ def check(
     try:
         if isinstance(model, Protocol):
             system = from_protocol(model, network=spec.network.get("in_flight", "multiset"),
-                                   check_determinism=check_determinism)
+                                   check_determinism=check_determinism, faults=spec.faults)
         else:
             system = from_model(model)
     except ModelError as e:

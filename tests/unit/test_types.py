@@ -8,7 +8,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checker.model import (
-    Bag, Bool, Enum, Ids, Int, Map, NodeId, OneOf, Option, Record, SchemaError, Seq, Set, StateSchema,
+    Bag,
+    Bool,
+    Enum,
+    Ids,
+    Int,
+    Map,
+    NodeId,
+    OneOf,
+    Option,
+    Record,
+    SchemaError,
+    Seq,
+    Set,
+    StateSchema,
 )
 from checker.model.schema import bind
 
@@ -166,7 +179,7 @@ def test_offsets_views_and_errors():
     view = S.view(raw)
     assert (view.x, view.s, view.ok) == (-1, (3,), True)
     with pytest.raises(AttributeError, match="no variable 'y'"):
-        view.y
+        _ = view.y
     with pytest.raises(SchemaError, match="unknown variable 'y'"):
         S.encode({"x": 0, "s": (), "ok": False, "y": 1})
     with pytest.raises(SchemaError, match="'ok' has no value"):

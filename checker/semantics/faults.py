@@ -1,0 +1,159 @@
+"""Fault steps: crash, restart, partition, heal, drop, duplicate — each bounded by a budget.
+
+- crash n: n takes no further step and receives nothing (messages to it stay in
+  flight); its timers are cleared and its volatile fields are lost (reset to
+  their initial values at once, so states that differ only in what was lost
+  are one state).
+- restart n: runs n's `on_start`, its durable fields as they were.
+- partition A | B: messages between the sides stay in flight until heal.
+- drop / duplicate: the network loses or copies one in-flight message.
+
+The budgets used, who is down and the current partition are state variables,
+so they show in traces and diffs. Imports `checker.model` and the node semantics.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import TYPE_CHECKING
+
+from . import Action
+
+if TYPE_CHECKING:
+    from .nodes import NodeSemantics
+
+
+def fault_actions(sem: NodeSemantics) -> list[Action]:
+    """The fault steps `sem.faults` allows, as actions of the transition system."""
+    f, out = sem.faults, []
+    if f.crashes:
+        out.append(_action("crash", _crashes(sem)))
+        if f.restarts:
+            out.append(_action("restart", _restarts(sem)))
+    if f.partitions:
+        out.append(_action("partition", _partitions(sem)))
+        out.append(_action("heal", _heals(sem)))
+    if f.loss:
+        out.append(_action("drop", _network_faults(sem, "drop", "drops", -1)))
+    if f.duplication:
+        out.append(_action("duplicate", _network_faults(sem, "duplicate", "duplicates", +1)))
+    return out
+
+
+def _action(kind: str, instances) -> Action:
+    return Action(kind, lambda s: [t for _, t in instances(s)], instances, kind=kind)
+
+
+def _crashes(sem: NodeSemantics):
+    DOWN, USED, T = sem.DOWN, sem.schema.offsets["crashes"], sem.TIMERS
+    budget = sem.faults.crashes
+    max_down = sem.faults.max_down or sem.n
+    crashable = [i for i in range(sem.n) if sem.faults.may_crash(sem.names[i], sem.role_of[i])]
+    lost: dict[tuple[int, tuple], tuple] = {}
+
+    def after_crash(i: int, local: tuple) -> tuple:
+        key = (i, local)
+        if key not in lost:
+            vals = sem.decode_node(local, i)
+            slots: list[int] = []
+            for name, ft, initial, durable in sem.fields[sem.role_of[i]]:
+                ft.encode_into(vals[name] if durable else initial, slots)
+            lost[key] = tuple(slots)
+        return lost[key]
+
+    def instances(s: tuple):
+        down = s[DOWN]
+        if s[USED] >= budget or bin(down).count("1") >= max_down:
+            return
+        for i in crashable:
+            if down >> i & 1:
+                continue
+            t = list(s)
+            t[DOWN] = down | 1 << i
+            t[USED] += 1
+            t[sem.node_slices[i]] = after_crash(i, s[sem.node_slices[i]])
+            if T is not None:
+                t[T + i] = 0
+            yield (sem.names[i],), tuple(t)
+
+    return instances
+
+
+def _restarts(sem: NodeSemantics):
+    DOWN, NET = sem.DOWN, sem.NET
+
+    def instances(s: tuple):
+        down = s[DOWN]
+        for i in range(sem.n):
+            if down >> i & 1:
+                t = list(s)
+                t[DOWN] = down & ~(1 << i)
+                for u in sem.run(tuple(t), i, "on_start", (), s[NET]):  # the same start-up code as boot
+                    yield (sem.names[i],), u
+
+    return instances
+
+
+def _partitions(sem: NodeSemantics):
+    PART, USED = sem.PART, sem.schema.offsets["partitions"]
+    budget = sem.faults.partitions
+    if sem.faults.splits is not None:
+        index = sem.index
+        sides = []
+        for a, b in sem.faults.splits:
+            side = b if sem.names[0] in a else a  # the side without the first node
+            sides.append(sum(1 << index[n] for n in side))
+    else:  # every two-sided split: each non-empty set of nodes without the first one
+        sides = [sum(1 << i for i in c) for k in range(1, sem.n) for c in combinations(range(1, sem.n), k)]
+    labels = {side: _split_label(sem, side) for side in sides}
+
+    def instances(s: tuple):
+        if s[PART] or s[USED] >= budget:
+            return
+        for side in sides:
+            t = list(s)
+            t[PART] = side
+            t[USED] += 1
+            yield labels[side], tuple(t)
+
+    return instances
+
+
+def _split_label(sem: NodeSemantics, side: int) -> tuple[str, str]:
+    a = [n for i, n in enumerate(sem.names) if not side >> i & 1]
+    b = [n for i, n in enumerate(sem.names) if side >> i & 1]
+    return "{" + ", ".join(a) + "}", "{" + ", ".join(b) + "}"
+
+
+def _heals(sem: NodeSemantics):
+    PART = sem.PART
+
+    def instances(s: tuple):
+        if s[PART]:
+            t = list(s)
+            t[PART] = 0
+            yield (), tuple(t)
+
+    return instances
+
+
+def _network_faults(sem: NodeSemantics, kind: str, counter: str, sign: int):
+    NET, USED, bits, one = sem.NET, sem.schema.offsets[counter], sem.bits, sem.one
+    budget = getattr(sem.faults, "loss" if kind == "drop" else "duplication")
+
+    def instances(s: tuple):
+        if s[USED] >= budget:
+            return
+        x, code = s[NET], 0
+        while x:
+            count = x & one
+            if count and (sign < 0 or count < one):  # a duplicate needs room for one more copy
+                src, dst, msg = sem.envelope(code)
+                t = list(s)
+                t[NET] = s[NET] + sign * (1 << (code * bits))
+                t[USED] += 1
+                yield (sem.names[src], sem.names[dst], sem.Msg.format(msg)), tuple(t)
+            x >>= bits
+            code += 1
+
+    return instances

@@ -1,0 +1,216 @@
+"""Fault steps (checker/semantics/faults.py): each fault's semantics pinned on small protocols,
+budgets never exceeded, and counterexamples under random budgets replay."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from checker import Bool, Ids, Int, Message, Node, Protocol, Role, Set, durable, invariant, timer, volatile
+from checker.engine import SearchOptions, Verdict, search
+from checker.logic import compile_predicate
+from checker.model import ModelError
+from checker.model.faults import FaultError, Faults
+from checker.semantics.nodes import from_protocol
+from checker.trace import build_trace, replay
+
+
+class Token(Message):
+    n = Int(0, 2)
+
+
+class Peer(Node):
+    sent = durable(Int(0, 2), initial=0)
+    seen = volatile(Set(Ids("peer")), initial=frozenset())
+    busy = volatile(Bool(), initial=False)
+
+    def on_start(self):
+        self.busy = False
+        if self.id == "peer1" and self.sent < 2:
+            self.sent += 1
+            self.send("peer2", Token(self.sent))
+            self.set_timer("tick")
+
+    def on_token(self, msg, src):
+        self.seen = self.seen | {src}
+        self.busy = True
+
+    @timer
+    def tick(self):
+        pass
+
+
+class Pair(Protocol):
+    peer = Role(Peer, 2)
+    messages = (Token,)
+
+    @invariant
+    def Quiet(self, state):
+        return not state.peer2.busy
+
+
+def states(system):
+    seen = set(system.initial)
+    frontier = list(seen)
+    edges = []
+    while frontier:
+        nxt = []
+        for s in frontier:
+            for a in system.actions:
+                for _, t in a.instances(s):
+                    edges.append((s, a.kind, t))
+                    if t not in seen:
+                        seen.add(t)
+                        nxt.append(t)
+        frontier = nxt
+    return seen, edges
+
+
+def view(system, s):
+    return system.schema.view(s)
+
+
+def test_a_crashed_node_takes_no_step_and_receives_nothing():
+    system = from_protocol(Pair(), faults=Faults(crashes=1))
+    seen, edges = states(system)
+    for s, kind, t in edges:
+        v, w = view(system, s), view(system, t)
+        if "peer2" in v.down:
+            assert w.peer2 == v.peer2 or kind == "restart"  # never changed while down
+            assert kind != "deliver" or sum(1 for e in w.network if e.dst == "peer2") == sum(
+                1 for e in v.network if e.dst == "peer2"
+            )
+    # messages to a crashed node stay in flight
+    assert any("peer2" in view(system, s).down and view(system, s).network for s in seen)
+
+
+def test_a_crash_clears_timers_and_volatile_fields_and_keeps_durable_ones():
+    system = from_protocol(Pair(), faults=Faults(crashes=1))
+    _, edges = states(system)
+    crashes = [(s, t) for s, kind, t in edges if kind == "crash"]
+    assert crashes
+    for s, t in crashes:
+        (who,) = view(system, t).down - view(system, s).down
+        before, after = getattr(view(system, s), who), getattr(view(system, t), who)
+        assert after.sent == before.sent  # durable
+        assert after.seen == frozenset() and after.busy is False  # volatile: lost
+        assert view(system, t).timers[who] == frozenset()
+        assert view(system, t).crashes == view(system, s).crashes + 1
+
+
+def test_a_restart_runs_start_up_code_with_durable_fields_restored():
+    system = from_protocol(Pair(), faults=Faults(crashes=2, restarts=True))
+    _, edges = states(system)
+    restarts = [(s, t) for s, kind, t in edges
+                if kind == "restart" and view(system, s).down - view(system, t).down == {"peer1"}]
+    assert restarts
+    for s, t in restarts:
+        b, a = view(system, s).peer1, view(system, t).peer1
+        # on_start sends again while the durable counter allows: the counter went on from where it was
+        assert a.sent == min(b.sent + 1, 2)
+        assert "peer1" not in view(system, t).down
+
+
+def test_without_restarts_nobody_comes_back_and_budgets_hold():
+    system = from_protocol(Pair(), faults=Faults(crashes=2, max_down=1))
+    seen, edges = states(system)
+    assert not any(kind == "restart" for _, kind, _ in edges)
+    assert all(len(view(system, s).down) <= 1 and view(system, s).crashes <= 1 for s in seen)
+
+
+def test_nothing_crosses_a_partition_until_heal():
+    system = from_protocol(Pair(), faults=Faults(partitions=1))
+    seen, edges = states(system)
+    parted = [s for s in seen if view(system, s).partition]
+    assert parted
+    for s, kind, _ in edges:
+        if view(system, s).partition:
+            assert kind != "deliver"  # the only message crosses between the two peers
+    labels = {a.kind: [] for a in system.actions}
+    for s in seen:
+        for a in system.actions:
+            for params, _ in a.instances(s):
+                labels[a.kind].append(params)
+    assert ("{peer1}", "{peer2}") in labels["partition"]
+    assert all(view(system, s).partitions <= 1 for s in seen)
+
+
+def test_loss_and_duplication_are_bounded():
+    system = from_protocol(Pair(), faults=Faults(loss=1, duplication=1))
+    seen, edges = states(system)
+    assert max(view(system, s).drops for s in seen) == 1
+    assert max(view(system, s).duplicates for s in seen) == 1
+    assert max(len(view(system, s).network) for s in seen) == 2  # one duplicate at most
+    assert any(k == "drop" for _, k, _ in edges) and any(k == "duplicate" for _, k, _ in edges)
+
+
+@pytest.mark.parametrize(
+    "faults, needle",
+    [
+        (Faults(max_down=3), "only 2 nodes"),
+        (Faults(crashable=("nobody",)), "'nobody' is no role or node"),
+        (Faults(partitions=1, splits=((("peer1",), ("peer3",)),)), "'peer3' is no node"),
+        (Faults(partitions=1, splits=((("peer1",), ("peer1", "peer2")),)), "disjoint"),
+    ],
+)
+def test_impossible_fault_settings_are_errors(faults, needle):
+    with pytest.raises(ModelError, match=needle):
+        from_protocol(Pair(), faults=faults)
+
+
+def test_fault_budgets_are_validated():
+    with pytest.raises(FaultError, match="crashes"):
+        Faults(crashes=-1)
+    with pytest.raises(ModelError, match="duplication"):
+        from_protocol(Pair(), network="set", faults=Faults(duplication=1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    crashes=st.integers(0, 2),
+    restarts=st.booleans(),
+    partitions=st.integers(0, 1),
+    loss=st.integers(0, 1),
+    duplication=st.integers(0, 1),
+)
+def test_counterexamples_under_random_fault_budgets_replay(crashes, restarts, partitions, loss, duplication):
+    faults = Faults(crashes=crashes, restarts=restarts, partitions=partitions, loss=loss, duplication=duplication)
+    system = from_protocol(Pair(), faults=faults)
+    invs = [compile_predicate(n, f, system.schema) for n, f in system.invariants.items()]
+    r = search(system, invs, SearchOptions(check_deadlock=False))
+    assert r.verdict is Verdict.VIOLATED and r.property == "Quiet"
+    assert len(r.path) == 2  # deliver the token: the shortest way, whatever the faults
+    trace = build_trace(system, r.path, protocol="t:Pair", property=r.property, verdict="violated")
+    assert replay(system, trace).ok
+
+
+@pytest.mark.parametrize(
+    "table, needle",
+    [
+        ("[faults]\ncrash = 1\n", "faults: unknown key 'crash'"),
+        ("[faults]\ncrashes = \"one\"\n", "faults.crashes: expected int"),
+        ("[faults]\nmax_down = 7\n", "only 4 nodes"),
+        ("[faults]\npartitions = 1\nsplits = [[[\"tm1\"], [\"rm9\"]]]\n", "'rm9' is no node"),
+        ("[faults]\nsplits = [\"tm1\"]\n", "[[side], [side]]"),
+        ("[network]\nloss = -1\n", "network.loss"),
+    ],
+)
+def test_bad_fault_tables_in_a_spec_are_one_line_errors(tmp_path, capsys, table, needle):
+    from checker.cli import main
+
+    spec = tmp_path / "f.toml"
+    spec.write_text('protocol = "protocols.two_phase_commit:TwoPhaseCommit"\nexpected = "holds"\n' + table)
+    assert main(["check", str(spec), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(spec) in err and needle in err
+
+
+def test_a_spec_with_faults_turns_them_on(tmp_path):
+    import checker
+
+    spec = tmp_path / "f.toml"
+    spec.write_text('protocol = "protocols.two_phase_commit:TwoPhaseCommit"\nexpected = "holds"\n'
+                    "[params]\nrms = 2\n[faults]\ncrashes = 1\n[network]\nloss = 1\n")
+    r = checker.check(spec, out=tmp_path)
+    assert r.ok and r.stats.coverage["crash"] > 0 and r.stats.coverage["drop"] > 0
