@@ -18,6 +18,7 @@ from .. import __version__
 from ..engine import ProgressMonitor, Verdict
 from ..spec import CheckResult, SpecError, check, combine_exit_codes
 from ..spec.run import EXIT_ERROR, EXIT_OK, EXIT_UNDETERMINED
+from .junit import junit_xml
 from ..trace import Trace, TraceError, render_text
 
 EPILOG = """exit codes: 0 every outcome as expected; 1 an outcome not as expected;
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default=".faultcheck", metavar="DIR", help="where new traces go (default .faultcheck/)")
     c.add_argument("--update", action="store_true",
                    help="rewrite a committed counterexample that no longer replays or that a shorter one beats")
+    c.add_argument("--junit", metavar="FILE", help="also write JUnit XML there, one test case per spec")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     c.add_argument("-v", "--verbose", action="store_true", help="also print action coverage")
 
@@ -131,6 +133,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     overrides = parse_sets(args.set)
     files = spec_files(args.paths)
     codes: list[int] = []
+    report: list[tuple[str, CheckResult | None, str]] = []
+    try:
+        _check_files(args, files, overrides, codes, report)
+    finally:  # the report covers what ran, Ctrl-C included
+        if args.junit:
+            _write(Path(args.junit), junit_xml(report))
+    return combine_exit_codes(codes)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"{path}: cannot write: {e.strerror or e}") from None
+
+
+def _check_files(args, files, overrides, codes, report) -> None:
     for f in files:
         monitor = None if args.quiet else ProgressMonitor(max_seconds=args.max_seconds, label=f"{f.name}: ")
         try:
@@ -149,12 +169,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             )
         except SpecError as e:
             codes.append(EXIT_ERROR)
+            report.append((str(f), None, str(e)))
             if args.json:
                 print(json.dumps({"spec": str(f), "verdict": "error", "ok": False, "exit_code": EXIT_ERROR,
                                   "message": str(e), "counterexample": None}), flush=True)
             print(f"faultcheck: {e}", file=sys.stderr)
             continue
         codes.append(r.exit_code)
+        report.append((str(f), r, r.message))
         if args.json:
             print(json.dumps(r.to_json()), flush=True)
         else:
@@ -168,7 +190,6 @@ def cmd_check(args: argparse.Namespace) -> int:
                 print(r.error.rstrip(), file=sys.stderr)
         if r.reason.startswith("interrupted"):
             break  # Ctrl-C stops the whole run, after reporting what was explored
-    return combine_exit_codes(codes)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

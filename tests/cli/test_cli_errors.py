@@ -253,3 +253,20 @@ def test_ctrl_c_stops_cleanly_reports_what_was_explored_and_exits_3():
     assert obj["verdict"] == "undetermined" and "interrupted" in obj["reason"]
     assert 0 < obj["distinct_states"] < 1_745_408
     assert "Traceback" not in err
+
+
+def test_junit_has_one_case_per_spec_with_failures_and_errors(tmp_path, capsys):
+    import xml.etree.ElementTree as ET
+
+    holds = write(tmp_path, BASE.replace("invariants = []", 'invariants = ["Small"]') + "[params]\ntop = 2\n", "a.toml")
+    fails = write(tmp_path, BASE.replace("invariants = []", 'invariants = ["Small"]'), "b.toml")
+    bad = write(tmp_path, "nonsense", "c.toml")
+    report = tmp_path / "junit" / "r.xml"
+    code, _, _ = run(capsys, "check", str(holds), str(fails), str(bad), "--junit", str(report), "--out", str(tmp_path / "o"))
+    assert code == 2
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1")
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert cases["a"].find("failure") is None and cases["a"].find("error") is None
+    assert "violated Small" in cases["b"].find("failure").get("message")
+    assert "not valid TOML" in cases["c"].find("error").get("message")
