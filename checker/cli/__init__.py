@@ -18,8 +18,8 @@ from .. import __version__
 from ..engine import ProgressMonitor, Verdict
 from ..spec import CheckResult, SpecError, check, combine_exit_codes
 from ..spec.run import EXIT_ERROR, EXIT_OK, EXIT_UNDETERMINED
-from .junit import junit_xml
 from ..trace import Trace, TraceError, render_text
+from .junit import junit_xml
 
 EPILOG = """exit codes: 0 every outcome as expected; 1 an outcome not as expected;
 2 bad input or internal error; 3 undetermined (a bound or Ctrl-C cut the work short).
