@@ -166,7 +166,8 @@ class Node:
     """Base of node classes. Fields are `durable(...)`/`volatile(...)` class attributes.
 
     Handlers: `on_start(self)` at boot (and restart); `on_<message>(self, msg, src)`
-    per message type; `@timer` methods; `@request` methods. Inside a handler:
+    per message type; `@timer` methods; `@request` methods; `on_peer_crash(self, peer)`
+    (a perfect failure detector, when faults crash nodes). Inside a handler:
     `self.id`, `self.role`, `self.nodes(role)`, `self.peers(role)`,
     `self.send(dst, msg)`, `self.broadcast(msg, role=...)`, `self.set_timer(name)`,
     `self.cancel_timer(name)`, `self.choose(options)`.
@@ -203,7 +204,9 @@ class Node:
                     _check_arity(cls, k, v, 1 if v._fc_request is None else 2,
                                  "request handler (self)" if v._fc_request is None else "request handler (self, value)")
                     requests[k] = v._fc_request
-                if k.startswith("on_") and k != "on_start":
+                if k == "on_peer_crash":
+                    _check_arity(cls, k, v, 2, "crash-detection handler (self, peer)")
+                elif k.startswith("on_") and k != "on_start":
                     _check_arity(cls, k, v, 3, "message handler (self, msg, src)")
                     handlers[k] = k
         if "on_start" in vars(cls):
@@ -221,6 +224,10 @@ class Node:
 
     def on_start(self) -> None:
         """Runs at boot and at every restart (durable fields restored, volatile ones reset)."""
+
+    # A node class may define `on_peer_crash(self, peer)`: a perfect failure detector. When faults
+    # crash a node, each live node with this handler is told, once, as a step of its own; never
+    # about a node that has not crashed.
 
     # -- effects ------------------------------------------------------------------------------
     def send(self, dst: str, msg: Message) -> None:

@@ -36,6 +36,8 @@ class Step:
             return f"partition {self.params[0]} | {self.params[1]}"
         if self.kind == "heal":
             return "heal"
+        if self.kind == "detect" and len(self.params) == 2:
+            return f"{self.params[0]} detects the crash of {self.params[1]}"
         if self.kind == "timer" and len(self.params) == 2:
             return f"timer {self.params[1]}@{self.params[0]}"
         if self.kind == "request" and self.params:

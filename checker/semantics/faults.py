@@ -7,6 +7,8 @@
 - restart n: runs n's `on_start`, its durable fields as they were.
 - partition A | B: messages between the sides stay in flight until heal.
 - drop / duplicate: the network loses or copies one in-flight message.
+- detect n@m: a live node m that defines `on_peer_crash` learns that n crashed
+  (a perfect failure detector: only ever about a node that is down).
 
 The budgets used, who is down and the current partition are state variables,
 so they show in traces and diffs. Imports `checker.model` and the node semantics.
@@ -30,6 +32,8 @@ def fault_actions(sem: NodeSemantics) -> list[Action]:
         out.append(_action("crash", _crashes(sem)))
         if f.restarts:
             out.append(_action("restart", _restarts(sem)))
+        if sem.DETECTED is not None:
+            out.append(_action("detect", _detections(sem)))
     if f.partitions:
         out.append(_action("partition", _partitions(sem)))
         out.append(_action("heal", _heals(sem)))
@@ -45,7 +49,7 @@ def _action(kind: str, instances) -> Action:
 
 
 def _crashes(sem: NodeSemantics):
-    DOWN, USED, T = sem.DOWN, sem.schema.offsets["crashes"], sem.TIMERS
+    DOWN, USED, T, DET = sem.DOWN, sem.schema.offsets["crashes"], sem.TIMERS, sem.DETECTED
     budget = sem.faults.crashes
     max_down = sem.faults.max_down or sem.n
     crashable = [i for i in range(sem.n) if sem.faults.may_crash(sem.names[i], sem.role_of[i])]
@@ -74,6 +78,10 @@ def _crashes(sem: NodeSemantics):
             t[sem.node_slices[i]] = after_crash(i, s[sem.node_slices[i]])
             if T is not None:
                 t[T + i] = 0
+            if DET is not None:  # a fresh crash, to be detected anew; the crashed node forgets what it was told
+                for j in range(sem.n):
+                    t[DET + j] &= ~(1 << i)
+                t[DET + i] = 0
             yield (sem.names[i],), tuple(t)
 
     return instances
@@ -90,6 +98,29 @@ def _restarts(sem: NodeSemantics):
                 t[DOWN] = down & ~(1 << i)
                 for u in sem.run(tuple(t), i, "on_start", (), s[NET]):  # the same start-up code as boot
                     yield (sem.names[i],), u
+
+    return instances
+
+
+def _detections(sem: NodeSemantics):
+    """A perfect failure detector: a live node with `on_peer_crash` learns of each crashed peer once."""
+    DOWN, DET, NET = sem.DOWN, sem.DETECTED, sem.NET
+    watchers = [i for i in range(sem.n) if hasattr(sem.classes[i], "on_peer_crash")]
+
+    def instances(s: tuple):
+        down = s[DOWN]
+        if not down:
+            return
+        for i in watchers:
+            if down >> i & 1:
+                continue
+            news = down & ~s[DET + i]
+            for j in range(sem.n):
+                if news >> j & 1:
+                    t = list(s)
+                    t[DET + i] |= 1 << j
+                    for u in sem.run(tuple(t), i, "on_peer_crash", (sem.names[j],), s[NET]):
+                        yield (sem.names[i], sem.names[j]), u
 
     return instances
 

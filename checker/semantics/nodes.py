@@ -114,6 +114,8 @@ class NodeSemantics:
         if f.crashes:
             variables["down"] = Set(self.Node)
             variables["crashes"] = Int(0, f.crashes)
+            if any(hasattr(c, "on_peer_crash") for c in self.classes):  # who has been told of which crash
+                variables["detected"] = Map(self.Node, Set(self.Node))
         if f.partitions:
             variables["partition"] = Set(self.Node)  # the side without the first node; empty: healed
             variables["partitions"] = Int(0, f.partitions)
@@ -126,6 +128,7 @@ class NodeSemantics:
         self.TIMERS = self.schema.offsets.get("timers")
         self.NET = self.schema.offsets["network"]
         self.DOWN = self.schema.offsets.get("down")
+        self.DETECTED = self.schema.offsets.get("detected")
         self.PART = self.schema.offsets.get("partition")
 
         # one node object per node id, reused by every handler call
