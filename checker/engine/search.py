@@ -120,6 +120,7 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
             nxt: list = []
             append = nxt.append
             expand = depth < max_depth
+            cut = False  # whether the depth bound hides a state (known once the last level is checked)
             countdown = TICK_EVERY
             for s in level:
                 if first_failing is not None:
@@ -135,9 +136,9 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
                     if succs:
                         enabled = True
                         counts[i] += len(succs)
-                        if not expand:
-                            if any((hash(t) if fingerprint else t) not in seen for t in succs):
-                                raise _Stop(Verdict.UNDETERMINED, None, reason=f"max_depth {max_depth} reached")
+                        if not expand:  # the last level allowed: checked, not expanded
+                            if not cut and any((hash(t) if fingerprint else t) not in seen for t in succs):
+                                cut = True
                             continue
                         for t in succs:
                             if t is s:  # a self-loop returning its own state: seen, no need to hash it
@@ -152,6 +153,8 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
                 if not countdown:
                     countdown = TICK_EVERY
                     stop_if_bounded()
+            if cut:
+                raise _Stop(Verdict.UNDETERMINED, None, reason=f"max_depth {max_depth} reached")
             if nxt:
                 # the schema's check, once per level over whole columns: cheaper than per state
                 if first_bad is not None and (bad := first_bad(nxt)) >= 0:

@@ -225,13 +225,16 @@ def fuse(predicates: Sequence[Predicate], schema: StateSchema) -> Callable[[tupl
 
 
 def _all_of(fns: list[Callable], view: Callable) -> Callable[[tuple], bool]:
-    if len(fns) == 1:
-        (fn,) = fns
-        return lambda raw: bool(fn(view(raw)))
+    """Whether every part holds. Parts run here out of their source order, so a part may raise where
+    an earlier conjunct would have guarded it (`y != 0 and x // y > 1`): that counts as "not known to
+    hold", and the predicates are then evaluated in order, short-circuits and all, by `slow`."""
 
     def holds(raw: tuple) -> bool:
         v = view(raw)
-        return all(fn(v) for fn in fns)
+        try:
+            return all(fn(v) for fn in fns)
+        except Exception:
+            return False
 
     return holds
 
@@ -264,10 +267,12 @@ def _conjuncts(fn: Callable, schema: StateSchema) -> list[tuple[Callable, tuple[
         expr = body[0].value
     if not (isinstance(expr, ast.BoolOp) and isinstance(expr.op, ast.And)):
         return None
+    if any(isinstance(n, ast.NamedExpr) for n in ast.walk(expr)):
+        return None  # a name bound in one conjunct (:=) is read by the next: keep them together
     parts = []
     self_ = getattr(fn, "__self__", None)
     for i, conj in enumerate(expr.values):
-        name = f"{code.co_name}_{i}"
+        name = f"conjunct_{i}"
         src = f"def {name}({', '.join(argnames)}):\n    return {ast.unparse(conj)}\n"
         ns: dict = {}
         exec(compile(src, f"<{code.co_name} conjunct {i + 1}>", "exec"), fn.__globals__, ns)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .lowlevel import ModelError, Param, _check_arity, collect_declarations, set_params
-from .schema import Ids, RecordValue, SchemaError, Symbolic, Type
+from .schema import Ids, RecordValue, SchemaError, Symbolic, Type, field_properties
 
 _MISSING = object()
 
@@ -102,7 +102,8 @@ class Message(RecordValue):
                 delattr(cls, k)
         cls._types = types
         cls._fields = tuple(types)
-        cls.__slots__ = ()
+        for name, prop in field_properties(cls._fields).items():
+            setattr(cls, name, prop)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Message:
         if len(args) > len(cls._fields):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import product
+from operator import itemgetter
 from typing import Any
 
 
@@ -28,7 +29,16 @@ class FrozenDict(dict):
     def _readonly(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("a decoded Map is read-only; build a new dict instead")
 
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+
+    def __reduce__(self):  # copy and pickle rebuild it from a plain dict, never item by item
+        return (FrozenDict, (dict(self),))
+
+    def __copy__(self) -> FrozenDict:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> FrozenDict:
+        return self
 
     def __repr__(self) -> str:
         return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in self.items()) + "}"
@@ -221,7 +231,7 @@ class Int(Type):
         if lo > hi:
             raise SchemaError(f"Int({lo}, {hi}): lo must be <= hi")
         self.lo, self.hi = lo, hi
-        self.cardinality = hi - lo + 1
+        self.cardinality = hi - lo + 1 if hi - lo + 1 <= _SMALL else None  # too many to enumerate
 
     def _check(self, value: Any, path: str) -> int:
         if not isinstance(value, int) or isinstance(value, bool):
@@ -686,6 +696,11 @@ class Option(Type):
         return hash(("Option", self.inner))
 
 
+def field_properties(fields: tuple[str, ...]) -> dict[str, property]:
+    """One read-only property per field (so a field named `index` or `count` is the field, not tuple's)."""
+    return {f: property(itemgetter(i), doc=f"field {f}") for i, f in enumerate(fields)}
+
+
 class RecordValue(tuple):
     """A decoded record: a tuple with named, read-only fields (like a namedtuple)."""
 
@@ -736,7 +751,8 @@ class Record(Type):
         self.cardinality = c
         if _value_class is not None and tuple(getattr(_value_class, "_fields", ())) != tuple(fields):
             raise SchemaError(f"Record {name}: value class fields {_value_class._fields} differ from {tuple(fields)}")
-        self.value_class = _value_class or type(name, (RecordValue,), {"__slots__": (), "_fields": tuple(fields)})
+        self.value_class = _value_class or type(name, (RecordValue,), {"__slots__": (), "_fields": tuple(fields),
+                                                                       **field_properties(tuple(fields))})
 
     def make(self, **values: Any) -> RecordValue:
         """Build a validated record value."""
@@ -888,6 +904,10 @@ class OneOf(Type):
         names = [v.name for v in variants]
         if len(set(names)) != len(names):
             raise SchemaError(f"OneOf variants need distinct names, got {', '.join(names)}")
+        for v in variants:
+            if "type" in v.fields:
+                raise SchemaError(f"OneOf: {v.name} has a field named 'type', which the JSON form uses for the "
+                                  "variant's name; rename the field")
         self.variants: tuple[Record, ...] = variants
         self._by_class = {v.value_class: i for i, v in enumerate(variants)}
         self._by_name = {v.name: i for i, v in enumerate(variants)}
@@ -927,6 +947,8 @@ class OneOf(Type):
         return [len(self.variants)] + rest + [1] * (self.width - 1 - len(rest))
 
     def rank(self, value: RecordValue) -> int:
+        if self.cardinality is None:
+            raise SchemaError(f"{self!r} has no small finite domain")
         tag = self._by_class[type(value)]
         return self._starts[tag] + self.variants[tag].rank(value)
 

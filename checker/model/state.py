@@ -34,6 +34,8 @@ class StateSchema:
         for name, t in variables.items():
             if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
                 raise SchemaError(f"variable name {name!r} must be an identifier not starting with '_'")
+            if name in ("role", "raw_state"):
+                raise SchemaError(f"variable name {name!r} is taken by StateView.{name}; rename the variable")
             if not isinstance(t, Type):
                 raise SchemaError(f"variable {name!r} needs a schema type (Bool, Int, Enum, ...), got {t!r}")
             self.variables[name] = t
@@ -86,9 +88,14 @@ class StateSchema:
         for i, (v, b) in enumerate(zip(raw, self.slot_bounds)):
             if type(v) is not int or not 0 <= v < b:
                 return f"variable {self.slot_owner[i]!r}: slot value {v!r} is outside its type"
+        for name, t in self.variables.items():
+            try:
+                t.decode_at(raw, self.offsets[name])
+            except (SchemaError, IndexError, KeyError, ValueError) as e:
+                return f"variable {name!r}: not a canonical encoding ({e})"
         try:
             again = self.encode(self.decode(raw))
-        except (SchemaError, IndexError, KeyError) as e:
+        except SchemaError as e:
             return f"not a canonical encoding: {e}"
         if again != raw:
             bad = next(i for i, (a, b) in enumerate(zip(raw, again)) if a != b)
@@ -156,18 +163,22 @@ class StateSchema:
 class StateView:
     """Read-only view of a raw state: `view.name` is the decoded value of variable `name`."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("_raw",)
     _schema: StateSchema
 
     def __init__(self, raw: tuple[int, ...]):
-        self.raw = raw
+        self._raw = raw
+
+    @property
+    def raw_state(self) -> tuple[int, ...]:
+        return self._raw
 
     def __getattr__(self, name: str) -> Any:
         schema = type(self)._schema
         t = schema.variables.get(name)
         if t is None:
             raise AttributeError(f"the state has no variable {name!r} (variables: {', '.join(schema.variables)})")
-        return t.decode_at(self.raw, schema.offsets[name])
+        return t.decode_at(self._raw, schema.offsets[name])
 
     def __getitem__(self, name: str) -> Any:
         return self.__getattr__(name)
@@ -182,13 +193,13 @@ class StateView:
 
     def __repr__(self) -> str:
         s = type(self)._schema
-        return "State(" + ", ".join(f"{n}={s.format_var(n, self.raw)}" for n in s.variables) + ")"
+        return "State(" + ", ".join(f"{n}={s.format_var(n, self._raw)}" for n in s.variables) + ")"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, StateView) and other.raw == self.raw
+        return isinstance(other, StateView) and other._raw == self._raw
 
     def __hash__(self) -> int:
-        return hash(self.raw)
+        return hash(self._raw)
 
 
 def _view_class(schema: StateSchema) -> type[StateView]:

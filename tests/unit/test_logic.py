@@ -347,11 +347,6 @@ def guard_called_directly(state):  # the guard reads every variable: fuse calls 
     return state.y * (state.x + 1) != 0 and 10 // state.y > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="logic bug: fuse() evaluates conjuncts group by group (parts reading every variable last), not in "
-    "source order, so a conjunct runs although the guard before it fails, and raises",
-)
 @pytest.mark.parametrize("fn, schema", [(grouped_before_guard, S3), (guard_called_directly, S2)])
 def test_fuse_keeps_the_short_circuit_of_a_conjunction(fn, schema):
     p = compile_predicate(fn.__name__, fn, schema)
@@ -360,14 +355,9 @@ def test_fuse_keeps_the_short_circuit_of_a_conjunction(fn, schema):
     assert [f(raw) for raw in states] == [first_failing_directly([fn], raw, schema) for raw in states]
 
 
-both_small = lambda st: st.x < 2 and st.y < 2  # noqa: E731
+both_small = lambda st: st.x < 2 and st.y < 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="logic bug: a lambda whose body is `A and B` (no closure) is split into functions named "
-    "`<lambda>_0`, ...: compile_predicate raises SyntaxError",
-)
 def test_a_lambda_conjunction_compiles_and_is_split():
     p = compile_predicate("both_small", both_small, S2)
     assert [part.slots for part in p.parts] == [(0,), (1,)]
@@ -378,11 +368,6 @@ def walrus(state):
     return (total := state.x + state.y) >= 0 and total < 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="logic bug: splitting `return A and B` makes each conjunct its own function, so a name bound by `:=` "
-    "in one conjunct is undefined in the next (NameError)",
-)
 def test_a_name_bound_in_one_conjunct_is_seen_by_the_next():
     p = compile_predicate("walrus", walrus, S2)
     states = [(x, y) for x in range(4) for y in range(4)]
