@@ -342,20 +342,34 @@ def test_a_depth_bound_is_undetermined_iff_states_lie_beyond_it(g, bound, store)
 
 @MANY
 @given(st.data())
-def test_a_depth_bound_with_an_invariant_is_never_a_pass_and_finds_what_lies_before_it(data):
+def test_a_depth_bound_finds_every_violation_within_it(data):
     g = data.draw(graphs())
     bad = data.draw(id_sets(g.n))
     bound = data.draw(st.integers(1, 8))
+    store = data.draw(st.sampled_from(STORES))
     ref = naive(g)
     first = ref.first_level(bad)
-    system, r = run(g, SearchOptions(check_deadlock=False, max_depth=bound), bad=bad)
-    if r.verdict is Verdict.HOLDS:
-        assert first is None and ref.depth <= bound
-    if r.verdict is Verdict.VIOLATED:
+    system, r = run(g, SearchOptions(store=store, check_deadlock=False, max_depth=bound), bad=bad)
+    if first is not None and first <= bound:  # on the last level too, whatever the order of successors
+        assert r.verdict is Verdict.VIOLATED and r.property == "Good"
         assert_real_path(g, system, r.path, ends_in=bad, length=first)
-    if first is not None and first < bound:  # on a level that is expanded: always found
-        assert r.verdict is Verdict.VIOLATED
-    if first is None or first > bound:
+    else:
+        assert r.verdict is (Verdict.UNDETERMINED if ref.depth > bound else Verdict.HOLDS)
+
+
+@MANY
+@given(st.data())
+def test_a_depth_bound_finds_every_deadlock_within_it(data):
+    g = data.draw(graphs())
+    bound = data.draw(st.integers(1, 8))
+    store = data.draw(st.sampled_from(STORES))
+    ref = naive(g)
+    dead = {x for x in ref.level if not g.all_successors(x) and ref.level[x] <= bound}
+    system, r = run(g, SearchOptions(store=store, max_depth=bound))
+    if dead:
+        assert r.verdict is Verdict.VIOLATED and r.property == "deadlock"
+        assert_real_path(g, system, r.path, ends_in=dead, length=ref.first_level(dead))
+    else:
         assert r.verdict is (Verdict.UNDETERMINED if ref.depth > bound else Verdict.HOLDS)
 
 
