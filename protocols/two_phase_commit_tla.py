@@ -23,7 +23,7 @@ Promises, with no faults beyond the abstraction (no crashes are modelled):
 Broken on purpose: `EarlyCommit`, whose TM commits as soon as *one* Prepared
 has arrived instead of waiting for every RM. Another RM, still working, may
 then abort on its own, and the TM's Commit makes a third state: one RM
-committed, one aborted. The shortest counterexample has 4 steps.
+committed, one aborted. The shortest counterexample has 5 steps.
 """
 
 from checker import Enum, Map, Model, NodeId, OneOf, Param, Record, Set, action, invariant

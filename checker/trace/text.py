@@ -37,7 +37,9 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[tuple[
         if before is not None and old == new:
             continue
         if isinstance(old, dict) and isinstance(new, dict) and "type" not in new and old.keys() == new.keys():
-            out += [(f"{name}[{k}]", fmt(old[k]), fmt(new[k])) for k in new if old[k] != new[k]]
+            for k in new:  # maps and records, compared key by key, nested ones too
+                if old[k] != new[k]:
+                    out += [(f"{name}[{k}]{p[len(str(k)):]}", o, n) for p, o, n in changes({k: old[k]}, {k: new[k]})]
         elif isinstance(old, list) and isinstance(new, list) and len(old) + len(new) > 4:
             out.append((name, "", _list_change(old, new)))
         else:
