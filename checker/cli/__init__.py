@@ -126,6 +126,8 @@ def _summary(r: CheckResult) -> str:
     line = f"{mark} {r.spec}: {r.message} [{nums}]"
     if s.collision_probability is not None:
         line += f" [fingerprint collision odds {s.collision_probability:.1e}]"
+    if s.never_enabled and r.verdict is Verdict.HOLDS:  # a search cut short proves nothing of the kind
+        line += f" [never enabled: {', '.join(s.never_enabled)}]"
     return line
 
 
@@ -184,8 +186,6 @@ def _check_files(args, files, overrides, codes, report) -> None:
             if args.verbose:
                 for name, n in r.stats.coverage.items():
                     print(f"       {name}: {n:,}" + ("  (never enabled)" if n == 0 else ""))
-            elif r.stats.never_enabled and r.verdict is Verdict.HOLDS:  # a cut-short search proves nothing here
-                print(f"       never enabled: {', '.join(r.stats.never_enabled)}")
             if r.error and r.exit_code == EXIT_ERROR:
                 print(r.error.rstrip(), file=sys.stderr)
         if r.reason.startswith("interrupted"):
