@@ -1,4 +1,5 @@
-"""Fault settings: what may fail, and how often, in a check of a message-passing protocol.
+"""Fault settings: what may fail, and how often, in a check of a message-passing protocol
+(and the bound on timer firings, which keeps a protocol with free-running timers finite).
 
 Every fault is bounded by a budget, so the state space stays finite; the
 budgets used so far are part of the state. Standard library only; the
@@ -32,6 +33,7 @@ class Faults:
     splits: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] | None = None  # allowed splits (default: any)
     loss: int = 0  # messages the network may drop
     duplication: int = 0  # messages the network may duplicate
+    timer_firings: int | None = None  # timer firings in all (default: unbounded; the protocol guards them)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -39,6 +41,8 @@ class Faults:
             v = getattr(self, name)
             if type(v) is not int or v < 0:
                 raise FaultError(f"{name}: expected a whole number >= 0, got {v!r}")
+        if self.timer_firings is not None and (type(self.timer_firings) is not int or self.timer_firings < 0):
+            raise FaultError(f"timer_firings: expected a whole number >= 0, got {self.timer_firings!r}")
         if type(self.restarts) is not bool:
             raise FaultError(f"restarts: expected true or false, got {self.restarts!r}")
         if self.max_down is not None and (type(self.max_down) is not int or self.max_down < 1):

@@ -123,12 +123,15 @@ class NodeSemantics:
             variables["drops"] = Int(0, f.loss)
         if f.duplication:
             variables["duplicates"] = Int(0, f.duplication)
+        if f.timer_firings is not None and self.Timer is not None:
+            variables["firings"] = Int(0, f.timer_firings)
         self.schema = StateSchema(variables, groups=self.groups)
         self.node_slices = [self.schema.slice(name) for name in self.names]
         self.TIMERS = self.schema.offsets.get("timers")
         self.NET = self.schema.offsets["network"]
         self.DOWN = self.schema.offsets.get("down")
         self.DETECTED = self.schema.offsets.get("detected")
+        self.FIRINGS = self.schema.offsets.get("firings")
         self.PART = self.schema.offsets.get("partition")
 
         # one node object per node id, reused by every handler call
@@ -415,7 +418,11 @@ class NodeSemantics:
         T, NET = self.TIMERS, self.NET
         timer_names = self.Timer.names if self.Timer else ()
 
+        FIRED, budget = self.FIRINGS, self.faults.timer_firings
+
         def fired(s: tuple) -> Iterator[tuple[int, int]]:
+            if FIRED is not None and s[FIRED] >= budget:
+                return  # the spec bounds how many timers fire in all
             for i in range(self.n):
                 armed = s[T + i]
                 b = 0
@@ -428,6 +435,8 @@ class NodeSemantics:
         def run_timer(s: tuple, i: int, b: int) -> list[tuple]:
             t = list(s)
             t[T + i] &= ~(1 << b)  # a timer fires once; the handler may arm it again
+            if FIRED is not None:
+                t[FIRED] += 1
             return self.run(tuple(t), i, timer_names[b], (), s[NET])
 
         def successors(s: tuple) -> list[tuple]:

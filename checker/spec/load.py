@@ -20,7 +20,8 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
                              # loss = N, duplication = N: budgets of dropped and duplicated messages
     [faults]                 # protocols only: crashes = N, restarts = true, max_down = N,
                              # crashable = ["role" or "node", ...], partitions = N,
-                             # splits = [[["p"], ["b1", "b2"]], ...] (default: every two-sided split)
+                             # splits = [[["p"], ["b1", "b2"]], ...] (default: every two-sided split),
+                             # timer_firings = N (timer firings in all; default unbounded)
 
 The module is imported with the spec's folder and the project root (the
 nearest folder above holding pyproject.toml, else the spec folder's parent)
@@ -49,7 +50,8 @@ TOP_KEYS = {
     "check_deadlock", "accept_bounds", "params", "bounds", "network", "faults",
 }
 NETWORK_KEYS = {"in_flight": ("multiset", "set"), "loss": int, "duplication": int}
-FAULT_KEYS = {"crashes": int, "restarts": bool, "max_down": int, "crashable": list, "partitions": int, "splits": list}
+FAULT_KEYS = {"crashes": int, "restarts": bool, "max_down": int, "crashable": list, "partitions": int, "splits": list,
+              "timer_firings": int}
 BOUND_KEYS = {"max_states": int, "max_depth": int, "max_seconds": (int, float)}
 
 
@@ -234,6 +236,7 @@ def load_spec(path: str | Path) -> Spec:
             splits=tuple((tuple(a), tuple(b)) for a, b in splits) if splits is not None else None,
             loss=network.get("loss", 0),
             duplication=network.get("duplication", 0),
+            timer_firings=fault_table.get("timer_firings"),
         )
     except FaultError as e:
         raise SpecError(f"{where}: faults: {e}") from None

@@ -214,3 +214,26 @@ def test_a_spec_with_faults_turns_them_on(tmp_path):
                     "[params]\nrms = 2\n[faults]\ncrashes = 1\n[network]\nloss = 1\n")
     r = checker.check(spec, out=tmp_path)
     assert r.ok and r.stats.coverage["crash"] > 0 and r.stats.coverage["drop"] > 0
+
+
+def test_timer_firings_can_be_bounded():
+    class Ticker(Node):
+        n = durable(Int(0, 5), initial=0)
+
+        def on_start(self):
+            self.set_timer("tick")
+
+        @timer
+        def tick(self):
+            self.n = min(self.n + 1, 5)
+            self.set_timer("tick")
+
+    class Clock(Protocol):
+        ticker = Role(Ticker, 1)
+        messages = (Token,)
+
+    free, _ = states(from_protocol(Clock()))
+    bounded_system = from_protocol(Clock(), faults=Faults(timer_firings=2))
+    bounded, _ = states(bounded_system)
+    assert max(view(bounded_system, s).ticker1.n for s in bounded) == 2
+    assert len(free) == 6 and len(bounded) == 3
