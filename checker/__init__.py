@@ -1,12 +1,13 @@
 """faultcheck: model-check fault-tolerant distributed protocols written as Python state machines.
 
-Layers (imports point down this list, never up; tests/unit/test_layering.py keeps it so):
-    model      schema, state layout, the low-level Model form  (standard library only)
-    semantics  models composed into transition systems over flat int tuples
-    logic      properties: compiled predicates
-    engine     the one search loop, its options and results
+Layers (imports point down this list, never up; tests/test_layering.py keeps it so):
+    model      schema, state layout, the low-level Model form, Node/Message/Protocol, fault settings
+               (standard library only)
+    semantics  models composed into transition systems over flat int tuples: nodes, network, faults
+    logic      properties: predicates compiled to memoised checks on raw tuples
+    engine     the one search loop, its options, monitor and results
     trace      traces: JSON format, labelling, replay, text rendering
-    spec, cli  spec files, `check()`, the command line (nothing imports these)
+    spec, cli  spec files, `check()`, the command line, JUnit, the pytest plugin (nothing imports these)
 """
 
 from .engine import SearchOptions, SearchResult, Stats, Verdict
