@@ -14,18 +14,23 @@ import traceback
 from collections.abc import Sequence
 
 from ..logic import Predicate, fuse
-from ..semantics import TransitionSystem
+from ..semantics import FAULT_KINDS, TransitionSystem
 from .monitor import Monitor
 from .result import SearchOptions, SearchResult, Stats, Verdict
 
 TICK_EVERY = 2048  # expanded states between two calls of the monitor
 
 
+CANDIDATES = 2000  # violating states of the last level compared for the simplest counterexample
+
+
 class _Stop(Exception):
     """Raised inside the loop to end it with a result."""
 
-    def __init__(self, verdict: Verdict, state: tuple | None, prop: str | None = None, reason: str = "", error: str | None = None):
+    def __init__(self, verdict: Verdict, state: tuple | None, prop: str | None = None, reason: str = "",
+                 error: str | None = None, ties: list | None = None):
         self.verdict, self.state, self.prop, self.reason, self.error = verdict, state, prop, reason, error
+        self.ties = ties or []  # other states of the same level violating the same property
 
 
 def search(
@@ -60,11 +65,13 @@ def search(
     # the time of TwoPhase with 8 RMs). It is paused while the search runs.
     collecting = gc.isenabled()
     gc.disable()
+    ties: list = []
     try:
         _bfs(system, invariants, constraints, terminals, options, monitor, seen, counts, box)
         verdict, last, prop, reason, error = Verdict.HOLDS, None, None, "", None
     except _Stop as stop:
         verdict, last, prop, reason, error = stop.verdict, stop.state, stop.prop, stop.reason, stop.error
+        ties = stop.ties
     except KeyboardInterrupt:
         verdict, last, prop, reason, error = Verdict.UNDETERMINED, None, None, "interrupted (Ctrl-C)", None
     finally:
@@ -79,8 +86,10 @@ def search(
     stats = Stats(distinct, generated, box["depth"], seconds, coverage, collision)
     monitor.finish(stats)
     path = None
-    if last is not None:
-        path = _path_exact(seen, last) if options.store == "exact" else _path_fingerprint(system, seen, last)
+    if last is not None and options.store == "exact":
+        path = _simplest(system, [_path_exact(seen, u) for u in [last, *ties]])
+    elif last is not None:
+        path = _path_fingerprint(system, seen, last)
     return SearchResult(verdict, stats, prop, path, reason, error)
 
 
@@ -126,7 +135,9 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
                 if first_failing is not None:
                     bad = first_failing(s)
                     if bad >= 0:
-                        raise _Stop(Verdict.VIOLATED, s, invariants[bad].name)
+                        rest = level[level.index(s) + 1 :]
+                        ties = [u for u in rest if first_failing(u) == bad][:CANDIDATES]
+                        raise _Stop(Verdict.VIOLATED, s, invariants[bad].name, ties=ties)
                 if cons and not all(c(s) for c in cons):
                     continue
                 enabled = False
@@ -197,6 +208,27 @@ def _bad_state(system: TransitionSystem, s: tuple, t: tuple) -> str:
     step = system.find_step(s, t)
     label = step.label if step is not None else "?"
     return f"action {label} produced a state outside the schema: {system.schema.check_raw(t)}"
+
+
+def _simplest(system: TransitionSystem, paths: list[tuple[tuple, ...]]) -> tuple[tuple, ...]:
+    """Among shortest counterexamples of equal length: the fewest fault steps, then the first in
+    breadth-first order (deterministic, so reruns write the same trace; and it reads more naturally
+    than the lowest state tuples, which depend on the encoding). A step counts as a fault when no
+    other kind of step leads the same way."""
+    if len(paths) == 1:
+        return paths[0]
+    normal = [a for a in system.actions if a.kind not in FAULT_KINDS]
+    faults_on: dict[tuple[tuple, tuple], bool] = {}
+
+    def faults(path: tuple[tuple, ...]) -> int:
+        n = 0
+        for p, t in zip(path, path[1:]):
+            if (p, t) not in faults_on:
+                faults_on[(p, t)] = not any(t in a.successors(p) for a in normal)
+            n += faults_on[(p, t)]
+        return n
+
+    return min(enumerate(paths), key=lambda ip: (faults(ip[1]), ip[0]))[1]
 
 
 def _path_exact(seen: dict, last: tuple) -> tuple[tuple, ...]:

@@ -14,6 +14,8 @@ from typing import Any
 
 from ..model import Model, StateSchema, StateView
 
+FAULT_KINDS = frozenset({"crash", "partition", "drop", "duplicate"})  # steps that are faults (not recoveries)
+
 
 @dataclass(frozen=True)
 class Step:
@@ -112,4 +114,4 @@ def from_model(model: Model) -> TransitionSystem:
     )
 
 
-__all__ = ["Action", "Step", "TransitionSystem", "from_model"]
+__all__ = ["FAULT_KINDS", "Action", "Step", "TransitionSystem", "from_model"]

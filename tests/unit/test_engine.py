@@ -291,3 +291,28 @@ def test_a_time_bound_gives_undetermined():
 def test_options_are_validated(bad):
     with pytest.raises(ValueError):
         SearchOptions(max_states=bad)
+
+
+def test_among_equally_short_counterexamples_the_one_with_fewest_faults_wins():
+    from checker.model import StateSchema
+    from checker.semantics import Action, TransitionSystem
+
+    schema = StateSchema({"x": Int(0, 3)})
+
+    def step(t):
+        return lambda s: [(t,)] if s == (0,) else ()
+
+    def labelled(t):
+        return lambda s: [((), u) for u in step(t)(s)]
+
+    def run(kinds):
+        actions = [Action(f"a{i}", step(t), labelled(t), kind=k) for i, (t, k) in enumerate(kinds)]
+        system = TransitionSystem("t", schema, [(0,)], actions, {"Zero": lambda st: st.x == 0})
+        invs = [compile_predicate("Zero", system.invariants["Zero"], schema)]
+        return search(system, invs, SearchOptions(check_deadlock=False))
+
+    # breadth-first order meets the crash first; the plain step of the same length is preferred
+    assert run([(1, "crash"), (2, "action")]).path == ((0,), (2,))
+    # with no fault among them, the first in breadth-first order stays (deterministic: no churn)
+    assert run([(1, "action"), (2, "action")]).path == ((0,), (1,))
+    assert run([(1, "crash"), (2, "drop")]).path == ((0,), (1,))
