@@ -33,6 +33,7 @@ class Faults:
     splits: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] | None = None  # allowed splits (default: any)
     loss: int = 0  # messages the network may drop
     duplication: int = 0  # messages the network may duplicate
+    lose_on_crash: bool = False  # messages in flight to a node are lost when it crashes (else they wait)
     timer_firings: int | None = None  # timer firings in all (default: unbounded; the protocol guards them)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 

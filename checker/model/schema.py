@@ -885,6 +885,66 @@ class Bag(Type):
         return hash(("Bag", self.elem))
 
 
+class Queue(Type):
+    """A sequence of at most `max_len` elements of a finite type, in one slot: the element ranks
+    plus one as digits, the first element the lowest digit (a FIFO channel).
+
+    >>> Queue(Enum("a", "b"), max_len=3).encode(("b", "a"))
+    (5,)
+    """
+
+    def __init__(self, elem: Type, max_len: int):
+        self.base = _need_finite(elem, "Queue(elem, max_len)") + 1
+        if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 0:
+            raise SchemaError(f"Queue(..., max_len): max_len must be an int >= 0, got {max_len!r}")
+        self.elem, self.max_len = elem, max_len
+        self.cardinality = None
+
+    def _check(self, value: Any, path: str) -> tuple:
+        if isinstance(value, (str, bytes, Mapping, set, frozenset)) or not isinstance(value, Iterable):
+            raise SchemaError(f"{path}: expected a sequence, got {value!r}")
+        items = tuple(value)
+        if len(items) > self.max_len:
+            raise SchemaError(f"{path}: length {len(items)} exceeds max_len {self.max_len}")
+        return tuple(self.elem.validate(v, f"{path}[{i}]") for i, v in enumerate(items))
+
+    def encode_into(self, value: tuple, out: list[int]) -> None:
+        q, rank = 0, self.elem.rank
+        for v in reversed(value):
+            q = q * self.base + rank(v) + 1
+        out.append(q)
+
+    def decode_at(self, slots: Sequence[int], i: int) -> tuple:
+        q, out, unrank = slots[i], [], self.elem.unrank
+        while q:
+            q, d = divmod(q, self.base)
+            out.append(unrank(d - 1))
+        return tuple(out)
+
+    def bounds(self) -> list[int]:
+        return [self.base**self.max_len]
+
+    def to_json(self, value: tuple) -> list:
+        return [self.elem.to_json(v) for v in value]
+
+    def from_json(self, obj: Any, path: str = "value") -> tuple:
+        if not isinstance(obj, list):
+            raise SchemaError(f"{path}: expected a JSON array for a queue, got {obj!r}")
+        return self._check([self.elem.from_json(v, f"{path}[{i}]") for i, v in enumerate(obj)], path)
+
+    def format(self, value: tuple) -> str:
+        return "<" + ", ".join(self.elem.format(v) for v in value) + ">"
+
+    def __repr__(self) -> str:
+        return f"Queue({self.elem!r}, max_len={self.max_len})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Queue) and (self.elem, self.max_len) == (other.elem, other.max_len)
+
+    def __hash__(self) -> int:
+        return hash(("Queue", self.elem, self.max_len))
+
+
 class OneOf(Type):
     """A value of exactly one of several record types (a tagged union, as messages are).
 

@@ -1,7 +1,7 @@
 """Fault steps: crash, restart, partition, heal, drop, duplicate — each bounded by a budget.
 
 - crash n: n takes no further step and receives nothing (messages to it stay in
-  flight); its timers are cleared and its volatile fields are lost (reset to
+  flight, or are lost with `[network] lose_on_crash = true`); its timers are cleared and its volatile fields are lost (reset to
   their initial values at once, so states that differ only in what was lost
   are one state).
 - restart n: runs n's `on_start`, its durable fields as they were.
@@ -54,6 +54,19 @@ def _crashes(sem: NodeSemantics):
     max_down = sem.faults.max_down or sem.n
     crashable = [i for i in range(sem.n) if sem.faults.may_crash(sem.names[i], sem.role_of[i])]
     lost: dict[tuple[int, tuple], tuple] = {}
+    lose = sem.faults.lose_on_crash
+    n2 = sem.n * sem.n
+    to_node = [0] * sem.n  # per node: the network bits of every envelope addressed to it
+    if lose and not sem.fifo:
+        for code in range(sem.Msg.cardinality * n2):  # type: ignore[operator]
+            to_node[code % sem.n] |= sem.one << (code * sem.bits)
+
+    def lose_messages_to(t: list, i: int) -> None:
+        if sem.fifo:
+            for src in range(sem.n):
+                t[sem.CH + src * sem.n + i] = 0
+        else:
+            t[sem.NET] &= ~to_node[i]
 
     def after_crash(i: int, local: tuple) -> tuple:
         key = (i, local)
@@ -78,6 +91,8 @@ def _crashes(sem: NodeSemantics):
             t[sem.node_slices[i]] = after_crash(i, s[sem.node_slices[i]])
             if T is not None:
                 t[T + i] = 0
+            if lose:
+                lose_messages_to(t, i)
             if DET is not None:  # a fresh crash, to be detected anew; the crashed node forgets what it was told
                 for j in range(sem.n):
                     t[DET + j] &= ~(1 << i)
@@ -88,7 +103,7 @@ def _crashes(sem: NodeSemantics):
 
 
 def _restarts(sem: NodeSemantics):
-    DOWN, NET = sem.DOWN, sem.NET
+    DOWN = sem.DOWN
 
     def instances(s: tuple):
         down = s[DOWN]
@@ -96,7 +111,7 @@ def _restarts(sem: NodeSemantics):
             if down >> i & 1:
                 t = list(s)
                 t[DOWN] = down & ~(1 << i)
-                for u in sem.run(tuple(t), i, "on_start", (), s[NET]):  # the same start-up code as boot
+                for u in sem.run(tuple(t), i, "on_start", (), sem.net_of(s)):  # the same start-up code as boot
                     yield (sem.names[i],), u
 
     return instances
@@ -104,7 +119,7 @@ def _restarts(sem: NodeSemantics):
 
 def _detections(sem: NodeSemantics):
     """A perfect failure detector: a live node with `on_peer_crash` learns of each crashed peer once."""
-    DOWN, DET, NET = sem.DOWN, sem.DETECTED, sem.NET
+    DOWN, DET = sem.DOWN, sem.DETECTED
     watchers = [i for i in range(sem.n) if hasattr(sem.classes[i], "on_peer_crash")]
 
     def instances(s: tuple):
@@ -119,7 +134,7 @@ def _detections(sem: NodeSemantics):
                 if news >> j & 1:
                     t = list(s)
                     t[DET + i] |= 1 << j
-                    for u in sem.run(tuple(t), i, "on_peer_crash", (sem.names[j],), s[NET]):
+                    for u in sem.run(tuple(t), i, "on_peer_crash", (sem.names[j],), sem.net_of(s)):
                         yield (sem.names[i], sem.names[j]), u
 
     return instances
@@ -169,6 +184,8 @@ def _heals(sem: NodeSemantics):
 
 
 def _network_faults(sem: NodeSemantics, kind: str, counter: str, sign: int):
+    if sem.fifo:
+        return _channel_faults(sem, kind, counter, sign)
     NET, USED, bits, one = sem.NET, sem.schema.offsets[counter], sem.bits, sem.one
     budget = getattr(sem.faults, "loss" if kind == "drop" else "duplication")
 
@@ -186,5 +203,35 @@ def _network_faults(sem: NodeSemantics, kind: str, counter: str, sign: int):
                 yield (sem.names[src], sem.names[dst], sem.Msg.format(msg)), tuple(t)
             x >>= bits
             code += 1
+
+    return instances
+
+
+def _channel_faults(sem: NodeSemantics, kind: str, counter: str, sign: int):
+    """Drop any message of a FIFO channel, or duplicate it in place (the copy right behind it)."""
+    CH, USED, B, n = sem.CH, sem.schema.offsets[counter], sem.B, sem.n
+    budget = getattr(sem.faults, "loss" if kind == "drop" else "duplication")
+
+    def instances(s: tuple):
+        if s[USED] >= budget:
+            return
+        for ch in range(n * n):
+            q = s[CH + ch]
+            digits = []
+            while q:
+                q, d = divmod(q, B)
+                digits.append(d)
+            if sign > 0 and len(digits) >= sem.capacity:
+                continue
+            src, dst = divmod(ch, n)
+            for k, d in enumerate(digits):
+                new = digits[:k] + digits[k + 1 :] if sign < 0 else digits[: k + 1] + digits[k:]
+                q = 0
+                for x in reversed(new):
+                    q = q * B + x
+                t = list(s)
+                t[CH + ch] = q
+                t[USED] += 1
+                yield (sem.names[src], sem.names[dst], sem.Msg.format(sem.Msg.unrank(d - 1))), tuple(t)
 
     return instances

@@ -3,7 +3,8 @@
 A global state is one flat tuple: each node's fields (a record per node, in
 role order), then one slot per node of armed timers (when any role has
 timers), then the network in one slot: a multiset (4 bits per envelope) or a
-set (1 bit) of in-flight envelopes. An envelope's code is
+set (1 bit) of in-flight envelopes; or, with FIFO ordering, one slot per
+ordered pair of nodes holding that channel's queue. An envelope's code is
 `msg_rank * n*n + src * n + dst`, so each message type owns a contiguous
 range of codes and a delivery action finds its messages with one shift.
 
@@ -21,10 +22,11 @@ from typing import Any
 from ..model import Enum, Int, Map, ModelError, NodeId, OneOf, Record, SchemaError, Set, StateSchema, Type
 from ..model.faults import FaultError, Faults
 from ..model.node import Choice, Message, Node, Protocol
-from ..model.schema import Bag, bind
+from ..model.schema import Bag, Queue, bind
 from . import Action, TransitionSystem
 
 NETWORKS = ("multiset", "set")
+ORDERINGS = ("unordered", "fifo")
 
 
 MEMO_LIMIT = 1 << 20  # handler outcomes kept; past this, new ones are computed every time
@@ -51,7 +53,7 @@ class NodeSemantics:
     """Executes a protocol's handlers on flat states. One instance per checked protocol instance."""
 
     def __init__(self, protocol: Protocol, *, network: str = "multiset", check_determinism: bool = False,
-                 memoize: bool = True, faults: Faults | None = None):
+                 memoize: bool = True, faults: Faults | None = None, ordering: str = "unordered", capacity: int = 4):
         if network not in NETWORKS:
             raise ModelError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
         self.protocol, self.network, self.check_determinism = protocol, network, check_determinism
@@ -103,7 +105,15 @@ class NodeSemantics:
         variables: dict[str, Type] = {name: self.records[r] for name, r in zip(self.names, self.role_of)}
         if self.Timer is not None:
             variables["timers"] = Map(self.Node, Set(self.Timer))
-        variables["network"] = Bag(self.Envelope) if network == "multiset" else Set(self.Envelope)
+        if ordering not in ORDERINGS:
+            raise ModelError(f"network ordering must be one of {', '.join(ORDERINGS)}, got {ordering!r}")
+        self.fifo = ordering == "fifo"
+        if self.fifo:  # one queue per ordered pair of nodes, head first
+            self.Channel = Enum(*(f"{a}→{b}" for a in self.names for b in self.names))
+            self.capacity, self.B = capacity, self.Msg.cardinality + 1
+            variables["channels"] = Map(self.Channel, Queue(self.Msg, capacity))
+        else:
+            variables["network"] = Bag(self.Envelope) if network == "multiset" else Set(self.Envelope)
         # the fault bookkeeping, when faults are on: who is down, the current partition, budgets used
         self.faults = faults or Faults()
         try:
@@ -128,7 +138,8 @@ class NodeSemantics:
         self.schema = StateSchema(variables, groups=self.groups)
         self.node_slices = [self.schema.slice(name) for name in self.names]
         self.TIMERS = self.schema.offsets.get("timers")
-        self.NET = self.schema.offsets["network"]
+        self.NET = self.schema.offsets.get("network")  # None for FIFO channels
+        self.CH = self.schema.offsets.get("channels")
         self.DOWN = self.schema.offsets.get("down")
         self.DETECTED = self.schema.offsets.get("detected")
         self.FIRINGS = self.schema.offsets.get("firings")
@@ -270,11 +281,31 @@ class NodeSemantics:
             mask |= 1 << (c * self.bits)
         return Outcome(None if new == local else new, tuple(sent), add, mask, arm, disarm)
 
-    def apply(self, s: tuple, i: int, o: Outcome, net: int, handler: str) -> tuple:
+    def net_of(self, s: tuple) -> int | None:
+        """The unordered network of s (None with FIFO channels, which handlers append to in place)."""
+        return None if self.NET is None else s[self.NET]
+
+    def enqueue(self, t: list, code: int, i: int) -> None:
+        """Append the envelope `code` to the tail of its FIFO channel in `t`."""
+        m, ch = divmod(code, self.n * self.n)
+        q, length = t[self.CH + ch], 0
+        while q:
+            q //= self.B
+            length += 1
+        if length >= self.capacity:
+            _, dst, msg = self.envelope(code)
+            raise HandlerError(f"{self.names[i]}: the channel to {self.names[dst]} already holds {self.capacity} "
+                               f"messages; {self.Msg.format(msg)} does not fit (raise [network] capacity)")
+        t[self.CH + ch] += (m + 1) * self.B**length
+
+    def apply(self, s: tuple, i: int, o: Outcome, net: int | None, handler: str) -> tuple:
         t = list(s)
         if o.slots is not None:
             t[self.node_slices[i]] = o.slots
-        if o.sent:
+        if o.sent and self.fifo:
+            for c in o.sent:  # in the order they were sent
+                self.enqueue(t, c, i)
+        elif o.sent:
             if self.bits == 1:
                 net |= o.mask
             else:
@@ -288,7 +319,8 @@ class NodeSemantics:
         if o.arm or o.disarm:
             k = self.TIMERS + i  # type: ignore[operator]
             t[k] = (t[k] & ~o.disarm) | o.arm
-        t[self.NET] = net
+        if not self.fifo:
+            t[self.NET] = net
         return tuple(t)
 
     # -- steps ------------------------------------------------------------------------------
@@ -303,7 +335,7 @@ class NodeSemantics:
         out.extend([0] * (self.schema.width - len(out)))  # the network and the fault bookkeeping: empty
         states = [tuple(out)]
         for i in range(self.n):
-            states = [t for s in states for t in self.run(s, i, "on_start", (), s[self.NET])]
+            states = [t for s in states for t in self.run(s, i, "on_start", (), self.net_of(s))]
         return list(dict.fromkeys(states))
 
     def deliveries(self, msg_index: int) -> tuple[Callable[[tuple], list[tuple]], Callable]:
@@ -414,8 +446,38 @@ class NodeSemantics:
     def is_up(self, s: tuple, i: int) -> bool:
         return self.DOWN is None or not s[self.DOWN] >> i & 1
 
+    def fifo_deliveries(self, msg_index: int) -> tuple[Callable[[tuple], list[tuple]], Callable]:
+        """Delivering the message at the head of a FIFO channel, when it is of this type."""
+        rec = self.msg_records[msg_index]
+        lo = self.Msg._starts[msg_index]
+        hi = lo + rec.cardinality  # type: ignore[operator]
+        handler = rec.value_class.handler_name()
+        CH, B, n = self.CH, self.B, self.n
+        channels = [(a * n + b, a, b, hasattr(self.classes[b], handler)) for a in range(n) for b in range(n)]
+
+        def heads(s: tuple):
+            for ch, src, dst, has in channels:
+                q = s[CH + ch]
+                if q and lo <= q % B - 1 < hi and self.deliverable(s, src, dst):
+                    t = list(s)
+                    t[CH + ch] = q // B
+                    t = tuple(t)
+                    msg = self.Msg.unrank(q % B - 1)
+                    succs = self.run(t, dst, handler, (msg, self.names[src]), None) if has else [t]
+                    yield (self.names[src], self.names[dst], self.Msg.format(msg)), succs
+
+        def successors(s: tuple) -> list[tuple]:
+            return [t for _, succs in heads(s) for t in succs]
+
+        def instances(s: tuple):
+            for label, succs in heads(s):
+                for t in succs:
+                    yield label, t
+
+        return successors, instances
+
     def timers(self) -> tuple[Callable, Callable]:
-        T, NET = self.TIMERS, self.NET
+        T = self.TIMERS
         timer_names = self.Timer.names if self.Timer else ()
 
         FIRED, budget = self.FIRINGS, self.faults.timer_firings
@@ -437,7 +499,7 @@ class NodeSemantics:
             t[T + i] &= ~(1 << b)  # a timer fires once; the handler may arm it again
             if FIRED is not None:
                 t[FIRED] += 1
-            return self.run(tuple(t), i, timer_names[b], (), s[NET])
+            return self.run(tuple(t), i, timer_names[b], (), self.net_of(s))
 
         def successors(s: tuple) -> list[tuple]:
             out: list[tuple] = []
@@ -455,14 +517,13 @@ class NodeSemantics:
     def requests(self, role: str, name: str, over: Type | None) -> tuple[Callable, Callable]:
         nodes = [i for i, r in enumerate(self.role_of) if r == role]
         values = [()] if over is None else [(v,) for v in over.values()]
-        NET = self.NET
 
         def successors(s: tuple) -> list[tuple]:
             out: list[tuple] = []
             for i in nodes:
                 if self.is_up(s, i):
                     for args in values:
-                        out += self.run(s, i, name, args, s[NET])
+                        out += self.run(s, i, name, args, self.net_of(s))
             return out
 
         def instances(s: tuple):
@@ -470,7 +531,7 @@ class NodeSemantics:
                 if not self.is_up(s, i):
                     continue
                 for args in values:
-                    for t in self.run(s, i, name, args, s[NET]):
+                    for t in self.run(s, i, name, args, self.net_of(s)):
                         yield (self.names[i], *(over.format(a) for a in args)), t  # type: ignore[union-attr]
 
         return successors, instances
@@ -500,7 +561,8 @@ def _nondeterminism(cls: str, handler: str, node: str) -> str:
 
 
 def from_protocol(protocol: Protocol, *, network: str = "multiset", check_determinism: bool = False,
-                  memoize: bool = True, faults: Faults | None = None) -> TransitionSystem:
+                  memoize: bool = True, faults: Faults | None = None, ordering: str = "unordered",
+                  capacity: int = 4) -> TransitionSystem:
     """The transition system of a message-passing protocol, under `faults` (none by default).
 
     `memoize=False` runs every handler call instead of reusing its outcome for the same local state
@@ -508,10 +570,10 @@ def from_protocol(protocol: Protocol, *, network: str = "multiset", check_determ
     from .faults import fault_actions
 
     sem = NodeSemantics(protocol, network=network, check_determinism=check_determinism, memoize=memoize,
-                        faults=faults)
+                        faults=faults, ordering=ordering, capacity=capacity)
     actions = []
     for k, rec in enumerate(sem.msg_records):
-        succ, inst = sem.deliveries(k)
+        succ, inst = sem.fifo_deliveries(k) if sem.fifo else sem.deliveries(k)
         actions.append(Action(rec.name, succ, inst, kind="deliver"))
     if sem.Timer is not None:
         succ, inst = sem.timers()

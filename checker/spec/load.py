@@ -16,8 +16,10 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
     rms = 3
     [bounds]                 # max_states, max_depth, max_seconds
     max_states = 1000000
-    [network]                # protocols only: in_flight = "multiset" (default) or "set";
-                             # loss = N, duplication = N: budgets of dropped and duplicated messages
+    [network]                # protocols only: ordering = "unordered" (default) or "fifo" (per channel;
+                             # capacity = N messages, default 4); in_flight = "multiset" (default) or "set";
+                             # loss = N, duplication = N: budgets of dropped and duplicated messages;
+                             # lose_on_crash = true: messages to a node are lost when it crashes
     [faults]                 # protocols only: crashes = N, restarts = true, max_down = N,
                              # crashable = ["role" or "node", ...], partitions = N,
                              # splits = [[["p"], ["b1", "b2"]], ...] (default: every two-sided split),
@@ -49,7 +51,8 @@ TOP_KEYS = {
     "format", "protocol", "kind", "description", "invariants", "expected", "violates", "counterexample",
     "check_deadlock", "accept_bounds", "params", "bounds", "network", "faults",
 }
-NETWORK_KEYS = {"in_flight": ("multiset", "set"), "loss": int, "duplication": int}
+NETWORK_KEYS = {"in_flight": ("multiset", "set"), "ordering": ("unordered", "fifo"), "capacity": int, "loss": int,
+                "duplication": int, "lose_on_crash": (True, False)}
 FAULT_KEYS = {"crashes": int, "restarts": bool, "max_down": int, "crashable": list, "partitions": int, "splits": list,
               "timer_firings": int}
 BOUND_KEYS = {"max_states": int, "max_depth": int, "max_seconds": (int, float)}
@@ -211,10 +214,14 @@ def load_spec(path: str | Path) -> Spec:
         if k not in NETWORK_KEYS:
             raise SpecError(f"{where}: network: unknown key {k!r} (known: {', '.join(NETWORK_KEYS)})")
         want = NETWORK_KEYS[k]
-        if isinstance(want, tuple) and v not in want:
+        if isinstance(want, tuple) and (v not in want or type(v) is not type(want[0])):
             raise SpecError(f"{where}: network.{k}: expected one of {', '.join(map(repr, want))}, got {v!r}")
-        if want is int and (type(v) is not int or v < 0):
-            raise SpecError(f"{where}: network.{k}: expected a whole number >= 0, got {v!r}")
+        if want is int and (type(v) is not int or v < (1 if k == "capacity" else 0)):
+            raise SpecError(f"{where}: network.{k}: expected a whole number >= {1 if k == 'capacity' else 0}, got {v!r}")
+    if network.get("ordering") == "fifo" and "in_flight" in network:
+        raise SpecError(f"{where}: network.in_flight: FIFO channels are queues; in_flight is for unordered networks")
+    if "capacity" in network and network.get("ordering") != "fifo":
+        raise SpecError(f"{where}: network.capacity: only FIFO channels have a capacity (ordering = \"fifo\")")
     fault_table = get("faults", dict, {})
     for k, v in fault_table.items():
         if k not in FAULT_KEYS:
@@ -237,6 +244,7 @@ def load_spec(path: str | Path) -> Spec:
             loss=network.get("loss", 0),
             duplication=network.get("duplication", 0),
             timer_firings=fault_table.get("timer_firings"),
+            lose_on_crash=network.get("lose_on_crash", False),
         )
     except FaultError as e:
         raise SpecError(f"{where}: faults: {e}") from None

@@ -132,7 +132,9 @@ def check(
     try:
         if isinstance(model, Protocol):
             system = from_protocol(model, network=spec.network.get("in_flight", "multiset"),
-                                   check_determinism=check_determinism, faults=spec.faults)
+                                   check_determinism=check_determinism, faults=spec.faults,
+                                   ordering=spec.network.get("ordering", "unordered"),
+                                   capacity=spec.network.get("capacity", 4))
         else:
             system = from_model(model)
     except ModelError as e:

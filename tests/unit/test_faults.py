@@ -237,3 +237,75 @@ def test_timer_firings_can_be_bounded():
     bounded, _ = states(bounded_system)
     assert max(view(bounded_system, s).ticker1.n for s in bounded) == 2
     assert len(free) == 6 and len(bounded) == 3
+
+
+# -- FIFO channels ----------------------------------------------------------------------------------
+
+
+class Sender(Node):
+    def on_start(self):
+        if self.id == "end1":
+            self.send("end2", Token(1))
+            self.send("end2", Token(2))
+
+    def on_token(self, msg, src):
+        self.got = self.got + (msg.n,)
+
+    got = volatile(__import__("checker").Seq(Int(0, 2), max_len=3), initial=())
+
+
+class Line(Protocol):
+    end = Role(Sender, 2)
+    messages = (Token,)
+
+
+def received(**kw):
+    system = from_protocol(Line(), **kw)
+    seen, _ = states(system)
+    return {view(system, s).end2.got for s in seen}
+
+
+def test_fifo_channels_deliver_in_sending_order():
+    assert received() == {(), (1,), (2,), (1, 2), (2, 1)}  # unordered: either order
+    assert received(ordering="fifo") == {(), (1,), (1, 2)}
+
+
+def test_fifo_loss_drops_any_message_and_duplication_copies_in_place():
+    assert received(ordering="fifo", faults=Faults(loss=1)) == {(), (1,), (2,), (1, 2)}
+    assert received(ordering="fifo", faults=Faults(duplication=1)) == {(), (1,), (1, 1), (1, 2), (1, 1, 2), (1, 2, 2)}
+
+
+def test_a_full_fifo_channel_is_an_error_naming_the_fix():
+    from checker.semantics.nodes import HandlerError
+
+    with pytest.raises(HandlerError, match=r"already holds 1 messages.*raise \[network\] capacity"):
+        from_protocol(Line(), ordering="fifo", capacity=1)
+    with pytest.raises(ModelError, match="ordering"):
+        from_protocol(Line(), ordering="lifo")
+
+
+def test_fifo_traces_replay():
+    class Watch(Line):
+        @invariant
+        def InOrder(self, state):
+            return state.end2.got != (2,)
+
+    system = from_protocol(Watch(), ordering="fifo", faults=Faults(loss=1))
+    invs = [compile_predicate(n, f, system.schema) for n, f in system.invariants.items()]
+    r = search(system, invs, SearchOptions(check_deadlock=False))
+    trace = build_trace(system, r.path, protocol="t:Watch", property=r.property, verdict="violated")
+    assert [s.label for s in trace.steps[1:]] == ["drop Token(1) end1→end2", "Token(2) end1→end2"]
+    assert replay(system, trace).ok
+
+
+@pytest.mark.parametrize("ordering", ["unordered", "fifo"])
+def test_messages_to_a_crashed_node_wait_or_are_lost_per_setting(ordering):
+    for lose in (False, True):
+        system = from_protocol(Line(), ordering=ordering, faults=Faults(crashes=1, lose_on_crash=lose))
+        seen, _ = states(system)
+        def in_flight(v):
+            return any(v.channels.values()) if ordering == "fifo" else bool(v.network)
+
+        waiting = [s for s in seen if "end2" in view(system, s).down and view(system, s).end2.got == ()
+                   and in_flight(view(system, s))]
+        assert bool(waiting) is not lose
