@@ -1,5 +1,10 @@
-"""Every spec in specs/ gives the outcome it expects (examples are tests)."""
+"""Every spec in specs/ gives the outcome it expects (the examples are tests), through `checker.check`;
+and the pytest plugin collects each spec as one test and fails a spec whose outcome is not as expected."""
 
+from __future__ import annotations
+
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,31 +12,61 @@ import pytest
 import checker
 from checker.engine import Verdict
 from checker.spec import load_spec
+from checker.trace import Trace
 
-SPECS = sorted((Path(__file__).resolve().parents[1] / "specs").glob("*.toml"))
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = sorted((ROOT / "specs").glob("*.toml"))
 
 
-def test_there_are_specs():
+def test_there_are_specs_of_both_kinds():
     assert len(SPECS) >= 4
+    expected = {load_spec(p).expected for p in SPECS}
+    assert expected == {"holds", "violated"}
 
 
-@pytest.mark.parametrize("path", SPECS[:1] + SPECS[-1:], ids=lambda p: p.stem)
-def test_check_judges_a_spec_by_its_expected_outcome(path, tmp_path):
-    # every spec also runs once as its own pytest item (the plugin, testpaths = specs)
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_each_spec_gives_its_expected_outcome(path, tmp_path):
     spec = load_spec(path)
-    r = checker.check(spec, out=tmp_path)
-    assert r.ok, r.message
+    committed = spec.counterexample_path()
+    before = committed.read_bytes() if committed is not None and committed.is_file() else None
+    r = checker.check(path, out=tmp_path)
+    assert r.ok is True, r.message
     assert r.exit_code == 0
-    assert r.verdict is (Verdict.HOLDS if spec.expected == "holds" else Verdict.VIOLATED)
-    if spec.expected == "violated":
-        assert r.property == spec.violates
-        assert spec.counterexample_path().is_file()
+    assert r.expected == spec.expected
+    if spec.expected == "holds":
+        assert r.verdict is Verdict.HOLDS, r.message
+        assert r.trace is None and r.written is None
+        assert list(tmp_path.iterdir()) == []
+    else:
+        assert r.verdict is Verdict.VIOLATED and r.property == spec.violates, r.message
+        assert r.written == str(tmp_path / f"{path.stem}.json")  # new traces go under out, nowhere else
+        if committed is not None:
+            assert before is not None, f"{spec.counterexample} is missing"
+            assert "replays" in r.message
+            assert committed.read_bytes() == before  # checking never rewrites a committed counterexample
+            old = Trace.load(committed)
+            assert old.property == spec.violates and old.params == spec.params
+            assert len(old) == len(r.trace)  # committed traces are shortest
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_each_spec_is_documented_and_versioned(path):
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("#"), "a spec starts with a comment saying what it shows"
+    assert "format = 1" in text
+    spec = load_spec(path)
+    assert spec.description
+    if spec.counterexample is not None:
+        assert spec.counterexample == f"counterexamples/{path.stem}.json"
+
+
+def test_every_committed_counterexample_belongs_to_a_spec():
+    named = {load_spec(p).counterexample for p in SPECS} - {None}
+    files = {f"counterexamples/{p.name}" for p in (ROOT / "counterexamples").glob("*.json")}
+    assert files == named
 
 
 def test_the_plugin_collects_each_spec_once_and_no_other_toml(tmp_path):
-    import subprocess
-    import sys
-
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nprotocol = "not:This"\n')
     (tmp_path / "other.toml").write_text('title = "not a spec"\n')
     (tmp_path / "broken.toml").write_text("= nonsense")
@@ -45,15 +80,12 @@ def test_the_plugin_collects_each_spec_once_and_no_other_toml(tmp_path):
 
 
 def test_a_failing_spec_fails_its_pytest_item(tmp_path):
-    import subprocess
-    import sys
-
     spec = tmp_path / "wrong.toml"
-    text = (SPECS[0].parent / "two_phase_commit_tla_early_commit.toml").read_text()
+    text = (ROOT / "specs" / "two_phase_commit_tla_early_commit.toml").read_text()
     spec.write_text(text.replace('expected = "violated"\nviolates = "TCConsistent"\n', 'expected = "holds"\n')
                     .replace('counterexample = "counterexamples/two_phase_commit_tla_early_commit.json"\n', ""))
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", "/dev/null",
                           "--rootdir", str(tmp_path), str(spec)], capture_output=True, text=True, timeout=120,
-                         cwd=SPECS[0].parents[1])
+                         cwd=ROOT)
     assert out.returncode == 1, out.stdout
     assert "violated TCConsistent (expected to hold)" in out.stdout

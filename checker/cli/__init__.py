@@ -173,8 +173,10 @@ def _check_files(args, files, overrides, codes, report) -> None:
             codes.append(EXIT_ERROR)
             report.append((str(f), None, str(e)))
             if args.json:
-                print(json.dumps({"spec": str(f), "verdict": "error", "ok": False, "exit_code": EXIT_ERROR,
-                                  "message": str(e), "counterexample": None}), flush=True)
+                print(json.dumps({"spec": str(f), "verdict": "error", "expected": None, "ok": False,
+                                  "exit_code": EXIT_ERROR, "message": str(e), "property": None, "params": None,
+                                  "distinct_states": None, "states_generated": None, "depth": None, "seconds": None,
+                                  "states_per_second": None, "counterexample": None}), flush=True)
             print(f"faultcheck: {e}", file=sys.stderr)
             continue
         codes.append(r.exit_code)
@@ -186,8 +188,13 @@ def _check_files(args, files, overrides, codes, report) -> None:
             if args.verbose:
                 for name, n in r.stats.coverage.items():
                     print(f"       {name}: {n:,}" + ("  (never enabled)" if n == 0 else ""))
-            if r.error and r.exit_code == EXIT_ERROR:
-                print(r.error.rstrip(), file=sys.stderr)
+            if r.error and r.exit_code == EXIT_ERROR:  # the model's own code raised
+                if args.verbose:
+                    print(r.error.rstrip(), file=sys.stderr)
+                else:
+                    where = r.error.rstrip().splitlines()[-3:-1]  # the innermost frame of the model's code
+                    print("       " + " / ".join(x.strip() for x in where) + "  (-v: the whole traceback)",
+                          file=sys.stderr)
         if r.reason.startswith("interrupted"):
             break  # Ctrl-C stops the whole run, after reporting what was explored
 

@@ -33,6 +33,7 @@ importable, so users' own packages work. Imports `checker.model`.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -114,6 +115,21 @@ def project_root(folder: Path) -> Path:
     return folder.parent
 
 
+def _forget_if_shadowed(mod_name: str, search_paths: list[Path]) -> None:
+    """If this spec's folders hold a module of this name other than the one imported already (a
+    spec elsewhere with a same-named module), drop the old one so this spec gets its own."""
+    top = mod_name.split(".")[0]
+    loaded = sys.modules.get(top)
+    if loaded is None:
+        return
+    found = importlib.machinery.PathFinder.find_spec(top, [str(p) for p in search_paths])
+    if found is None or found.origin is None:
+        return
+    if getattr(loaded, "__file__", None) != found.origin:
+        for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+            del sys.modules[name]
+
+
 def resolve_protocol(ref: str, where: str, search_paths: list[Path]) -> type[Model] | type[Protocol]:
     """Import `module:Class` (with `search_paths` importable) and check it is a Model or Protocol class."""
     if not isinstance(ref, str) or ref.count(":") != 1 or not all(ref.split(":")):
@@ -121,10 +137,11 @@ def resolve_protocol(ref: str, where: str, search_paths: list[Path]) -> type[Mod
     mod_name, cls_name = ref.split(":")
     added = [str(p) for p in search_paths if str(p) not in sys.path]
     sys.path[:0] = added
+    _forget_if_shadowed(mod_name, search_paths)
     try:
         module = importlib.import_module(mod_name)
     except ModuleNotFoundError as e:
-        if e.name and mod_name.startswith(e.name):
+        if e.name and (e.name == mod_name or mod_name.startswith(e.name + ".")):
             raise SpecError(f"{where}: protocol: no module named {mod_name!r}") from None
         raise SpecError(f"{where}: protocol: importing {mod_name!r} failed: {e}") from None
     except ModelError as e:

@@ -107,6 +107,7 @@ class Trace:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(self.dumps())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a trace is an ordinary file
         os.replace(tmp, path)
         return path
 
@@ -164,6 +165,12 @@ class Trace:
         except json.JSONDecodeError as e:
             raise TraceError(f"{path}: not valid JSON (truncated?): {e.msg} at line {e.lineno}") from None
         return cls.from_json(obj, str(path))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def build_trace(
