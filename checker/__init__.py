@@ -4,7 +4,8 @@ Layers (imports point down this list, never up; tests/test_layering.py keeps it 
     model      schema, state layout, the low-level Model form, Node/Message/Protocol, fault settings
                (standard library only)
     semantics  models composed into transition systems over flat int tuples: nodes, network, faults
-    logic      properties: predicates compiled to memoised checks on raw tuples
+    logic      properties: predicates compiled to memoised checks on raw tuples; the formula language,
+               compiled to Python for the search and (lazily) to Z3 for induct, lint and violation cores
     engine     the one search loop, its options, monitor and results
     trace      traces: JSON format, labelling, replay, text rendering
     spec, cli  spec files, `check()`, the command line, JUnit, the pytest plugin (nothing imports these)
@@ -33,12 +34,14 @@ from .model import (
     action,
     constraint,
     durable,
+    formula,
     invariant,
     request,
     terminal,
     timer,
     volatile,
 )
+from .logic.formula import conj, disj, exists, forall, iff, implies, ite, make
 
 __version__ = "0.1.0"
 
@@ -55,6 +58,8 @@ __all__ = [
     "Bag", "Bool", "Enum", "Ids", "Int", "Map", "NodeId", "OneOf", "Option", "Record", "Seq", "Set",
     # the low-level form
     "Model", "Param", "action", "constraint", "invariant", "terminal",
+    # the formula language
+    "conj", "disj", "exists", "forall", "formula", "iff", "implies", "ite", "make",
     # the message-passing form
     "Message", "Node", "Protocol", "Role", "durable", "request", "timer", "volatile",
     # checking

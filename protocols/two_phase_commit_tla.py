@@ -17,8 +17,14 @@ depth 11 / 17 / 23 for 3 / 5 / 7 RMs.
 
 Promises, with no faults beyond the abstraction (no crashes are modelled):
 - `TypeOK`: every variable stays in its type (guaranteed by the schema; kept
-  because the TLA+ spec states it);
+  because the TLA+ spec states it, and `faultcheck lint` says so);
 - `TCConsistent`: no RM has committed while another has aborted.
+
+Both are formulas (`@formula`), so Z3 can reason about them: TCConsistent
+alone is not inductive (`specs/two_phase_commit_induct_cti.toml` shows a
+counterexample to induction); with the six conjuncts below that relate the
+messages sent to the TM's and the RMs' states it is
+(`specs/two_phase_commit_induct_proof.toml`).
 
 Broken on purpose: `EarlyCommit`, whose TM commits as soon as *one* Prepared
 has arrived instead of waiting for every RM. Another RM, still working, may
@@ -26,7 +32,7 @@ then abort on its own, and the TM's Commit makes a third state: one RM
 committed, one aborted. The shortest counterexample has 5 steps.
 """
 
-from checker import Enum, Map, Model, NodeId, OneOf, Param, Record, Set, action, invariant
+from checker import Enum, Map, Model, NodeId, OneOf, Param, Record, Set, action, exists, forall, formula, iff, implies, make
 
 RMState = Enum("working", "prepared", "committed", "aborted")
 TMState = Enum("init", "committed", "aborted")
@@ -168,22 +174,64 @@ class TwoPhase(Model):
         return out
 
     # -- properties ---------------------------------------------------------------------------
+    # Formulas (checker.logic): compiled to Python for the search, and given to Z3 by
+    # `faultcheck induct` and `faultcheck lint`.
 
-    @invariant
-    def TypeOK(self, state):
-        """Every variable in its type: rmState \\in [RM -> RMState] /\\ tmState \\in TMState /\\ ..."""
+    @formula
+    def TypeOK(self, s):
+        """rmState \\in [RM -> RMState] /\\ tmState \\in TMState /\\ tmPrepared \\subseteq RM /\\ msgs \\subseteq Message"""
         return (
-            set(state.rmState.values()) <= set(RMState.names)
-            and state.tmState in TMState.names
-            and state.tmPrepared <= set(self.RM.names)
-            and state.msgs <= set(self.Message.values())
+            forall(self.RM, lambda rm: exists(RMState, lambda v: s.rmState[rm] == v))
+            & exists(TMState, lambda v: s.tmState == v)
+            & (s.tmPrepared <= set(self.RM.names))
+            & (s.msgs <= set(self.Message.values()))
         )
 
-    @invariant
-    def TCConsistent(self, state):
-        """No RM has committed while another has aborted."""
-        decided = set(state.rmState.values())
-        return not ("committed" in decided and "aborted" in decided)
+    @formula
+    def TCConsistent(self, s):
+        """\\A rm1, rm2 \\in RM : ~ /\\ rmState[rm1] = "aborted" /\\ rmState[rm2] = "committed" """
+        return forall(self.RM, lambda i, j: ~((s.rmState[i] == "aborted") & (s.rmState[j] == "committed")))
+
+    # What makes TCConsistent inductive (`specs/two_phase_commit_induct_proof.toml`): how the
+    # messages sent relate to the TM's and the RMs' states. Each holds in every reachable state.
+
+    @formula
+    def PreparedRecorded(self, s):
+        """The TM records only RMs whose Prepared was sent."""
+        return forall(self.RM, lambda rm: implies(s.tmPrepared.contains(rm), s.msgs.contains(make(self.Prepared, rm=rm))))
+
+    @formula
+    def PreparedMeansVoted(self, s):
+        """An RM that sent Prepared is no longer working."""
+        return forall(self.RM, lambda rm: implies(s.msgs.contains(make(self.Prepared, rm=rm)), s.rmState[rm] != "working"))
+
+    @formula
+    def DecisionSent(self, s):
+        """The TM's decision and the decision message go together."""
+        return (iff(s.msgs.contains(make(self.Commit)), s.tmState == "committed")
+                & iff(s.msgs.contains(make(self.Abort)), s.tmState == "aborted"))
+
+    @formula
+    def CommitOnlyIfAllPrepared(self, s):
+        """Once the TM commits, every RM has prepared (and none has aborted)."""
+        return implies(
+            s.tmState == "committed",
+            (s.tmPrepared == set(self.RM.names))
+            & forall(self.RM, lambda rm: (s.rmState[rm] == "prepared") | (s.rmState[rm] == "committed")),
+        )
+
+    @formula
+    def CommittedAfterCommit(self, s):
+        """An RM commits only after the Commit message."""
+        return forall(self.RM, lambda rm: implies(s.rmState[rm] == "committed", s.msgs.contains(make(self.Commit))))
+
+    @formula
+    def AbortedAlone(self, s):
+        """An RM that voted yes aborts only after the Abort message."""
+        return forall(self.RM, lambda rm: implies(
+            s.rmState[rm] == "aborted",
+            ~s.msgs.contains(make(self.Prepared, rm=rm)) | s.msgs.contains(make(self.Abort)),
+        ))
 
 
 class EarlyCommit(TwoPhase):

@@ -60,8 +60,24 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--update", action="store_true",
                    help="rewrite a committed counterexample that no longer replays or that a shorter one beats")
     c.add_argument("--junit", metavar="FILE", help="also write JUnit XML there, one test case per spec")
+    c.add_argument("--no-lint", action="store_true",
+                   help="do not ask Z3 about formula invariants (it is asked only when they change)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     c.add_argument("-v", "--verbose", action="store_true", help="also print action coverage")
+
+    i = sub.add_parser("induct", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       help="is the conjunction of a spec's invariants inductive? (Z3 enumerates the states that "
+                            "satisfy it; the model computes their successors)")
+    i.add_argument("paths", nargs="+", metavar="FILE|DIR")
+    i.add_argument("--json", action="store_true", help="print only JSON on stdout, one object per spec")
+    i.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
+    i.add_argument("--max-states", type=_positive_int, metavar="N", help="stop after examining N states")
+    i.add_argument("--junit", metavar="FILE", help="also write JUnit XML there, one test case per spec")
+
+    lt = sub.add_parser("lint", help="ask Z3 whether each formula invariant checks anything: false initially, "
+                                     "guaranteed by the types alone, implied by the others")
+    lt.add_argument("paths", nargs="+", metavar="FILE|DIR")
+    lt.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
 
     s = sub.add_parser("show", help="print a trace file as text, one step and its changes at a time")
     s.add_argument("trace", metavar="TRACE")
@@ -123,6 +139,8 @@ def _summary(r: CheckResult) -> str:
     s = r.stats
     mark = "ok  " if r.ok else {1: "FAIL", 2: "ERR ", 3: "??  "}.get(r.exit_code, "FAIL")
     nums = f"{s.distinct:,} states, {s.generated:,} generated, depth {s.depth}, {s.seconds:.2f}s"
+    if r.kind == "induct":
+        nums = f"{s.distinct:,} states examined, {s.generated:,} successors, {s.seconds:.2f}s"
     line = f"{mark} {r.spec}: {r.message} [{nums}]"
     if s.collision_probability is not None:
         line += f" [fingerprint collision odds {s.collision_probability:.1e}]"
@@ -154,21 +172,24 @@ def _write(path: Path, text: str) -> None:
 
 def _check_files(args, files, overrides, codes, report) -> None:
     for f in files:
-        monitor = None if args.quiet else ProgressMonitor(max_seconds=args.max_seconds, label=f"{f.name}: ")
         try:
-            r = check(
-                f,
-                params=overrides,
-                max_states=args.max_states,
-                max_depth=args.max_depth,
-                max_seconds=args.max_seconds,
-                check_deadlock=False if args.no_deadlock else None,
-                store="fingerprint" if args.fingerprint else "exact",
-                check_determinism=args.check_determinism,
-                out=args.out,
-                update=args.update,
-                monitor=monitor,
-            )
+            if args.command == "induct":
+                r = check(f, params=overrides, max_states=args.max_states, kind="induct", out=None)
+            else:
+                r = check(
+                    f,
+                    params=overrides,
+                    max_states=args.max_states,
+                    max_depth=args.max_depth,
+                    max_seconds=args.max_seconds,
+                    check_deadlock=False if args.no_deadlock else None,
+                    store="fingerprint" if args.fingerprint else "exact",
+                    check_determinism=args.check_determinism,
+                    out=args.out,
+                    update=args.update,
+                    monitor=None if args.quiet else ProgressMonitor(max_seconds=args.max_seconds, label=f"{f.name}: "),
+                    lint=not args.no_lint,
+                )
         except SpecError as e:
             codes.append(EXIT_ERROR)
             report.append((str(f), None, str(e)))
@@ -185,11 +206,15 @@ def _check_files(args, files, overrides, codes, report) -> None:
             print(json.dumps(r.to_json()), flush=True)
         else:
             print(_summary(r), flush=True)
-            if args.verbose:
+            for line in r.details:
+                print(f"       {line}")
+            for w in r.warnings:
+                print(f"       {w}")
+            if getattr(args, "verbose", False):
                 for name, n in r.stats.coverage.items():
                     print(f"       {name}: {n:,}" + ("  (never enabled)" if n == 0 else ""))
             if r.error and r.exit_code == EXIT_ERROR:  # the model's own code raised
-                if args.verbose:
+                if getattr(args, "verbose", False):
                     print(r.error.rstrip(), file=sys.stderr)
                 else:
                     where = r.error.rstrip().splitlines()[-3:-1]  # the innermost frame of the model's code
@@ -197,6 +222,31 @@ def _check_files(args, files, overrides, codes, report) -> None:
                           file=sys.stderr)
         if r.reason.startswith("interrupted"):
             break  # Ctrl-C stops the whole run, after reporting what was explored
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    """Every finding on every spec's invariants; exit 1 when one is a warning."""
+    from ..logic.lint import lint
+    from ..spec.run import prepare
+
+    overrides = parse_sets(args.set)
+    codes = []
+    for f in spec_files(args.paths):
+        try:
+            system, invs = prepare(f, overrides)
+            findings = lint(system, invs)
+        except SpecError as e:
+            print(f"faultcheck: {e}", file=sys.stderr)
+            codes.append(EXIT_ERROR)
+            continue
+        warned = any(x.warning for x in findings)
+        codes.append(1 if warned else EXIT_OK)
+        names = ", ".join(p.name for p in invs) or "no invariants"
+        print(f"{'warn' if warned else 'ok  '} {f}: {len(findings)} finding{'s' if len(findings) != 1 else ''} "
+              f"on {names}")
+        for x in findings:
+            print(f"       {x}")
+    return combine_exit_codes(codes)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -213,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     try:
-        return {"check": cmd_check, "show": cmd_show}[args.command](args)
+        return {"check": cmd_check, "induct": cmd_check, "lint": cmd_lint, "show": cmd_show}[args.command](args)
     except (UsageError, SpecError, TraceError) as e:
         print(f"faultcheck: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import StateSchema, StateView
+from .formula import FormulaError, Term, build
+from .pycode import compile_term, explain
 
 MEMO_LIMIT = 1 << 18  # entries per predicate; past this, misses are evaluated without caching
 
@@ -33,10 +35,12 @@ class PropertyError(Exception):
 
 @dataclass(frozen=True)
 class Part:
-    """One conjunct of a predicate: `fn(view)`, and the slots it reads (None: unknown, all)."""
+    """One conjunct of a predicate: `fn(view)` (or `fn(raw)` when `on_raw`), and the slots it reads
+    (None: unknown, all)."""
 
-    fn: Callable[[StateView], object]
+    fn: Callable[[Any], object]
     slots: tuple[int, ...] | None
+    on_raw: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,17 @@ class Predicate:
     schema: StateSchema
     reads: tuple[str, ...] | None  # variables read, or None when unknown (uncached)
     note: str = ""  # why the predicate is not cached, when it is not
+    formula: Term | None = None  # the formula, for a predicate written in the formula language
 
     def check(self, raw: tuple) -> bool:
         view = self.schema.view(raw)
-        return all(p.fn(view) for p in self.parts)
+        return all(p.fn(raw if p.on_raw else view) for p in self.parts)
+
+    def explain(self, raw: tuple) -> list[str]:
+        """The quantifier instance that fails a formula in `raw` ("a=rm1", ...); [] for a plain predicate."""
+        if self.formula is None:
+            return []
+        return explain(self.formula, self.schema, raw)[0]
 
 
 def variables_read(fn: Callable, schema: StateSchema) -> tuple[tuple[str, ...] | None, str]:
@@ -145,6 +156,13 @@ def compile_predicate(name: str, fn: Callable[[StateView], object], schema: Stat
     >>> p.reads, p.check((3, 9)), p.check((7, 0))
     (('x',), True, False)
     """
+    decl = getattr(fn, "_fc_predicate", None)
+    if decl is not None and decl.formula:
+        try:
+            term = build(fn, schema)
+        except FormulaError as e:
+            raise PropertyError(str(e)) from None
+        return compile_formula(name, term, schema)
     found = _conjuncts(fn, schema) or [(fn, *variables_read(fn, schema))]
     parts, reads_all, notes = [], set(), []
     for part, reads, why in found:
@@ -160,6 +178,28 @@ def compile_predicate(name: str, fn: Callable[[StateView], object], schema: Stat
     note = f"{name} is evaluated on every state: {notes[0]}" if notes else ""
     reads_t = None if reads_all is None else tuple(v for v in schema.variables if v in reads_all)
     return Predicate(name, tuple(parts), schema, reads_t, note)
+
+
+def compile_formula(name: str, term: Term, schema: StateSchema) -> Predicate:
+    """A formula as a predicate: each top-level conjunct compiled to Python over the raw tuple, and
+    memoised (by `fuse`) on exactly the slots its code reads.
+
+    >>> from checker.model import StateSchema, Int
+    >>> from checker.logic.formula import State
+    >>> S = StateSchema({"x": Int(0, 9), "y": Int(0, 9)}); s = State(S)
+    >>> p = compile_formula("order", (s.x < 5) & (s.x <= s.y), S)
+    >>> [part.slots for part in p.parts], p.check((3, 4)), p.check((3, 2))
+    ([(0,), None], True, False)
+    """
+    conjuncts = term.args if term.op == "and" else (term,)
+    parts, read = [], set()
+    for c in conjuncts:
+        compiled = compile_term(c, schema)
+        slots = compiled.reads if len(compiled.reads) < schema.width else None
+        parts.append(Part(compiled.fn, slots, on_raw=True))
+        read.update(compiled.reads)
+    reads = tuple(v for v in schema.variables if any(schema.slot_owner[i] == v for i in read))
+    return Predicate(name, tuple(parts), schema, reads, "", term)
 
 
 TABLE_LIMIT = 1 << 12  # a one-slot part whose slot has at most this many values uses a list, not a dict
@@ -180,14 +220,14 @@ def fuse(predicates: Sequence[Predicate], schema: StateSchema) -> Callable[[tupl
     >>> first_failing((3, 9)), first_failing((7, 0))
     (-1, 0)
     """
-    groups: dict[tuple[int, ...] | None, list[Callable]] = {}
-    direct: list[Callable] = []
+    groups: dict[tuple[int, ...] | None, list[Part]] = {}
+    direct: list[Part] = []
     for pred in predicates:
         for part in pred.parts:
             if part.slots is None:
-                direct.append(part.fn)
+                direct.append(part)
             else:
-                groups.setdefault(part.slots, []).append(part.fn)
+                groups.setdefault(part.slots, []).append(part)
     view = schema.view
 
     def slow(raw: tuple) -> int:
@@ -224,15 +264,23 @@ def fuse(predicates: Sequence[Predicate], schema: StateSchema) -> Callable[[tupl
     return ns["first_failing"]
 
 
-def _all_of(fns: list[Callable], view: Callable) -> Callable[[tuple], bool]:
+def _all_of(parts: list[Part], view: Callable) -> Callable[[tuple], bool]:
     """Whether every part holds. Parts run here out of their source order, so a part may raise where
     an earlier conjunct would have guarded it (`y != 0 and x // y > 1`): that counts as "not known to
     hold", and the predicates are then evaluated in order, short-circuits and all, by `slow`."""
+    on_view = [p.fn for p in parts if not p.on_raw]
+    on_raw = [p.fn for p in parts if p.on_raw]
+    if not on_view and len(on_raw) == 1:
+        return on_raw[0]  # a compiled formula: total, it never raises
 
     def holds(raw: tuple) -> bool:
-        v = view(raw)
         try:
-            return all(fn(v) for fn in fns)
+            if not all(fn(raw) for fn in on_raw):
+                return False
+            if on_view:
+                v = view(raw)
+                return all(fn(v) for fn in on_view)
+            return True
         except Exception:
             return False
 
@@ -281,4 +329,4 @@ def _conjuncts(fn: Callable, schema: StateSchema) -> list[tuple[Callable, tuple[
     return parts
 
 
-__all__ = ["Part", "Predicate", "PropertyError", "compile_predicate", "fuse", "variables_read"]
+__all__ = ["Part", "Predicate", "PropertyError", "compile_formula", "compile_predicate", "fuse", "variables_read"]

@@ -61,6 +61,7 @@ class ActionDef:
 class PredicateDef:
     name: str
     kind: str  # "invariant" | "constraint" | "terminal"
+    formula: bool = False  # the method returns a formula of checker.logic, built once from a symbolic state
 
 
 def action(fn: Callable | None = None, *, over: tuple[str, ...] | str = (), name: str | None = None):
@@ -84,10 +85,10 @@ def action(fn: Callable | None = None, *, over: tuple[str, ...] | str = (), name
     return mark(fn) if fn is not None else mark
 
 
-def _predicate(kind: str):
+def _predicate(kind: str, is_formula: bool = False):
     def deco(fn: Callable | None = None, *, name: str | None = None):
         def mark(f: Callable) -> Callable:
-            f._fc_predicate = PredicateDef(name or f.__name__, kind)  # type: ignore[attr-defined]
+            f._fc_predicate = PredicateDef(name or f.__name__, kind, is_formula)  # type: ignore[attr-defined]
             return f
 
         return mark(fn) if fn is not None else mark
@@ -100,6 +101,11 @@ def _predicate(kind: str):
 invariant = _predicate("invariant")
 constraint = _predicate("constraint")  # like TLC's CONSTRAINT: failing states are kept, not expanded
 terminal = _predicate("terminal")  # states where having no successor is not a deadlock
+formula = _predicate("invariant", True)
+formula.__name__ = "formula"
+formula.__doc__ = """Declare a method `(self, s) -> formula` as an invariant in the formula language of
+`checker.logic`: called once with the symbolic state `s`, compiled for the search and translatable
+to Z3 (`faultcheck induct`, `faultcheck lint`, the core of a violation)."""
 
 
 @dataclass(frozen=True)

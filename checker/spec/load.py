@@ -4,14 +4,15 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
 
     format = 1
     protocol = "protocols.two_phase_commit_tla:TwoPhase"   # module:Class
-    kind = "search"
+    kind = "search"          # or "induct": is the conjunction of the invariants inductive?
     description = "..."
     invariants = ["TypeOK", "TCConsistent"]                # default: every @invariant
-    expected = "holds"                                     # or "violated"
+    expected = "holds"       # or "violated"; for kind = "induct": "inductive" or "not_inductive"
     violates = "TCConsistent"                              # with expected = "violated"
     counterexample = "counterexamples/<spec-stem>.json"    # committed trace, relative to the project
     check_deadlock = true    # default: true for low-level models, false for protocols
     accept_bounds = false    # true: a bounded search that finds nothing counts as expected
+    symmetry = ["rm"]        # induct: roles whose node ids are interchangeable (one state per class)
     [params]                 # the model's parameters
     rms = 3
     [bounds]                 # max_states, max_depth, max_seconds
@@ -46,12 +47,13 @@ from ..model.faults import FaultError, Faults
 from ..model.node import Protocol
 
 SPEC_FORMAT = 1
-KINDS = ("search",)
-EXPECTED = ("holds", "violated")
+KINDS = ("search", "induct")
+EXPECTED = {"search": ("holds", "violated"), "induct": ("inductive", "not_inductive")}
 TOP_KEYS = {
     "format", "protocol", "kind", "description", "invariants", "expected", "violates", "counterexample",
-    "check_deadlock", "accept_bounds", "params", "bounds", "network", "faults",
+    "check_deadlock", "accept_bounds", "symmetry", "params", "bounds", "network", "faults",
 }
+SEARCH_ONLY = ("violates", "counterexample", "check_deadlock", "accept_bounds")
 NETWORK_KEYS = {"in_flight": ("multiset", "set"), "ordering": ("unordered", "fifo"), "capacity": int, "loss": int,
                 "duplication": int, "lose_on_crash": (True, False)}
 FAULT_KEYS = {"crashes": int, "restarts": bool, "max_down": int, "crashable": list, "partitions": int, "splits": list,
@@ -80,6 +82,7 @@ class Spec:
     counterexample: str | None = None
     check_deadlock: bool | None = None  # None: on for low-level models; off for protocols (quiescence is an end)
     accept_bounds: bool = False
+    symmetry: tuple[str, ...] = ()
     bounds: dict[str, Any] = field(default_factory=dict)
     network: dict[str, Any] = field(default_factory=dict)  # [network]: in_flight, loss, duplication
     faults: Faults = field(default_factory=Faults)  # [faults] and the network's loss and duplication
@@ -201,11 +204,19 @@ def load_spec(path: str | Path) -> Spec:
     kind = get("kind", str, "search")
     if kind not in KINDS:
         raise SpecError(f"{where}: kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+    choices = " or ".join(f'"{e}"' for e in EXPECTED[kind])
     if "expected" not in data:
-        raise SpecError(f"{where}: expected: missing (\"holds\" or \"violated\")")
+        raise SpecError(f"{where}: expected: missing ({choices})")
     expected = get("expected", str, "holds")
-    if expected not in EXPECTED:
-        raise SpecError(f"{where}: expected: must be \"holds\" or \"violated\", got {expected!r}")
+    if expected not in EXPECTED[kind]:
+        raise SpecError(f"{where}: expected: must be {choices} for kind = \"{kind}\", got {expected!r}")
+    if kind == "induct":
+        extra = [k for k in SEARCH_ONLY if k in data]
+        if extra:
+            raise SpecError(f"{where}: {extra[0]}: only for kind = \"search\"")
+    symmetry = get("symmetry", list, [])
+    if not all(isinstance(r, str) for r in symmetry) or len(set(symmetry)) != len(symmetry):
+        raise SpecError(f"{where}: symmetry: expected a list of distinct role names, got {symmetry!r}")
     violates = get("violates", str, None)
     if expected == "violated" and violates is None:
         raise SpecError(f"{where}: violates: required with expected = \"violated\" (the property that must fail)")
@@ -282,6 +293,7 @@ def load_spec(path: str | Path) -> Spec:
         counterexample=counterexample,
         check_deadlock=get("check_deadlock", bool, None),
         accept_bounds=get("accept_bounds", bool, False),
+        symmetry=tuple(symmetry),
         bounds=dict(bounds),
         network=dict(network),
         faults=faults,

@@ -7,7 +7,7 @@ internal error, 3 undetermined. Imports every layer below; nothing imports this.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +46,17 @@ class CheckResult:
     reason: str = ""
     error: str | None = None
     params: dict[str, Any] | None = None
+    kind: str = "search"
+    outcome: str | None = None  # the verdict in the spec's own words, where it has them ("inductive")
+    details: tuple[str, ...] = ()  # lines to show under the summary (a counterexample to induction)
+    warnings: tuple[str, ...] = ()  # what lint found wrong with the invariants
 
     def to_json(self) -> dict[str, Any]:
         s = self.stats
         return {
             "spec": self.spec,
-            "verdict": self.verdict.value,
+            "kind": self.kind,
+            "verdict": self.outcome or self.verdict.value,
             "expected": self.expected,
             "ok": self.ok,
             "exit_code": self.exit_code,
@@ -69,6 +74,8 @@ class CheckResult:
             "counterexample": self.counterexample,
             "trace_length": len(self.trace) if self.trace is not None else None,
             "reason": self.reason,
+            "details": list(self.details),
+            "warnings": list(self.warnings),
         }
 
 
@@ -105,13 +112,17 @@ def check(
     out: str | os.PathLike | None = ".faultcheck",
     update: bool = False,
     monitor: Monitor | None = None,
+    lint: bool = True,
+    kind: str | None = None,
 ) -> CheckResult:
     """Check a spec file, a loaded `Spec`, or a model instance or class.
 
     Options override the spec: `params`, `invariants`, bounds, `check_deadlock`,
     `store` ("exact" or "fingerprint"), `check_determinism` (run every handler of a
     protocol twice, with set iteration reversed, and fail if the results differ). A new trace is written under `out`
-    (None: nowhere); a committed counterexample is rewritten only with `update`.
+    (None: nowhere); a committed counterexample is rewritten only with `update`. With `lint` and an `out`
+    folder, formula invariants are linted by Z3 when `out`'s cache has not seen them (warnings in the
+    result). `kind="induct"` asks whether a search spec's invariants are inductive.
     Bad input raises `SpecError` (one line); everything else is in the result.
     """
     if isinstance(spec_or_model, Spec):
@@ -129,19 +140,12 @@ def check(
         for n in names:
             if n not in known:
                 raise SpecError(f"{spec.where}: unknown invariant {n!r} (invariants: {', '.join(known) or 'none'})")
-    try:
-        if isinstance(model, Protocol):
-            system = from_protocol(model, network=spec.network.get("in_flight", "multiset"),
-                                   check_determinism=check_determinism, faults=spec.faults,
-                                   ordering=spec.network.get("ordering", "unordered"),
-                                   capacity=spec.network.get("capacity", 4))
-        else:
-            system = from_model(model)
-    except ModelError as e:
-        raise SpecError(f"{spec.where}: {e}") from None
-    except Exception as e:  # init() raised
-        raise SpecError(f"{spec.where}: {spec.protocol}: setting up the initial states raised {type(e).__name__}: {e}") from None
+    system = _system(spec, model, check_determinism)
     invs = _predicates(system, "invariant", names, spec.where)
+    if (kind or spec.kind) == "induct":
+        return _check_induct(spec, model, system, invs, max_states if max_states is not None
+                             else spec.bounds.get("max_states"), monitor)
+    warnings = _lint(spec, system, invs, out) if lint and out is not None else ()
     b = spec.bounds
     try:
         options = SearchOptions(
@@ -161,7 +165,77 @@ def check(
         terminals=_predicates(system, "terminal", None, spec.where),
         monitor=monitor,
     )
-    return _judge(spec, model, system, invs, result, out, update)
+    judged = _judge(spec, model, system, invs, result, out, update)
+    return replace(judged, warnings=warnings) if warnings else judged
+
+
+def _lint(spec: Spec, system: TransitionSystem, invs: list[Predicate], out: str | os.PathLike) -> tuple[str, ...]:
+    """Lint's warnings on the formulas, from the cache under `out` when it has seen them."""
+    from ..logic.lint import cached_lint
+
+    try:
+        findings = cached_lint(system, invs, Path(out) / "lint-cache.json")
+    except Exception as e:  # the solver is a help here, never a reason to fail the check
+        return (f"lint could not run: {type(e).__name__}: {e}",)
+    return tuple(str(f) for f in findings if f.warning)
+
+
+def _check_induct(spec: Spec, model: Model, system: TransitionSystem, invs: list[Predicate], max_states: int | None,
+                  monitor: Monitor | None) -> CheckResult:
+    """Is the conjunction of the invariants inductive (within the spec's bounds)?"""
+    from ..logic.induct import describe, induct
+
+    expected = spec.expected if spec.kind == "induct" else "inductive"
+    try:
+        r = induct(system, invs, symmetry=spec.symmetry, max_states=max_states)
+    except PropertyError as e:
+        raise SpecError(f"{spec.where}: induct: {e}") from None
+    stats = Stats(distinct=r.examined, generated=r.successors, depth=1, seconds=r.seconds)
+    sym = f"; symmetry over {', '.join(r.symmetry)}" if r.symmetry else ""
+    common = dict(spec=spec.where, verdict=Verdict.HOLDS, expected=expected, stats=stats, params=dict(model.params),
+                  kind="induct", outcome=r.verdict, details=tuple(describe(system, r)), reason=r.reason)
+    if r.verdict == "undetermined":
+        return CheckResult(ok=False, exit_code=EXIT_UNDETERMINED, message=f"undetermined: {r.reason}",
+                           **{**common, "verdict": Verdict.UNDETERMINED})
+    if r.verdict == "inductive":
+        what = f"inductive within these bounds ({r.examined:,} states examined{sym})"
+    else:
+        cti = r.cti
+        assert cti is not None
+        if cti.pre is None:
+            what = f"not inductive: an initial state violates {cti.property}"
+        else:
+            what = (f"not inductive: {cti.step.label if cti.step else 'a step'} leads from a state satisfying the "
+                    f"invariant to one violating {cti.property} ({r.examined:,} states examined{sym})")
+        common["verdict"] = Verdict.VIOLATED
+        common["property"] = cti.property
+    ok = r.verdict == expected
+    message = f"{what}{', as expected' if ok else f' (expected {expected})'}"
+    return CheckResult(ok=ok, exit_code=EXIT_OK if ok else EXIT_UNEXPECTED, message=message, **common)
+
+
+def prepare(path: str | os.PathLike, params: dict[str, Any] | None = None) -> tuple[TransitionSystem, list[Predicate]]:
+    """A spec's transition system and its compiled invariants, without checking anything."""
+    spec = load_spec(path)
+    if params:
+        spec = spec.with_params(params)
+    model = spec.instantiate()
+    system = _system(spec, model, False)
+    return system, _predicates(system, "invariant", spec.invariants, spec.where)
+
+
+def _system(spec: Spec, model: Model | Protocol, check_determinism: bool) -> TransitionSystem:
+    try:
+        if isinstance(model, Protocol):
+            return from_protocol(model, network=spec.network.get("in_flight", "multiset"),
+                                 check_determinism=check_determinism, faults=spec.faults,
+                                 ordering=spec.network.get("ordering", "unordered"),
+                                 capacity=spec.network.get("capacity", 4))
+        return from_model(model)
+    except ModelError as e:
+        raise SpecError(f"{spec.where}: {e}") from None
+    except Exception as e:  # init() raised
+        raise SpecError(f"{spec.where}: {spec.protocol}: setting up the initial states raised {type(e).__name__}: {e}") from None
 
 
 def _deadlock_default(spec: Spec, model: Model | Protocol) -> bool:
@@ -174,15 +248,18 @@ def _judge(spec: Spec, model: Model, system: TransitionSystem, invs: list[Predic
            out: str | os.PathLike | None, update: bool) -> CheckResult:
     trace = None
     written = None
+    v = result.verdict
     if result.path is not None:
         trace = build_trace(
             system, result.path, protocol=spec.protocol, property=result.property, verdict=result.verdict.value,
             spec=str(spec.path) if spec.path else None, reason=result.reason,
         )
+        why = _violation_core(invs, result.property, result.path[-1]) if v is Verdict.VIOLATED else None
+        if why:
+            trace.extra["violation_core"] = why
         if out is not None:
             written = str(trace.save(Path(out) / f"{spec.name}.json"))
     committed = spec.counterexample_path()
-    v = result.verdict
     common = dict(spec=spec.where, verdict=v, expected=spec.expected, stats=result.stats, property=result.property,
                   trace=trace, reason=result.reason, error=result.error, params=dict(model.params), written=written)
     shown = str(spec.counterexample) if committed is not None else written
@@ -239,6 +316,24 @@ def _against_committed(spec, system, invs, trace, committed: Path, update: bool,
         trace.save(committed)
         return done(True, EXIT_OK, f"{problem}; rewritten with the new {len(trace)}-step trace (--update)")
     return done(False, EXIT_UNEXPECTED, f"{problem} (rerun with --update to rewrite it)")
+
+
+def _violation_core(invs: list[Predicate], name: str | None, raw: tuple) -> dict[str, Any] | None:
+    """For a formula: the failing quantifier instance, and a minimal set of fields whose values already
+    make it false (Z3's unsat core, shrunk one field at a time)."""
+    pred = next((p for p in invs if p.name == name), None)
+    if pred is None or pred.formula is None:
+        return None
+    out: dict[str, Any] = {"property": name, "instance": pred.explain(raw)}
+    try:
+        from ..logic.smt import core
+
+        atoms = core(pred.formula, pred.schema, raw)
+    except Exception:  # the core is an explanation; a solver problem must not hide the violation
+        atoms = None
+    if atoms is not None:
+        out["fields"] = [{"field": a.label, "value": a.value(raw)} for a in atoms]
+    return out
 
 
 def _holds(system: TransitionSystem, invs: list[Predicate], name: str, raw: tuple) -> bool:

@@ -96,4 +96,12 @@ def render_text(trace: Trace, *, color: bool = False) -> str:
         if before is not None and not diff:
             lines.append(f"     {dim}(no change){off}")
         before = st.state
+    why = trace.extra.get("violation_core")
+    if isinstance(why, dict):
+        if why.get("instance"):
+            lines.append(f"failing instance: {', '.join(why['instance'])}")
+        fields = why.get("fields")
+        if fields:
+            because = ", ".join(f"{f.get('field')}={f.get('value')}" for f in fields if isinstance(f, dict))
+            lines.append(f"{bold}violated because:{off} {because}")
     return "\n".join(lines)

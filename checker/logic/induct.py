@@ -1,0 +1,153 @@
+"""Bounded inductiveness: is an invariant preserved by every step from *every* state satisfying it,
+reachable or not? Z3 enumerates the states that satisfy the schema's type constraints and the
+invariant (one per class of states equal up to renaming the symmetric roles' nodes); the model's own
+transition function computes each one's successors; the invariant is evaluated in Python on them. A
+successor that violates it is a counterexample to induction (CTI). Finite state domains only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..model import Bag, Enum, NodeId, Set, StateSchema
+from ..model.symmetry import images
+from ..semantics import Step, TransitionSystem
+from . import Predicate, PropertyError
+from .formula import conj, walk
+
+
+@dataclass
+class CTI:
+    """A state satisfying the invariant, a step, and a successor violating it."""
+
+    pre: tuple | None  # None: an initial state violates the invariant
+    step: Step | None
+    post: tuple
+    property: str
+    instance: list[str] = field(default_factory=list)
+
+
+@dataclass
+class InductResult:
+    verdict: str  # "inductive" | "not_inductive" | "undetermined"
+    examined: int  # states satisfying the invariant whose successors were computed
+    successors: int
+    seconds: float
+    symmetry: tuple[str, ...] = ()
+    cti: CTI | None = None
+    reason: str = ""
+
+
+def induct(system: TransitionSystem, invariants: Sequence[Predicate], *, symmetry: Sequence[str] = (),
+           max_states: int | None = None, progress: Callable[[int], None] | None = None) -> InductResult:
+    """Check that the conjunction of `invariants` (all formulas) holds initially and is inductive."""
+    from . import smt  # the solver, only now
+
+    schema = system.schema
+    refuse(schema, invariants)
+    roles = tuple(symmetry)
+    for role in roles:
+        for p in invariants:
+            named = [t for t in walk(p.formula) if t.op == "const" and _names_role(t, role)]
+            if named:
+                raise PropertyError(f"symmetry over {role}: {p.name} names {named[0]}, so renaming {role} ids "
+                                    "changes its meaning; drop the symmetry or quantify instead")
+    start = time.perf_counter()
+    for raw in system.initial:
+        failing = _first_failing(invariants, raw)
+        if failing is not None:
+            cti = CTI(None, None, raw, failing.name, failing.explain(raw))
+            return InductResult("not_inductive", 0, 0, time.perf_counter() - start, roles, cti)
+    try:
+        renames = images(schema, roles) if roles else []
+    except ValueError as e:
+        raise PropertyError(str(e)) from None
+
+    def block(raw: tuple) -> list[tuple]:
+        return list({f(raw) for f in renames}) if renames else [raw]
+
+    formula = conj(*(p.formula for p in invariants))
+    examined = successors = 0
+    actions = system.actions
+    for raw in smt.models(schema, formula, block):
+        if max_states is not None and examined >= max_states:
+            return InductResult("undetermined", examined, successors, time.perf_counter() - start, roles,
+                                reason=f"stopped after {examined} states (max_states)")
+        examined += 1
+        if progress is not None and examined % 1000 == 0:
+            progress(examined)
+        for a in actions:
+            for t in a.successors(raw):
+                successors += 1
+                failing = _first_failing(invariants, t)
+                if failing is not None:
+                    step = system.find_step(raw, t)
+                    cti = CTI(raw, step, t, failing.name, failing.explain(t))
+                    return InductResult("not_inductive", examined, successors, time.perf_counter() - start, roles, cti)
+    return InductResult("inductive", examined, successors, time.perf_counter() - start, roles)
+
+
+def refuse(schema: StateSchema, invariants: Sequence[Predicate]) -> None:
+    """Raise PropertyError when the check cannot be done here: a plain predicate, an unbounded domain."""
+    for p in invariants:
+        if p.formula is None:
+            raise PropertyError(f"{p.name} is a Python predicate, not a formula: Z3 cannot enumerate the states "
+                                "that satisfy it (declare it with @formula)")
+    for name, t in schema.variables.items():
+        if isinstance(t, Bag):
+            raise PropertyError(f"variable {name!r} is a multiset (up to {Bag.MAX_COPIES} copies of each of "
+                                f"{t.elem.cardinality} values): too many states to enumerate; bound it (for the "
+                                "network: [network] in_flight = \"set\")")
+
+
+def _first_failing(invariants: Sequence[Predicate], raw: tuple) -> Predicate | None:
+    return next((p for p in invariants if not p.check(raw)), None)
+
+
+def _names_role(t, role: str) -> bool:
+    """A constant that singles out some nodes of `role` (renaming them would change its meaning)."""
+    ty, value = t.type, t.args[1]
+    if isinstance(ty, Set) and isinstance(ty.elem, NodeId) and ty.elem.role == role:
+        return 0 < len(value) < ty.elem.cardinality
+    if isinstance(ty, NodeId):
+        return ty.role == role
+    if isinstance(ty, Enum) and isinstance(value, str):
+        return value.startswith(role) and value[len(role):].isdigit()
+    return False
+
+
+def describe(system: TransitionSystem, r: InductResult) -> list[str]:
+    """The CTI as text: the state before, the step, what changed, the failing instance."""
+    cti = r.cti
+    if cti is None:
+        return []
+    schema = system.schema
+    out = []
+    if cti.pre is None:
+        out.append(f"an initial state violates {cti.property}:")
+        out += [f"  {line}" for line in state_lines(schema, cti.post)]
+    else:
+        out.append("a state satisfying the invariant:")
+        out += [f"  {line}" for line in state_lines(schema, cti.pre)]
+        out.append(f"step: {cti.step.label if cti.step else '?'}")
+        out.append(f"leads to a state violating {cti.property}; what changed:")
+        out += [f"  {line}" for line in diff_lines(schema, cti.pre, cti.post)]
+    if cti.instance:
+        out.append(f"failing instance: {', '.join(cti.instance)}")
+    return out
+
+
+def state_lines(schema: StateSchema, raw: tuple) -> list[str]:
+    st = schema.decode(raw)
+    return [f"{n} = {schema.variables[n].format(v)}" for n, v in st.items()]
+
+
+def diff_lines(schema: StateSchema, a: tuple, b: tuple) -> list[str]:
+    x, y = schema.decode(a), schema.decode(b)
+    return [f"{n}: {schema.variables[n].format(x[n])} -> {schema.variables[n].format(y[n])}"
+            for n in schema.variables if x[n] != y[n]]
+
+
+__all__ = ["CTI", "InductResult", "describe", "induct"]

@@ -1,0 +1,416 @@
+"""Formulas in Z3: the same lowering as the Python compiler (`lower`), over Z3 terms. Imported only
+by the commands that need a solver (induct, lint, the core of a violation), never by a search.
+
+A state is one Z3 constant per slot: an Int for an integer slot, a bit-vector
+for a set (one bit per element rank) or a bag (four bits per rank). The
+schema's type constraints (`type_constraints`) say exactly which slot tuples
+are canonical encodings, so the models Z3 finds are states the checker could
+hold. Quantifiers range over finite domains and are expanded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+from ..model import Bag, Map, OneOf, Option, Record, Seq, Set, StateSchema
+from ..model.schema import Queue
+from .formula import FormulaError, Term
+from .lower import Lowering, slot_kinds
+
+SOLVER_TIMEOUT_MS = 20_000
+
+
+class Unsupported(FormulaError):
+    """The state holds something Z3 is not given here (a FIFO queue); the message says what."""
+
+
+def _c(x: Any) -> bool:
+    return isinstance(x, (int, bool))
+
+
+class Z3Algebra:
+    """The lowering's algebra over Z3 terms; Python constants fold before they reach Z3."""
+
+    def __init__(self, slots: Sequence[Any]):
+        self.slots = slots
+
+    def read(self, i: int) -> Any:
+        return self.slots[i]
+
+    def add(self, a, b):
+        if _c(a) and _c(b):
+            return a + b
+        if _c(a) and a == 0:
+            return b
+        if _c(b) and b == 0:
+            return a
+        return a + b
+
+    def sub(self, a, b):
+        if _c(a) and _c(b):
+            return a - b
+        if _c(b) and b == 0:
+            return a
+        return a - b
+
+    def mul(self, a, b):
+        if _c(a) and _c(b):
+            return a * b
+        if (_c(a) and a == 0) or (_c(b) and b == 0):
+            return 0
+        if _c(a) and a == 1:
+            return b
+        return a * b
+
+    def div(self, a, b):
+        if _c(a) and _c(b):
+            return a // b if b else 0
+        if _c(b):
+            if b == 0:
+                return 0
+            return a / b if b > 0 else (-a) / (-b)  # Z3's div by a positive divisor rounds down
+        return z3.If(b == 0, 0, z3.If(b > 0, a / b, (-a) / (-b)))
+
+    def mod(self, a, b):
+        if _c(a) and _c(b):
+            return a % b if b else a
+        return self.sub(a, self.mul(b, self.div(a, b)))
+
+    def eq(self, a, b):
+        if _c(a) and _c(b):
+            return a == b
+        a, b = _same_sort(a, b)
+        return a == b
+
+    def lt(self, a, b):
+        if _c(a) and _c(b):
+            return a < b
+        return a < b
+
+    def le(self, a, b):
+        if _c(a) and _c(b):
+            return a <= b
+        return a <= b
+
+    def and_(self, xs):
+        out = []
+        for x in xs:
+            if isinstance(x, bool):
+                if not x:
+                    return False
+                continue
+            out.append(x)
+        if not out:
+            return True
+        return out[0] if len(out) == 1 else z3.And(out)
+
+    def or_(self, xs):
+        out = []
+        for x in xs:
+            if isinstance(x, bool):
+                if x:
+                    return True
+                continue
+            out.append(x)
+        if not out:
+            return False
+        return out[0] if len(out) == 1 else z3.Or(out)
+
+    def not_(self, a):
+        if isinstance(a, bool):
+            return not a
+        return z3.Not(a)
+
+    def ite(self, c, a, b):
+        if isinstance(c, bool):
+            return a if c else b
+        if _c(a) and _c(b) and a == b and type(a) is type(b):
+            return a
+        if isinstance(a, bool) or isinstance(b, bool):
+            a = z3.BoolVal(a) if isinstance(a, bool) else a
+            b = z3.BoolVal(b) if isinstance(b, bool) else b
+        else:
+            a, b = _same_sort(a, b)
+        return z3.If(c, a, b)
+
+    def lookup(self, rows, idx, default, checked):
+        if _c(idx):
+            return list(rows[idx]) if 0 <= idx < len(rows) else list(default)
+        out = []
+        for j in range(len(default)):
+            last = default[j] if checked else rows[-1][j]
+            acc = last
+            for k in range(len(rows) - (0 if checked else 1) - 1, -1, -1):
+                acc = self.ite(idx == k, rows[k][j], acc)
+            out.append(acc)
+        return out
+
+    def bit(self, mask, rank, n):
+        if _c(rank):
+            if not 0 <= rank < n:
+                return False
+            if _c(mask):
+                return bool(mask >> rank & 1)
+            return z3.Extract(rank, rank, mask) == 1
+        return self.or_([self.and_([rank == r, self.bit(mask, r, n)]) for r in range(n)])
+
+    def singleton(self, rank, n):
+        if _c(rank):
+            return 1 << rank if 0 <= rank < n else 0
+        acc: Any = z3.BitVecVal(0, n)
+        for r in range(n - 1, -1, -1):
+            acc = z3.If(rank == r, z3.BitVecVal(1 << r, n), acc)
+        return acc
+
+    def bits(self, op, a, b, n):
+        if _c(a) and _c(b):
+            return a | b if op == "or" else a & b if op == "and" else a & ~b
+        a = z3.BitVecVal(a, n) if _c(a) else _bv(a, n)
+        b = z3.BitVecVal(b, n) if _c(b) else _bv(b, n)
+        return a | b if op == "or" else a & b if op == "and" else a & ~b
+
+    def popcount(self, mask, n):
+        if _c(mask):
+            return mask.bit_count()
+        mask = _bv(mask, n)
+        return z3.Sum([z3.If(z3.Extract(i, i, mask) == 1, 1, 0) for i in range(n)]) if n else 0
+
+    def nibble(self, bag, rank, n):
+        if _c(rank):
+            if not 0 <= rank < n:
+                return 0
+            if _c(bag):
+                return bag >> 4 * rank & 15
+            return z3.Sum([z3.If(z3.Extract(4 * rank + i, 4 * rank + i, bag) == 1, 1 << i, 0) for i in range(4)])
+        acc: Any = 0
+        for r in range(n - 1, -1, -1):
+            acc = self.ite(rank == r, self.nibble(bag, r, n), acc)
+        return acc
+
+    def quantify(self, op, n, rows, members, body):
+        parts = []
+        for r in range(n):
+            b = body([r] if rows is None else list(rows[r]))
+            if members is not None:
+                inside = self.bit(members, r, n)
+                b = self.or_([self.not_(inside), b]) if op == "forall" else self.and_([inside, b])
+            parts.append(b)
+        return self.and_(parts) if op == "forall" else self.or_(parts)
+
+
+def _same_sort(a: Any, b: Any) -> tuple[Any, Any]:
+    """Make an Int-sorted term meet a bit-vector one (a constant set built by ite, say)."""
+    if z3.is_bv(a) and not _c(b) and not z3.is_bv(b):
+        return a, z3.Int2BV(b, a.size())
+    if z3.is_bv(b) and not _c(a) and not z3.is_bv(a):
+        return z3.Int2BV(a, b.size()), b
+    return a, b
+
+
+def _bv(x: Any, n: int) -> Any:
+    return x if z3.is_bv(x) else z3.Int2BV(x, n)
+
+
+# -- states in Z3 ----------------------------------------------------------------------------------------
+
+
+class SymbolicState:
+    """One Z3 constant per slot of `schema`, and the constraints that make them a canonical state."""
+
+    def __init__(self, schema: StateSchema, prefix: str = ""):
+        self.schema = schema
+        kinds: list[int] = []
+        for name, t in schema.variables.items():
+            if isinstance(t, Queue):
+                raise Unsupported(f"variable {name!r} is a FIFO queue ({t!r}); Z3 checks take sets, maps, "
+                                  "records, options and sequences, not queues")
+            kinds += slot_kinds(t)
+        self.kinds = kinds
+        self.slots = [
+            z3.BitVec(f"{prefix}{schema.slot_owner[i]}#{i}", k) if k else z3.Int(f"{prefix}{schema.slot_owner[i]}#{i}")
+            for i, k in enumerate(kinds)
+        ]
+
+    def constraints(self) -> list:
+        out: list = []
+        for name, t in self.schema.variables.items():
+            o = self.schema.offsets[name]
+            out += _type_constraints(t, self.slots[o:o + t.width])
+        return out
+
+    def equals(self, raw: Sequence[int], slots: Sequence[int] | None = None) -> list:
+        """The slots (all, or those listed) equal `raw`'s."""
+        idx = range(len(self.slots)) if slots is None else slots
+        return [self.slots[i] == raw[i] for i in idx]
+
+    def state_of(self, model: Any) -> tuple[int, ...]:
+        """The state tuple a Z3 model assigns."""
+        out = []
+        for v in self.slots:
+            x = model.eval(v, model_completion=True)
+            out.append(x.as_long())
+        return tuple(out)
+
+
+def _type_constraints(t: Any, vs: Sequence[Any]) -> list:
+    if isinstance(t, (Set, Bag)):
+        return []
+    if isinstance(t, Record):
+        out, o = [], 0
+        for ft in t.fields.values():
+            out += _type_constraints(ft, vs[o:o + ft.width])
+            o += ft.width
+        return out
+    if isinstance(t, Map):
+        w = t.value.width
+        return [c for i in range(len(t.keys)) for c in _type_constraints(t.value, vs[i * w:(i + 1) * w])]
+    if isinstance(t, Seq):
+        n, w = vs[0], t.elem.width
+        out = [n >= 0, n <= t.max_len]
+        for i in range(t.max_len):
+            block = vs[1 + i * w:1 + (i + 1) * w]
+            out.append(z3.If(n > i, _all(_type_constraints(t.elem, block)), _all([x == 0 for x in block])))
+        return out
+    if isinstance(t, Option):
+        p, inner = vs[0], vs[1:]
+        return [z3.Or(p == 0, p == 1), z3.If(p == 1, _all(_type_constraints(t.inner, inner)),
+                                            _all([x == 0 for x in inner]))]
+    if isinstance(t, OneOf):
+        tag = vs[0]
+        out = [tag >= 0, tag < len(t.variants)]
+        for k, v in enumerate(t.variants):
+            body = _type_constraints(v, vs[1:1 + v.width]) + [x == 0 for x in vs[1 + v.width:]]
+            out.append(z3.Implies(tag == k, _all(body)))
+        return out
+    (b,) = t.bounds()
+    return [vs[0] >= 0, vs[0] < b]
+
+
+def _all(xs: list) -> Any:
+    return z3.And(xs) if xs else z3.BoolVal(True)
+
+
+def to_z3(t: Term, st: SymbolicState) -> Any:
+    """Formula `t` as a Z3 Boolean over the state's slot constants."""
+    out = Lowering(st.schema, Z3Algebra(st.slots)).formula(t)
+    return z3.BoolVal(out) if isinstance(out, bool) else out
+
+
+def evaluate(t: Term, schema: StateSchema, raw: Sequence[int]) -> bool:
+    """Z3's truth value of `t` in the concrete state `raw` (substituted and simplified)."""
+    st = SymbolicState(schema)
+    e = to_z3(t, st)
+    pairs = [(v, z3.BitVecVal(x, k) if k else z3.IntVal(x)) for v, x, k in zip(st.slots, raw, st.kinds)]
+    r = z3.simplify(z3.substitute(e, *pairs))
+    if z3.is_true(r):
+        return True
+    if z3.is_false(r):
+        return False
+    raise AssertionError(f"Z3 left {r} unevaluated")
+
+
+def solver() -> z3.Solver:
+    s = z3.Solver()
+    s.set("timeout", SOLVER_TIMEOUT_MS)
+    return s
+
+
+# -- the core of a violation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Atom:
+    """One field of a state, as a violation's core names it: `rmState[rm1]`, `rm1.state`."""
+
+    label: str
+    slots: tuple[int, ...]
+    type: Any
+
+    def value(self, raw: Sequence[int]) -> str:
+        return self.type.format(self.type.decode(tuple(raw[i] for i in self.slots)))
+
+
+def atoms(schema: StateSchema) -> list[Atom]:
+    """The state's fields, down through records and maps; anything else is one field."""
+    out: list[Atom] = []
+    for name, t in schema.variables.items():
+        _atoms(name, t, schema.offsets[name], out)
+    return out
+
+
+def _atoms(label: str, t: Any, o: int, out: list[Atom]) -> None:
+    if isinstance(t, Record):
+        for f, ft in t.fields.items():
+            _atoms(f"{label}.{f}", ft, o, out)
+            o += ft.width
+    elif isinstance(t, Map):
+        w = t.value.width
+        for i, k in enumerate(t.keys):
+            _atoms(f"{label}[{t.key.format(k)}]", t.value, o + i * w, out)
+    else:
+        out.append(Atom(label, tuple(range(o, o + t.width)), t))
+
+
+def core(t: Term, schema: StateSchema, raw: Sequence[int], reads: Sequence[int] | None = None) -> list[Atom] | None:
+    """A minimal set of fields whose values in `raw` already make formula `t` false, whatever the other
+    fields hold: an unsat core of their equalities against `t`, then shrunk one field at a time
+    (Z3's cores are not minimal). None when `t` holds in `raw` or the solver gives up."""
+    st = SymbolicState(schema)
+    s = solver()
+    s.add(*st.constraints())
+    s.add(to_z3(t, st))
+    wanted = set(range(schema.width) if reads is None else reads)
+    fields = [a for a in atoms(schema) if wanted.intersection(a.slots)]
+    marks = [z3.Bool(f"field#{i}") for i in range(len(fields))]
+    for m, a in zip(marks, fields):
+        s.add(z3.Implies(m, _all(st.equals(raw, a.slots))))
+    if s.check(*marks) != z3.unsat:
+        return None
+    in_core = {str(c) for c in s.unsat_core()}
+    keep = [i for i, m in enumerate(marks) if str(m) in in_core]
+    for i in list(keep):
+        trial = [marks[j] for j in keep if j != i]
+        if s.check(*trial) == z3.unsat:
+            keep.remove(i)
+    return [fields[i] for i in keep]
+
+
+# -- validity and implication ------------------------------------------------------------------------------
+
+
+def entails(schema: StateSchema, premises: Sequence[Term], goal: Term) -> bool | None:
+    """Whether every canonical state satisfying `premises` satisfies `goal` (None: solver gave up)."""
+    st = SymbolicState(schema)
+    s = solver()
+    s.add(*st.constraints())
+    for p in premises:
+        s.add(to_z3(p, st))
+    s.add(z3.Not(to_z3(goal, st)))
+    r = s.check()
+    return True if r == z3.unsat else False if r == z3.sat else None
+
+
+def models(schema: StateSchema, formula: Term, block: Any = None) -> Iterator[tuple[int, ...]]:
+    """Every canonical state satisfying `formula`, one at a time. `block(raw)` gives the states to exclude
+    once `raw` is found (itself by default; its symmetric images, to break symmetry)."""
+    st = SymbolicState(schema)
+    s = solver()
+    s.add(*st.constraints())
+    s.add(to_z3(formula, st))
+    while True:
+        r = s.check()
+        if r == z3.unknown:
+            raise TimeoutError(f"Z3 gave up enumerating states: {s.reason_unknown()}")
+        if r == z3.unsat:
+            return
+        raw = st.state_of(s.model())
+        yield raw
+        for other in (block(raw) if block is not None else [raw]):
+            s.add(z3.Or([v != x for v, x in zip(st.slots, other)]))
+
+
+__all__ = ["Atom", "SymbolicState", "Unsupported", "atoms", "core", "entails", "evaluate", "models", "to_z3"]

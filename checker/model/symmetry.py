@@ -1,0 +1,116 @@
+"""Renaming the nodes of one role in a state: the permutations symmetry reduction works with.
+
+A permutation of a role's ids maps every occurrence of those ids: values of
+`NodeId(role)` (and of any Enum naming all of the role's nodes, as the
+network's node type does) wherever they sit (map keys and values, set
+members, record fields), and the role's own node variables, which trade
+places. Works on decoded values: it is meant for thousands of states (induct,
+canonical forms of traces), not for the search's hot loop. Standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from itertools import permutations
+from typing import Any
+
+from .schema import Bag, Enum, FrozenDict, Map, NodeId, OneOf, Option, Record, RecordValue, Seq, Set, Type
+from .state import StateSchema
+
+
+def role_ids(schema: StateSchema, role: str) -> tuple[str, ...] | None:
+    """The ids of `role` in this state: its node variables, or the names of a `NodeId(role)` in it."""
+    if role in schema.groups:
+        return tuple(schema.groups[role])
+    for t in schema.variables.values():
+        found = _find_nodeid(t, role)
+        if found is not None:
+            return found.names
+    return None
+
+
+def _find_nodeid(t: Any, role: str) -> NodeId | None:
+    if isinstance(t, NodeId) and t.role == role:
+        return t
+    for sub in _children(t):
+        found = _find_nodeid(sub, role)
+        if found is not None:
+            return found
+    return None
+
+
+def _children(t: Any) -> list[Type]:
+    if isinstance(t, (Set, Bag, Seq)):
+        return [t.elem]
+    if isinstance(t, Map):
+        return [t.key, t.value]
+    if isinstance(t, Option):
+        return [t.inner]
+    if isinstance(t, Record):
+        return list(t.fields.values())
+    if isinstance(t, OneOf):
+        return list(t.variants)
+    return []
+
+
+def renamer(schema: StateSchema, role: str, mapping: dict[str, str]) -> Callable[[tuple], tuple]:
+    """A function state -> the state with the role's ids renamed by `mapping` (a bijection)."""
+    ids = set(mapping)
+    nodes = schema.groups.get(role, ())
+
+    def value(t: Any, v: Any) -> Any:
+        if isinstance(t, Enum):
+            return mapping.get(v, v) if ids <= set(t.names) else v
+        if isinstance(t, Set):
+            return frozenset(value(t.elem, x) for x in v)
+        if isinstance(t, (Bag, Seq)):
+            return tuple(value(t.elem, x) for x in v)
+        if isinstance(t, Map):
+            return FrozenDict((value(t.key, k), value(t.value, x)) for k, x in v.items())
+        if isinstance(t, Option):
+            return None if v is None else value(t.inner, v)
+        if isinstance(t, OneOf):
+            return value(t.variants[t._by_class[type(v)]], v)
+        if isinstance(t, Record):
+            return tuple.__new__(type(v), [value(ft, x) for ft, x in zip(t.fields.values(), v)]) \
+                if isinstance(v, RecordValue) else v
+        return v
+
+    def rename(raw: tuple) -> tuple:
+        st = schema.decode(raw)
+        out = {n: value(schema.variables[n], x) for n, x in st.items()}
+        for n in nodes:
+            out[mapping[n]] = value(schema.variables[n], st[n])
+        return schema.encode(out)
+
+    return rename
+
+
+def images(schema: StateSchema, roles: tuple[str, ...], limit: int = 40320) -> list[Callable[[tuple], tuple]]:
+    """Every renaming of the given roles' ids together (the identity included)."""
+    per_role: list[list[Callable[[tuple], tuple]]] = []
+    total = 1
+    for role in roles:
+        ids = role_ids(schema, role)
+        if ids is None:
+            raise ValueError(f"symmetry: the state has no ids of role {role!r}")
+        perms = list(_perms(ids))
+        total *= len(perms)
+        if total > limit:
+            raise ValueError(f"symmetry over {', '.join(roles)}: more than {limit} permutations")
+        per_role.append([renamer(schema, role, dict(zip(ids, p))) for p in perms])
+    out: list[Callable[[tuple], tuple]] = [lambda raw: raw]
+    for fns in per_role:
+        out = [_then(f, g) for f in out for g in fns]
+    return out
+
+
+def _perms(ids: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    return permutations(ids)
+
+
+def _then(f: Callable[[tuple], tuple], g: Callable[[tuple], tuple]) -> Callable[[tuple], tuple]:
+    return lambda raw: g(f(raw))
+
+
+__all__ = ["images", "renamer", "role_ids"]
