@@ -18,7 +18,7 @@ another aborts. The shortest counterexample has 4 steps: rm1 prepares, rm2
 votes no, the TM commits on rm1's Prepared, rm1 receives the Commit.
 """
 
-from checker import Enum, Ids, Message, Node, Param, Protocol, Role, Set, durable, invariant, timer, volatile
+from checker import Enum, Ids, Message, Node, Param, Protocol, Role, Set, durable, forall, formula, timer, volatile
 
 
 class Prepare(Message):
@@ -95,11 +95,10 @@ class TwoPhaseCommit(Protocol):
     rm = Role(RM, count="rms")
     messages = (Prepare, Prepared, Commit, Abort)
 
-    @invariant
-    def Consistent(self, state):
+    @formula
+    def Consistent(self, s):
         """No RM has committed while another has aborted."""
-        states = {rm.state for rm in state.role("rm")}
-        return not ("committed" in states and "aborted" in states)
+        return forall(s.role("rm"), lambda a, b: ~((a.state == "committed") & (b.state == "aborted")))
 
 
 class EarlyTM(TM):

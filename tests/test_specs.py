@@ -20,8 +20,9 @@ SPECS = sorted((ROOT / "specs").glob("*.toml"))
 
 def test_there_are_specs_of_both_kinds():
     assert len(SPECS) >= 4
-    expected = {load_spec(p).expected for p in SPECS}
-    assert expected == {"holds", "violated"}
+    expected = {(load_spec(p).kind, load_spec(p).expected) for p in SPECS}
+    assert expected == {("search", "holds"), ("search", "violated"), ("induct", "inductive"),
+                        ("induct", "not_inductive")}
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
@@ -33,10 +34,14 @@ def test_each_spec_gives_its_expected_outcome(path, tmp_path):
     assert r.ok is True, r.message
     assert r.exit_code == 0
     assert r.expected == spec.expected
-    if spec.expected == "holds":
+    if spec.kind == "induct":
+        assert r.to_json()["verdict"] == spec.expected and r.kind == "induct"
+        assert r.stats.distinct > 0 and r.trace is None
+        assert bool(r.details) == (spec.expected == "not_inductive")  # a CTI is shown
+    elif spec.expected == "holds":
         assert r.verdict is Verdict.HOLDS, r.message
         assert r.trace is None and r.written is None
-        assert list(tmp_path.iterdir()) == []
+        assert [p.name for p in tmp_path.iterdir()] in ([], ["lint-cache.json"])  # no trace
     else:
         assert r.verdict is Verdict.VIOLATED and r.property == spec.violates, r.message
         assert r.written == str(tmp_path / f"{path.stem}.json")  # new traces go under out, nowhere else

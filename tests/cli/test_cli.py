@@ -550,7 +550,12 @@ def test_show_prints_each_step_with_only_what_changed(capsys):
     assert step3 == ["     tmState: init -> committed", "     msgs: [Prepared(rm1)] -> [Prepared(rm1), Commit]"]
     step4 = out.split("\n4  RMChooseToAbort(rm2)\n")[1].split("\n5 ")[0].splitlines()
     assert step4 == ["     rmState[rm2]: working -> aborted"]  # a map shows only the key that changed
-    assert out.rstrip().endswith("rmState[rm1]: prepared -> committed")
+    # the last step, then why the last state violates TCConsistent (the formula's instance and Z3's core)
+    assert out.rstrip().splitlines()[-3:] == [
+        "     rmState[rm1]: prepared -> committed",
+        "failing instance: i=rm2, j=rm1",
+        "violated because: rmState[rm1]=committed, rmState[rm2]=aborted",
+    ]
 
 
 def test_show_with_color(capsys):

@@ -9,9 +9,14 @@ from checker.trace import build_trace, replay
 from protocols.two_phase_commit_tla import EarlyCommit, TwoPhase
 
 
-def run(model):
+TLA_INVARIANTS = ("TypeOK", "TCConsistent")  # the TLA+ spec's; the model adds the lemmas of the induct proof
+LEMMAS = ("PreparedRecorded", "PreparedMeansVoted", "DecisionSent", "CommitOnlyIfAllPrepared", "CommittedAfterCommit",
+          "AbortedAlone")
+
+
+def run(model, names=TLA_INVARIANTS):
     system = from_model(model)
-    invs = [compile_predicate(k, f, system.schema) for k, f in system.invariants.items()]
+    invs = [compile_predicate(k, system.invariants[k], system.schema) for k in names]
     return system, search(system, invs, SearchOptions())
 
 
@@ -47,3 +52,14 @@ def test_early_commit_shortest_counterexample():
 def test_the_correct_variant_has_no_counterexample_of_any_length():
     _, r = run(TwoPhase(rms=4))
     assert r.verdict is Verdict.HOLDS and r.path is None
+
+
+@pytest.mark.parametrize("rms", [2, 3, 4])
+def test_the_lemmas_of_the_induction_proof_hold_in_every_reachable_state(rms):
+    _, r = run(TwoPhase(rms=rms), TLA_INVARIANTS + LEMMAS)
+    assert r.verdict is Verdict.HOLDS
+
+
+def test_the_early_commit_breaks_the_lemma_that_the_tm_commits_only_once_all_prepared():
+    _, r = run(EarlyCommit(rms=3), LEMMAS)
+    assert (r.verdict, r.property, len(r.path) - 1) == (Verdict.VIOLATED, "CommitOnlyIfAllPrepared", 3)

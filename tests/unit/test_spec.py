@@ -142,14 +142,14 @@ def test_every_key_is_read(proj):
         ("protocol = ", "not valid TOML"),
         (BASE + "colour = 1\n", "unknown key 'colour'"),
         (BASE + "format = 2\n", "format: this faultcheck reads spec format 1, got 2"),
-        (BASE + 'kind = "simulate"\n', "kind: expected one of search, got 'simulate'"),
+        (BASE + 'kind = "simulate"\n', "kind: expected one of search, induct, got 'simulate'"),
         (BASE + "description = 3\n", "description: expected str, got 3"),
         ('expected = "holds"\n', "protocol: missing"),
         ('protocol = "{mod}"\nexpected = "holds"\n', 'protocol: expected "module:Class"'),
         ('protocol = "fc_spec_nonexistent_mod:X"\nexpected = "holds"\n', "no module named 'fc_spec_nonexistent_mod'"),
         ('protocol = "{mod}:Nope"\nexpected = "holds"\n', "has no 'Nope'"),
         ('protocol = "{mod}:Counter"\n', "expected: missing"),
-        ('protocol = "{mod}:Counter"\nexpected = "hold"\n', "expected: must be \"holds\" or \"violated\", got 'hold'"),
+        ('protocol = "{mod}:Counter"\nexpected = "hold"\n', "expected: must be \"holds\" or \"violated\" for kind = \"search\", got 'hold'"),
         ('protocol = "{mod}:Counter"\nexpected = "violated"\n', "violates: required"),
         (BASE + 'violates = "Small"\n', "violates: only allowed"),
         (BASE + "invariants = [1]\n", "invariants: expected a list of names"),
@@ -284,10 +284,12 @@ def test_check_a_model_class_and_instance_directly(tmp_path):
     assert r.ok and r.stats.distinct == 288 and r.spec == "model TwoPhase"
     r = checker.check(TwoPhase(rms=2), out=None)
     assert r.ok and r.params == {"rms": 2}
-    r = checker.check(EarlyCommit(rms=3), out=tmp_path)
+    r = checker.check(EarlyCommit(rms=3), out=tmp_path, invariants=["TCConsistent"])
     assert (r.verdict, r.ok, r.exit_code, r.property) == (Verdict.VIOLATED, False, 1, "TCConsistent")
     assert r.written == str(tmp_path / "EarlyCommit.json") and Path(r.written).is_file()
     assert len(r.trace) == 5
+    r = checker.check(EarlyCommit(rms=3), out=None)  # every invariant: the lemma the early commit breaks first
+    assert (r.property, len(r.trace)) == ("CommitOnlyIfAllPrepared", 3)
 
 
 def test_check_accepts_a_loaded_spec_and_options_override_it(tmp_path):

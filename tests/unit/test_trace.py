@@ -266,8 +266,9 @@ def test_text_has_a_header_the_initial_state_and_each_step(trace):
     assert lines[1] == "0  initial state"
     assert lines[2:6] == ["     tmState = init", "     tmPrepared = []", "     msgs = []",
                           "     rmState = {rm1: working, rm2: working, rm3: working}"]
-    assert [line for line in lines if not line.startswith(" ")][1:] == \
+    assert [line for line in lines if not line.startswith(" ")][1:-2] == \
         ["0  initial state"] + [f"{i}  {label}" for i, label in enumerate(LABELS, 1)]
+    assert lines[-1] == "violated because: rmState[rm1]=committed, rmState[rm2]=aborted"  # stored by the check
 
 
 def test_text_shows_only_what_changed_in_each_step(trace):
