@@ -481,12 +481,14 @@ class NodeSemantics:
         timer_names = self.Timer.names if self.Timer else ()
 
         FIRED, budget = self.FIRINGS, self.faults.timer_firings
+        # the timers each node's class declares: a state from elsewhere (Z3's, in induct) may arm others
+        own = [sum(1 << b for b, name in enumerate(timer_names) if name in c._timers_) for c in self.classes]
 
         def fired(s: tuple) -> Iterator[tuple[int, int]]:
             if FIRED is not None and s[FIRED] >= budget:
                 return  # the spec bounds how many timers fire in all
             for i in range(self.n):
-                armed = s[T + i]
+                armed = s[T + i] & own[i]
                 b = 0
                 while armed:
                     if armed & 1:
