@@ -162,6 +162,8 @@ def compile_predicate(name: str, fn: Callable[[StateView], object], schema: Stat
             term = build(fn, schema)
         except FormulaError as e:
             raise PropertyError(str(e)) from None
+        except Exception as e:  # the builder's own Python failed (a typo in an attribute, say)
+            raise PropertyError(f"building the formula raised {type(e).__name__}: {e}") from None
         return compile_formula(name, term, schema)
     found = _conjuncts(fn, schema) or [(fn, *variables_read(fn, schema))]
     parts, reads_all, notes = [], set(), []

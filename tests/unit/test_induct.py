@@ -13,8 +13,7 @@ import pytest
 import checker
 from checker import Int, Model, action, forall, formula, implies, invariant
 from checker.cli import main
-from checker.logic import compile_predicate
-from checker.logic import smt
+from checker.logic import compile_predicate, smt
 from checker.logic.formula import State, conj
 from checker.logic.induct import induct
 from checker.logic.lint import cached_lint, lint
@@ -377,3 +376,26 @@ def test_every_permutation_is_a_bijection_on_states():
     for f in images(m.schema, ("rm",)):
         assert sorted(map(f, states)) == sorted(states)
     assert len(list(permutations("ab"))) == len(images(m.schema, ("rm",)))
+
+
+def test_an_ill_typed_formula_is_one_line_naming_the_spec_and_the_invariant(tmp_path, capsys):
+    mod = tmp_path / "badformula.py"
+    mod.write_text(
+        "from checker import forall, formula\n"
+        "from protocols.two_phase_commit_tla import TwoPhase\n"
+        "class Bad(TwoPhase):\n"
+        "    @formula\n"
+        "    def Wrong(self, s):\n"
+        "        return forall(self.RM, lambda r: s.rmState[r] == 3)\n"
+        "class Typo(TwoPhase):\n"
+        "    @formula\n"
+        "    def Wrong(self, s):\n"
+        "        return forall(self.RMS, lambda r: s.rmState[r] == 'working')\n"
+    )
+    for cls, want in (("Bad", "invariant Wrong: 3 is not a Enum"), ("Typo", "invariant Wrong: building the formula "
+                                                                         "raised AttributeError")):
+        spec = tmp_path / f"{cls}.toml"
+        spec.write_text(f'protocol = "badformula:{cls}"\nexpected = "holds"\ninvariants = ["Wrong"]\n')
+        assert main(["check", "-q", str(spec)]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(f"faultcheck: {spec}: ") and want in line, line
