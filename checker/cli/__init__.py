@@ -19,6 +19,9 @@ from ..engine import ProgressMonitor, Verdict
 from ..spec import CheckResult, SpecError, check, combine_exit_codes
 from ..spec.run import EXIT_ERROR, EXIT_OK, EXIT_UNDETERMINED
 from ..trace import Trace, TraceError, render_text
+from ..trace.html import to_html
+from ..trace.itf import to_itf
+from ..trace.msc import to_dot, to_svg
 from .junit import junit_xml
 
 EPILOG = """exit codes: 0 every outcome as expected; 1 an outcome not as expected;
@@ -79,9 +82,21 @@ def _parser() -> argparse.ArgumentParser:
     lt.add_argument("paths", nargs="+", metavar="FILE|DIR")
     lt.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
 
-    s = sub.add_parser("show", help="print a trace file as text, one step and its changes at a time")
+    s = sub.add_parser("show", help="a trace as text (each step and its changes), a sequence chart (dot, svg), "
+                                    "a page to step through (html) or ITF (Apalache's and Quint's JSON traces)")
     s.add_argument("trace", metavar="TRACE")
-    s.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    s.add_argument("--format", choices=("text", "dot", "svg", "html", "itf"), default="text")
+    s.add_argument("-o", "--output", metavar="FILE", help="write there instead of standard output")
+    s.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour for text")
+
+    g = sub.add_parser("graph", help="the reachable state graph of a small spec, with a trace's path highlighted")
+    g.add_argument("spec", metavar="SPEC")
+    g.add_argument("--trace", metavar="TRACE", help="highlight this trace's path")
+    g.add_argument("--format", choices=("dot", "svg", "graphml"), default="dot")
+    g.add_argument("-o", "--output", metavar="FILE", help="write there instead of standard output")
+    g.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
+    g.add_argument("--limit", type=_positive_int, default=5000, metavar="N",
+                   help="refuse specs with more than N reachable states (default 5000)")
     return p
 
 
@@ -251,8 +266,43 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     trace = Trace.load(args.trace)
-    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    print(render_text(trace, color=color))
+    if args.format == "text":
+        color = args.color == "always" or (args.color == "auto" and args.output is None and sys.stdout.isatty())
+        text = render_text(trace, color=color) + "\n"
+    elif args.format == "dot":
+        text = to_dot(trace)
+    elif args.format == "svg":
+        text = _rendered(to_svg, trace)
+    elif args.format == "html":
+        text = _rendered(to_html, trace)
+    else:
+        text = json.dumps(to_itf(trace), indent=1, ensure_ascii=False) + "\n"
+    _emit(args.output, text)
+    return 0
+
+
+def _rendered(fn, trace: Trace) -> str:
+    try:
+        return fn(trace)
+    except RuntimeError as e:  # Graphviz missing
+        raise UsageError(str(e)) from None
+
+
+def _emit(output: str | None, text: str) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        _write(Path(output), text)
+        print(f"wrote {output}", file=sys.stderr)
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from ..spec.graph import state_graph
+
+    overrides = parse_sets(args.set)
+    trace = Trace.load(args.trace) if args.trace else None
+    text = state_graph(args.spec, params=overrides, trace=trace, fmt=args.format, limit=args.limit)
+    _emit(args.output, text)
     return 0
 
 
@@ -263,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     try:
-        return {"check": cmd_check, "induct": cmd_check, "lint": cmd_lint, "show": cmd_show}[args.command](args)
+        commands = {"check": cmd_check, "induct": cmd_check, "lint": cmd_lint, "show": cmd_show, "graph": cmd_graph}
+        return commands[args.command](args)
     except (UsageError, SpecError, TraceError) as e:
         print(f"faultcheck: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -13,7 +13,10 @@ A step names what happened (kind, action, parameters), never a successor
 index, and carries the whole resulting state, decoded. Reserved optional keys,
 filled by later capabilities and kept on load: per step "sent"/"received"
 (messages, each with the step it was sent at) and "permutation" (symmetry);
-top level "loop" (where a lasso's cycle starts) and "violation_core".
+top level "loop" (where a lasso's cycle starts), "violation_core" (why the
+last state violates a formula: the failing instance and the fields that make
+it fail) and "types" (each variable's schema type, described in JSON, so that
+exports such as ITF need no model).
 Imports `checker.semantics` and `checker.model`.
 """
 
@@ -27,11 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..model.typejson import describe
 from ..semantics import Step, TransitionSystem
 
 FORMAT = "faultcheck-trace/1"
 STEP_KEYS = {"kind", "action", "params", "label", "state", "sent", "received", "permutation"}
-TOP_KEYS = {"format", "spec", "protocol", "params", "property", "verdict", "reason", "steps", "loop", "violation_core"}
+TOP_KEYS = {"format", "spec", "protocol", "params", "property", "verdict", "reason", "steps", "loop", "violation_core",
+            "types"}
 
 
 class TraceError(Exception):
@@ -147,7 +152,7 @@ class Trace:
                     raise TraceError(f"{w}: params: expected a list of strings")
             extra = {k: v for k, v in st.items() if k in {"sent", "received", "permutation"}}
             steps.append(TraceStep(kind, st["state"], st.get("action"), tuple(st.get("params", ())), extra))
-        extra = {k: obj[k] for k in ("loop", "violation_core") if obj.get(k) is not None}
+        extra = {k: obj[k] for k in ("loop", "violation_core", "types") if obj.get(k) is not None}
         return cls(obj["protocol"], obj["params"], steps, obj.get("property"), obj["verdict"], obj.get("spec"),
                    obj.get("reason", ""), extra)
 
@@ -191,4 +196,5 @@ def build_trace(
         if step is None:
             raise TraceError("internal: no action leads between two consecutive states of the path")
         steps.append(TraceStep(step.kind, schema.to_json(t), step.action, step.params))
-    return Trace(protocol, dict(system.params), steps, property, verdict, spec, reason)
+    types = {name: describe(t) for name, t in schema.variables.items()}
+    return Trace(protocol, dict(system.params), steps, property, verdict, spec, reason, {"types": types})

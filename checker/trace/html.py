@@ -1,0 +1,171 @@
+"""A trace as one self-contained HTML page to step through: the sequence chart (SVG, inline), and for
+the selected step each node's state with what changed highlighted; buttons and the keyboard (← →,
+Home, End, or j/k) move between steps; clicking a row of the chart selects it. The violated property
+and why it fails head the page. Nothing is fetched: scripts, styles and data are all inline.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+from .format import Trace
+from .msc import chart, to_svg
+
+_STYLE = """
+:root { --fg: #1d1d1f; --muted: #666; --accent: #1f4e9a; --bad: #b00020; --changed: #fff1a8; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: var(--fg); }
+header { padding: 14px 22px 10px; border-bottom: 1px solid #ddd; background: #fafafa; }
+h1 { font-size: 20px; margin: 0 0 4px; }
+.verdict { color: var(--bad); font-weight: 600; }
+.why { margin-top: 4px; }
+.why code { background: #fde0e0; padding: 1px 5px; border-radius: 3px; }
+main { display: grid; grid-template-columns: minmax(420px, 1.3fr) minmax(340px, 1fr); gap: 0; height: calc(100vh - 118px); }
+#chart { overflow: auto; padding: 10px; border-right: 1px solid #ddd; }
+#chart svg { max-width: 100%; height: auto; }
+#chart g.node[id^="row-"] { cursor: pointer; }
+#chart g.current polygon { fill: #ffe082 !important; }
+#chart g.current text { font-weight: bold; }
+#side { overflow: auto; padding: 12px 18px; }
+nav { display: flex; align-items: center; gap: 6px; padding: 8px 22px; border-bottom: 1px solid #ddd; }
+nav button { font-size: 16px; padding: 4px 12px; border: 1px solid #bbb; background: white; border-radius: 5px; cursor: pointer; }
+nav button:hover { background: #eef3fb; }
+#step-label { margin-left: 10px; font-weight: 600; }
+.hint { color: var(--muted); margin-left: auto; font-size: 13px; }
+.card { border: 1px solid #ddd; border-radius: 7px; margin: 0 0 10px; overflow: hidden; }
+.card h3 { margin: 0; padding: 5px 10px; font-size: 14px; background: #e8eef9; }
+.card.acting h3 { background: #1f4e9a; color: white; }
+.card.down h3 { background: #bbb; color: #333; }
+.card table { border-collapse: collapse; width: 100%; font-size: 13.5px; }
+.card td { padding: 3px 10px; border-top: 1px solid #f0f0f0; vertical-align: top; }
+.card td.k { color: var(--muted); width: 32%; white-space: nowrap; }
+tr.changed td { background: var(--changed); }
+.old { color: var(--muted); text-decoration: line-through; margin-right: 6px; }
+.core td.k::after { content: " ⚑"; color: var(--bad); }
+"""
+
+_SCRIPT = """
+(function () {
+  const data = JSON.parse(document.getElementById('trace-data').textContent);
+  const steps = data.steps, lanes = data.lanes, core = data.core || [];
+  let at = 0;
+  const fmt = (v) => {
+    if (v === null) return 'none';
+    if (Array.isArray(v)) return '[' + v.map(fmt).join(', ') + ']';
+    if (typeof v === 'object') {
+      if ('msg' in v && 'src' in v && 'dst' in v) return fmt(v.msg) + ' ' + v.src + '→' + v.dst;
+      if ('type' in v) {
+        const rest = Object.keys(v).filter(k => k !== 'type').map(k => fmt(v[k]));
+        return rest.length ? v.type + '(' + rest.join(', ') + ')' : v.type;
+      }
+      return '{' + Object.keys(v).map(k => k + ': ' + fmt(v[k])).join(', ') + '}';
+    }
+    return String(v);
+  };
+  const rowsOf = (name, value) => {
+    // a node's record (or a map of nodes) shows one row per field; anything else is one row
+    if (value !== null && typeof value === 'object' && !Array.isArray(value) && !('type' in value))
+      return Object.keys(value).map(k => [name + '.' + k, k, value[k]]);
+    return [[name, name, value]];
+  };
+  const isCore = (path) => core.some(c => {
+    const f = c.field.replace(/\\[(.*?)\\]/g, '.$1');
+    return f === path || f.startsWith(path + '.');
+  });
+  function render() {
+    const st = steps[at], prev = at > 0 ? steps[at - 1] : null;
+    document.getElementById('step-label').textContent = at + '  ' + st.label;
+    document.getElementById('position').textContent = 'step ' + at + ' of ' + (steps.length - 1);
+    const side = document.getElementById('state');
+    side.innerHTML = '';
+    for (const name of Object.keys(st.state)) {
+      const card = document.createElement('div');
+      card.className = 'card' + (st.lane === name ? ' acting' : '') + (st.down.includes(name) ? ' down' : '');
+      card.dataset.name = name;
+      const h = document.createElement('h3');
+      h.textContent = name + (st.lane === name ? '  ← ' + st.label : '') + (st.down.includes(name) ? '  (down)' : '');
+      card.appendChild(h);
+      const table = document.createElement('table');
+      for (const [path, key, value] of rowsOf(name, st.state[name])) {
+        const tr = document.createElement('tr');
+        const before = prev ? rowsOf(name, prev.state[name]).find(r => r[0] === path) : null;
+        const changed = before && JSON.stringify(before[2]) !== JSON.stringify(value);
+        if (changed) tr.className = 'changed';
+        if (at === steps.length - 1 && isCore(path)) tr.classList.add('core');
+        tr.dataset.path = path;
+        const k = document.createElement('td'); k.className = 'k'; k.textContent = key;
+        const v = document.createElement('td'); v.className = 'v';
+        if (changed) { const o = document.createElement('span'); o.className = 'old'; o.textContent = fmt(before[2]); v.appendChild(o); }
+        const n = document.createElement('span'); n.className = 'new'; n.textContent = fmt(value); v.appendChild(n);
+        tr.appendChild(k); tr.appendChild(v); table.appendChild(tr);
+      }
+      card.appendChild(table);
+      side.appendChild(card);
+    }
+    document.querySelectorAll('#chart g.current').forEach(g => g.classList.remove('current'));
+    const row = document.getElementById('row-' + at);
+    if (row) { row.classList.add('current'); row.scrollIntoView({block: 'nearest'}); }
+    if (st.lane) { const c = document.getElementById('cell-' + at + '-' + st.lane); if (c) c.classList.add('current'); }
+  }
+  const go = (i) => { at = Math.max(0, Math.min(steps.length - 1, i)); render(); };
+  document.getElementById('first').onclick = () => go(0);
+  document.getElementById('back').onclick = () => go(at - 1);
+  document.getElementById('next').onclick = () => go(at + 1);
+  document.getElementById('last').onclick = () => go(steps.length - 1);
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'ArrowRight' || e.key === 'j' || e.key === ' ') { go(at + 1); e.preventDefault(); }
+    else if (e.key === 'ArrowLeft' || e.key === 'k') { go(at - 1); e.preventDefault(); }
+    else if (e.key === 'Home') go(0);
+    else if (e.key === 'End') go(steps.length - 1);
+  });
+  for (let i = 0; i < steps.length; i++) {
+    const g = document.getElementById('row-' + i);
+    if (g) g.addEventListener('click', () => go(i));
+  }
+  window.faultcheckViewer = { go: go, at: () => at };
+  render();
+})();
+"""
+
+
+def to_html(trace: Trace, svg: str | None = None) -> str:
+    """The viewer page for `trace` (`svg`: the chart, rendered here through Graphviz when not given)."""
+    c = chart(trace)
+    svg = svg if svg is not None else to_svg(trace)
+    svg = svg[svg.find("<svg"):]  # drop the XML prologue and doctype: the SVG sits inside HTML
+    down_at = []
+    for i in range(len(trace.steps)):
+        down_at.append([lane for lane, spans in c.down.items() if any(a <= i and (b is None or i < b) for a, b in spans)])
+    data = {
+        "lanes": c.lanes,
+        "steps": [{"label": st.label, "state": st.state, "lane": c.rows[i].lane, "down": down_at[i]}
+                  for i, st in enumerate(trace.steps)],
+        "core": (trace.extra.get("violation_core") or {}).get("fields", []),
+    }
+    what = f"violated: {trace.property}" if trace.verdict == "violated" and trace.property else trace.verdict
+    why = ""
+    if c.because:
+        why = f'<div class="why">Why: <code>{html.escape(c.because)}</code></div>'
+    if trace.reason:
+        why += f'<div class="why">{html.escape(trace.reason)}</div>'
+    title = f"{trace.protocol} — {what}"
+    payload = json.dumps(data).replace("</", "<\\/")  # a state holding "</script>" cannot end the script
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title><style>{_STYLE}</style></head>
+<body>
+<header><h1>{html.escape(trace.protocol)} <span class="params">{html.escape(json.dumps(trace.params))}</span></h1>
+<div><span class="verdict">{html.escape(what)}</span> after {len(trace)} steps{' — ' + html.escape(trace.spec) if trace.spec else ''}</div>
+{why}</header>
+<nav><button id="first" title="first step (Home)">|◀</button><button id="back" title="back (←)">◀</button>
+<button id="next" title="forward (→)">▶</button><button id="last" title="last step (End)">▶|</button>
+<span id="step-label"></span><span class="hint"><span id="position"></span> · ← → to step, click a row</span></nav>
+<main><div id="chart">{svg}</div><div id="side"><div id="state"></div></div></main>
+<script type="application/json" id="trace-data">{payload}</script>
+<script>{_SCRIPT}</script>
+</body></html>
+"""
+
+
+__all__ = ["to_html"]

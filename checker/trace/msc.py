@@ -1,0 +1,313 @@
+"""Message-sequence charts of traces: what happened where, read from the trace alone.
+
+`chart(trace)` works out the lanes (one per node, in the order of the state),
+each step's row and lane, every message (the row that sent it, the row that
+delivered, dropped or duplicated it, or none: still in flight), the rows where
+each node is down and the partitions; `to_dot` lays it out for Graphviz (time
+downwards, one column per lane, message arrows across), and `to_svg` renders
+it. Messages are matched by diffing the network between consecutive states,
+so nothing is re-run. A low-level model has no messages: its steps sit on the
+lane of their first parameter (`RMPrepare(rm1)` on rm1), or on a `system` lane.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .format import Trace
+
+SYSTEM = "system"
+BOOKKEEPING = {"timers", "network", "channels", "down", "crashes", "detected", "partition", "partitions", "drops",
+               "duplicates", "firings"}
+
+
+@dataclass
+class Message:
+    label: str
+    src: str
+    dst: str
+    sent: int  # the row whose step sent it (0: sent while starting)
+    end: int | None = None  # the row that delivered, dropped or duplicated it; None: never
+    fate: str = "in flight"  # "delivered" | "dropped" | "in flight"
+    copy: bool = False  # made by a duplicate step
+
+
+@dataclass
+class Row:
+    index: int
+    label: str
+    kind: str
+    lane: str | None  # where it happens; None: across the chart (partition, heal)
+
+
+@dataclass
+class Chart:
+    lanes: list[str]
+    rows: list[Row]
+    messages: list[Message] = field(default_factory=list)
+    down: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)  # lane -> [(crash row, restart row)]
+    partitions: list[tuple[int, int | None, str]] = field(default_factory=list)  # (row, heal row, sides)
+    violation: str = ""  # the property, when the trace ends in a violation
+    because: str = ""  # the fields that make it fail, and the failing instance
+
+
+def _envelopes(state: dict) -> Counter:
+    """The messages in flight in a state, as a multiset of canonical JSON strings."""
+    out: Counter = Counter()
+    net = state.get("network")
+    if isinstance(net, list):
+        for e in net:
+            if isinstance(e, dict) and {"msg", "src", "dst"} <= set(e):
+                out[json.dumps(e, sort_keys=True)] += 1
+    chans = state.get("channels")
+    if isinstance(chans, dict):
+        for key, msgs in chans.items():
+            src, _, dst = key.partition("→")
+            for m in msgs if isinstance(msgs, list) else ():
+                out[json.dumps({"msg": m, "src": src, "dst": dst}, sort_keys=True)] += 1
+    return out
+
+
+def message_label(msg: Any) -> str:
+    """`Write(1)` for {"type": "Write", "value": 1}; a message's own text where it has no fields."""
+    if isinstance(msg, dict) and "type" in msg:
+        args = [_short(v) for k, v in msg.items() if k != "type"]
+        return f"{msg['type']}({', '.join(args)})" if args else str(msg["type"])
+    return _short(msg)
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, list):
+        return "[" + ", ".join(_short(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_short(x)}" for k, x in v.items()) + "}"
+    return json.dumps(v)
+
+
+def lanes_of(trace: Trace) -> list[str]:
+    """The nodes: the keys of the timers map, or of messages' ends, or node-shaped variables; for a
+    low-level model, the first parameters of its steps (and `system` for steps without any)."""
+    first = trace.steps[0].state
+    names: list[str] = []
+    timers = first.get("timers")
+    if isinstance(timers, dict):
+        names = list(timers)
+    if not names:
+        for st in trace.steps:
+            for e in _envelopes(st.state):
+                d = json.loads(e)
+                for n in (d["src"], d["dst"]):
+                    if n not in names:
+                        names.append(n)
+    if names:
+        order = [k for k in first if k in names]  # the state's order: roles as declared
+        return order + [n for n in names if n not in order]
+    out: list[str] = []
+    for st in trace.steps[1:]:
+        lane = st.params[0] if st.params else SYSTEM
+        if lane not in out:
+            out.append(lane)
+    return out or [SYSTEM]
+
+
+def _lane_of(kind: str, params: tuple[str, ...], lanes: list[str]) -> str | None:
+    if kind in ("deliver",) and len(params) == 3:
+        return params[1]
+    if kind in ("drop", "duplicate") and len(params) == 3:
+        return params[1]
+    if kind in ("partition", "heal"):
+        return None
+    if params and params[0] in lanes:
+        return params[0]
+    return SYSTEM if SYSTEM in lanes else (lanes[0] if lanes else None)
+
+
+def chart(trace: Trace) -> Chart:
+    """The chart of a trace (see the module's docstring)."""
+    lanes = lanes_of(trace)
+    rows = [Row(0, "initial state", "init", None)]
+    c = Chart(lanes, rows)
+    pending: dict[str, list[Message]] = {}  # envelope -> messages in flight, oldest first
+
+    def send(env: str, row: int, copy: bool = False) -> None:
+        d = json.loads(env)
+        m = Message(message_label(d["msg"]), d["src"], d["dst"], row, copy=copy)
+        c.messages.append(m)
+        pending.setdefault(env, []).append(m)
+
+    before = _envelopes(trace.steps[0].state)
+    for env, k in before.items():
+        for _ in range(k):
+            send(env, 0)
+    for i, st in enumerate(trace.steps[1:], 1):
+        rows.append(Row(i, st.label, st.kind, _lane_of(st.kind, st.params, lanes)))
+        after = _envelopes(st.state)
+        gone = before - after
+        new = after - before
+        for env, k in gone.items():
+            for _ in range(k):
+                queue = pending.get(env)
+                if queue:
+                    m = queue.pop(0)
+                    m.end = i
+                    m.fate = "dropped" if st.kind == "drop" else "delivered"
+        for env, k in new.items():
+            for _ in range(k):
+                send(env, i, copy=st.kind == "duplicate")
+        if st.kind == "crash" and st.params:
+            c.down.setdefault(st.params[0], []).append((i, None))
+        elif st.kind == "restart" and st.params:
+            spans = c.down.get(st.params[0], [])
+            if spans and spans[-1][1] is None:
+                spans[-1] = (spans[-1][0], i)
+        elif st.kind == "partition":
+            c.partitions.append((i, None, " | ".join(st.params)))
+        elif st.kind == "heal" and c.partitions and c.partitions[-1][1] is None:
+            c.partitions[-1] = (c.partitions[-1][0], i, c.partitions[-1][2])
+        before = after
+    if trace.verdict == "violated" and trace.property:
+        c.violation = trace.property
+        why = trace.extra.get("violation_core")
+        if isinstance(why, dict):
+            parts = []
+            fields = why.get("fields") or []
+            if fields:
+                parts.append("because " + ", ".join(f"{f.get('field')}={f.get('value')}" for f in fields
+                                                    if isinstance(f, dict)))
+            if why.get("instance"):
+                parts.append("instance " + ", ".join(why["instance"]))
+            c.because = "; ".join(parts)
+    return c
+
+
+# -- DOT ---------------------------------------------------------------------------------------------------------------
+
+
+def _q(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _is_down(c: Chart, lane: str, row: int) -> bool:
+    return any(a <= row and (b is None or row < b) for a, b in c.down.get(lane, []))
+
+
+def to_dot(trace: Trace, title: str | None = None) -> str:
+    """The chart as a Graphviz digraph: a step column, then one column per lane, one row per step."""
+    c = chart(trace)
+    n = len(c.rows)
+    L = c.lanes
+    out = [
+        "digraph msc {",
+        f"  graph [rankdir=TB, splines=true, nodesep=0.35, ranksep=0.18, newrank=true, fontname=Helvetica, "
+        f"fontsize=11, label={_q(title or _title(trace))}, labelloc=t];",
+        "  node [fontname=Helvetica, fontsize=10];",
+        "  edge [fontname=Helvetica, fontsize=9];",
+    ]
+    # the header: the step column and one box per lane
+    out.append("  { rank=same; h_step [shape=plaintext, label=\"step\"];")
+    for j, lane in enumerate(L):
+        out.append(f"    h{j} [shape=box, style=\"rounded,filled\", fillcolor=\"#e8eef9\", label={_q(lane)}, "
+                   f"id={_q('lane-' + lane)}];")
+    out.append("  }")
+    acting: dict[tuple[int, int], str] = {}
+    for r in c.rows:
+        if r.lane in L:
+            acting[(r.index, L.index(r.lane))] = r.kind
+    sends = {(m.sent, L.index(m.src)) for m in c.messages if m.src in L}
+    in_band = {i for a, b, _ in c.partitions for i in range(a, (b if b is not None else n - 1) + 1)}
+    for r in c.rows:
+        i = r.index
+        fill = "#fde7c8" if i in in_band else "white"
+        color = "#b00020" if r.kind in ("crash", "drop", "duplicate", "partition") else "black"
+        out.append(f"  {{ rank=same; s{i} [shape=box, style=filled, fillcolor={_q(fill)}, color=white, "
+                   f"fontcolor={_q(color)}, label={_q(f'{i}  {r.label}')}, id={_q(f'row-{i}')}];")
+        for j, lane in enumerate(L):
+            node = f"n{i}_{j}"
+            if r.kind == "crash" and r.lane == lane:
+                attrs = 'shape=plaintext, label="✕", fontcolor="#b00020", fontsize=18, width=0.2, height=0.2'
+            elif r.kind == "restart" and r.lane == lane:
+                attrs = 'shape=circle, label="↻", fontcolor="#1b5e20", fontsize=12, width=0.25, fixedsize=true'
+            elif (i, j) in acting or (i, j) in sends:
+                attrs = ('shape=circle, style=filled, fillcolor="#1f4e9a", color="#1f4e9a", label="", width=0.12, '
+                         'fixedsize=true')
+            else:
+                attrs = 'shape=point, width=0.01, color="#999999"'
+            out.append(f"    {node} [{attrs}, id={_q(f'cell-{i}-{lane}')}, tooltip={_q(f'{i}: {lane}')}];")
+        out.append("  }")
+    # the bottom: messages never delivered end here; the violation is stated here
+    end = n
+    out.append(f"  {{ rank=same; s{end} [shape=plaintext, label=\"\"];")
+    for j in range(len(L)):
+        out.append(f"    n{end}_{j} [shape=point, width=0.01, color=\"#999999\"];")
+    out.append("  }")
+    # left to right: the step column, then the lanes in order, on every row
+    for i in ["h", *range(end + 1)]:
+        cells = ["h_step", *(f"h{j}" for j in range(len(L)))] if i == "h" else \
+            [f"s{i}", *(f"n{i}_{j}" for j in range(len(L)))]
+        out.append(f"  {' -> '.join(cells)} [style=invis];")
+    # vertical structure: the step column and the lanes (grey while the node is down)
+    out.append("  h_step -> s0 [style=invis, weight=100];")
+    for i in range(end):
+        out.append(f"  s{i} -> s{i + 1} [style=invis, weight=100];")
+    for j, lane in enumerate(L):
+        out.append(f"  h{j} -> n0_{j} [arrowhead=none, color=\"#999999\", weight=100];")
+        for i in range(end):
+            down = _is_down(c, lane, i)
+            style = 'style=dashed, color="#cccccc", penwidth=3' if down else 'color="#999999"'
+            out.append(f"  n{i}_{j} -> n{i + 1}_{j} [arrowhead=none, {style}, weight=100];")
+    # messages: from the row that sent them to the row that ended them
+    for k, m in enumerate(c.messages):
+        if m.src not in L or m.dst not in L:
+            continue
+        a, b = L.index(m.src), L.index(m.dst)
+        label = m.label + (" (copy)" if m.copy else "")
+        if m.fate == "delivered":
+            attrs = f'color="#1f4e9a", fontcolor="#1f4e9a", label={_q(label)}'
+            target = f"n{m.end}_{b}"
+        elif m.fate == "dropped":
+            attrs = f'color="#b00020", fontcolor="#b00020", arrowhead=tee, style=dashed, label={_q("✕ " + label)}'
+            target = f"n{m.end}_{b}"
+        else:
+            attrs = f'color="#777777", fontcolor="#777777", arrowhead=empty, style=dotted, label={_q(label + " …")}'
+            target = f"n{end}_{b}"
+        if m.copy:
+            attrs += ", penwidth=1.5"
+        out.append(f"  n{m.sent}_{a} -> {target} [{attrs}, constraint=false, id={_q(f'msg-{k}')}];")
+    # partitions: a band across the chart from the partition to the heal
+    for a, b, sides in c.partitions:
+        if len(L) > 1:
+            out.append(f"  n{a}_0 -> n{a}_{len(L) - 1} [color=\"#e08a00\", penwidth=2, style=dashed, arrowhead=none, "
+                       f"constraint=false, label={_q('partition ' + sides)}, fontcolor=\"#e08a00\"];")
+            if b is not None:
+                out.append(f"  n{b}_0 -> n{b}_{len(L) - 1} [color=\"#2e7d32\", penwidth=2, style=dashed, "
+                           f"arrowhead=none, constraint=false, label=\"heal\", fontcolor=\"#2e7d32\"];")
+    if c.violation:
+        text = f"violated: {c.violation}" + (f"\n{c.because}" if c.because else "")
+        out.append(f"  verdict [shape=box, style=\"filled,rounded\", fillcolor=\"#fde0e0\", color=\"#b00020\", "
+                   f"fontcolor=\"#b00020\", label={_q(text)}, id=\"verdict\"];")
+        out.append(f"  s{end} -> verdict [style=invis];")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _title(trace: Trace) -> str:
+    what = f"{trace.verdict}: {trace.property}" if trace.property else trace.verdict
+    return f"{trace.protocol} — {what} ({len(trace)} steps)"
+
+
+def to_svg(trace: Trace, title: str | None = None) -> str:
+    """The chart rendered by Graphviz's `dot` (installed with the `graphviz` Debian package)."""
+    import graphviz
+
+    try:
+        return graphviz.Source(to_dot(trace, title)).pipe(format="svg", encoding="utf-8")
+    except graphviz.ExecutableNotFound:
+        raise RuntimeError("Graphviz's dot is not installed (apt-get install graphviz)") from None
+
+
+__all__ = ["Chart", "Message", "Row", "chart", "lanes_of", "message_label", "to_dot", "to_svg"]
