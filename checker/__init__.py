@@ -12,6 +12,7 @@ Layers (imports point down this list, never up; tests/test_layering.py keeps it 
 """
 
 from .engine import SearchOptions, SearchResult, Stats, Verdict
+from .logic.formula import conj, disj, exists, forall, iff, implies, ite, make
 from .model import (
     Bag,
     Bool,
@@ -41,7 +42,6 @@ from .model import (
     timer,
     volatile,
 )
-from .logic.formula import conj, disj, exists, forall, iff, implies, ite, make
 
 __version__ = "0.1.0"
 

@@ -32,7 +32,23 @@ then abort on its own, and the TM's Commit makes a third state: one RM
 committed, one aborted. The shortest counterexample has 5 steps.
 """
 
-from checker import Enum, Map, Model, NodeId, OneOf, Param, Record, Set, action, exists, forall, formula, iff, implies, make
+from checker import (
+    Enum,
+    Map,
+    Model,
+    NodeId,
+    OneOf,
+    Param,
+    Record,
+    Set,
+    action,
+    exists,
+    forall,
+    formula,
+    iff,
+    implies,
+    make,
+)
 
 RMState = Enum("working", "prepared", "committed", "aborted")
 TMState = Enum("init", "committed", "aborted")

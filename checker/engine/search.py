@@ -211,10 +211,10 @@ def _bad_state(system: TransitionSystem, s: tuple, t: tuple) -> str:
 
 
 def _simplest(system: TransitionSystem, paths: list[tuple[tuple, ...]]) -> tuple[tuple, ...]:
-    """Among shortest counterexamples of equal length: the fewest fault steps, then the first in
-    breadth-first order (deterministic, so reruns write the same trace; and it reads more naturally
-    than the lowest state tuples, which depend on the encoding). A step counts as a fault when no
-    other kind of step leads the same way."""
+    """Among shortest counterexamples of equal length: the fewest fault steps, then the fewest nodes
+    involved (named by the steps), then the first in breadth-first order (deterministic, so reruns
+    write the same trace; and it reads more naturally than the lowest state tuples, which depend on
+    the encoding). A step counts as a fault when no other kind of step leads the same way."""
     if len(paths) == 1:
         return paths[0]
     normal = [a for a in system.actions if a.kind not in FAULT_KINDS]
@@ -228,7 +228,29 @@ def _simplest(system: TransitionSystem, paths: list[tuple[tuple, ...]]) -> tuple
             n += faults_on[(p, t)]
         return n
 
-    return min(enumerate(paths), key=lambda ip: (faults(ip[1]), ip[0]))[1]
+    scored = [(faults(p), i, p) for i, p in enumerate(paths)]
+    fewest = min(f for f, _, _ in scored)
+    tied = [(i, p) for f, i, p in scored if f == fewest][:NODE_CANDIDATES]
+    if len(tied) == 1:
+        return tied[0][1]
+    return min(tied, key=lambda ip: (len(_nodes_involved(system, ip[1])), ip[0]))[1]
+
+
+NODE_CANDIDATES = 200  # paths tied on faults whose steps are labelled to count the nodes involved
+
+
+def _nodes_involved(system: TransitionSystem, path: tuple[tuple, ...]) -> set[str]:
+    """The nodes (or, in a low-level model, the parameter values) the steps of `path` name."""
+    out: set[str] = set()
+    for p, t in zip(path, path[1:]):
+        step = system.find_step(p, t)
+        if step is None:
+            continue
+        if step.kind in ("deliver", "drop", "duplicate"):
+            out.update(step.params[:2])  # the sender and the receiver, not the message's text
+        elif step.kind not in ("partition", "heal"):
+            out.update(step.params)
+    return out
 
 
 def _path_exact(seen: dict, last: tuple) -> tuple[tuple, ...]:

@@ -36,8 +36,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..model import Bag, Bool, Enum, Int, Map, NodeId, OneOf, Option, Record, SchemaError, Seq, Set, StateSchema, Type
-from ..model.schema import Queue
-from ..model.schema import RecordValue
+from ..model.schema import Queue, RecordValue
 
 
 class FormulaError(Exception):
@@ -267,9 +266,15 @@ class Term:
             return self.count(elem) > 0
         if not isinstance(t, Set):
             raise FormulaError(f"`{self}.contains(...)`: {type_name(t)} is not a set")
-        e = coerce(elem, t.elem, f"the element of `{self}.contains(...)`")
-        e = _inject(e, t.elem, f"`{self}.contains({e})`")
+        e = self._element(elem, t.elem, "contains")
         return Term("member", (e, self), BOOL, self.ctx or e.ctx)
+
+    def _element(self, elem: Any, want: Any, what: str) -> Term:
+        """An element for this set or bag: of its element type (any Int for a set of Ints)."""
+        e = _inject(coerce(elem, want, f"the element of `{self}.{what}(...)`"), want, f"`{self}.{what}(...)`")
+        if not _same_domain(e.type, want):
+            raise FormulaError(f"`{self}.{what}({e})`: the elements are {type_name(want)}, not {type_name(e.type)}")
+        return e
 
     def card(self) -> Term:
         """The number of members of a set (of elements, counting copies, of a bag)."""
@@ -282,7 +287,7 @@ class Term:
         t = self.type
         if not isinstance(t, Bag):
             raise FormulaError(f"`{self}.count(...)`: {type_name(t)} is not a bag")
-        e = _inject(coerce(elem, t.elem, f"the element of `{self}.count(...)`"), t.elem, f"`{self}.count(...)`")
+        e = self._element(elem, t.elem, "count")
         return Term("count", (e, self), INTEGER, self.ctx or e.ctx)
 
     def length(self) -> Term:
@@ -460,7 +465,10 @@ def make(record: Record, **fields: Any) -> Term:
     for f, ft in record.fields.items():
         if f not in fields:
             raise FormulaError(f"make({record.name}): field {f!r} has no value")
-        v = _inject(coerce(fields[f], ft, f"make({record.name}, {f}=...)"), ft, f"make({record.name})")
+        given = fields[f]
+        if type(given) is int and isinstance(ft, Int):
+            given = const(given, ft)  # a plain int is a constant of the field's type (checked against its range)
+        v = _inject(coerce(given, ft, f"make({record.name}, {f}=...)"), ft, f"make({record.name})")
         if v.type != ft:
             raise FormulaError(f"make({record.name}, {f}={v}): the field is {type_name(ft)}, the value "
                                f"{type_name(v.type)}" + (" (an arithmetic result may fall outside it)"

@@ -27,6 +27,7 @@ class CTI:
     post: tuple
     property: str
     instance: list[str] = field(default_factory=list)
+    error: str = ""  # the model's own code raised on `pre` (a state the invariant allows but the model cannot take)
 
 
 @dataclass
@@ -79,7 +80,12 @@ def induct(system: TransitionSystem, invariants: Sequence[Predicate], *, symmetr
         if progress is not None and examined % 1000 == 0:
             progress(examined)
         for a in actions:
-            for t in a.successors(raw):
+            try:
+                succs = a.successors(raw)
+            except Exception as e:  # the model cannot take this state: the invariant does not rule it out
+                cti = CTI(raw, None, raw, a.name, [], f"{type(e).__name__}: {e}")
+                return InductResult("not_inductive", examined, successors, time.perf_counter() - start, roles, cti)
+            for t in succs:
                 successors += 1
                 failing = _first_failing(invariants, t)
                 if failing is not None:
@@ -128,6 +134,11 @@ def describe(system: TransitionSystem, r: InductResult) -> list[str]:
     if cti.pre is None:
         out.append(f"an initial state violates {cti.property}:")
         out += [f"  {line}" for line in state_lines(schema, cti.post)]
+    elif cti.error:
+        out.append("a state satisfying the invariant, which the model's own code cannot take:")
+        out += [f"  {line}" for line in state_lines(schema, cti.pre)]
+        out.append(f"{cti.property} raised {cti.error}")
+        out.append("strengthen the invariant to rule such states out")
     else:
         out.append("a state satisfying the invariant:")
         out += [f"  {line}" for line in state_lines(schema, cti.pre)]

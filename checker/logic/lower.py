@@ -36,11 +36,13 @@ def slot_kinds(t: Any) -> list[int]:
     if isinstance(t, Option):
         return [0] + slot_kinds(t.inner)
     if isinstance(t, OneOf):
-        out = [0] * t.width
+        seen: list[set[int]] = [set() for _ in range(t.width)]
         for v in t.variants:
             for i, k in enumerate(slot_kinds(v)):
-                out[1 + i] = max(out[1 + i], k)  # a slot shared by a set and an int is read as bits
-        return out
+                seen[1 + i].add(k)
+        # a slot that is a set in every variant using it is bits (the widest); one shared with an int is an
+        # int, turned into bits where a set reads it
+        return [0 if (0 in ks or not ks) else max(ks) for ks in seen]
     return [0]
 
 
@@ -111,7 +113,7 @@ class Lowering:
             return self._iff(self.val(a[0], env), self.val(a[1], env))
         if op == "member":
             e, s = a
-            return A.bit(self.slots(s, env)[0], self.rank(e.type, self.slots(e, env)), s.type.elem.cardinality)
+            return self._has(self.slots(s, env)[0], e, s.type.elem, env)
         if op == "subset":
             n = a[0].type.elem.cardinality
             x, y = self.slots(a[0], env)[0], self.slots(a[1], env)[0]
@@ -128,7 +130,9 @@ class Lowering:
             return A.popcount(mask, n)
         if op == "count":
             e, b = a
-            return A.nibble(self.slots(b, env)[0], self.rank(e.type, self.slots(e, env)), b.type.elem.cardinality)
+            r, inside = self.elem_rank(e, b.type.elem, env)
+            n = A.nibble(self.slots(b, env)[0], r, b.type.elem.cardinality)
+            return n if inside is True else A.ite(inside, n, 0)
         if op == "length":
             return self.slots(a[0], env)[0]
         if op == "is_some":
@@ -212,7 +216,9 @@ class Lowering:
             n = ty.elem.cardinality
             mask: Any = 0
             for e in a:
-                mask = A.bits("or", mask, A.singleton(self.rank(e.type, self.slots(e, env)), n), n)
+                r, inside = self.elem_rank(e, ty.elem, env)
+                one = A.singleton(r, n)
+                mask = A.bits("or", mask, one if inside is True else A.ite(inside, one, 0), n)
             return [mask]
         if op in ("union", "inter", "diff"):
             n = ty.elem.cardinality
@@ -226,6 +232,22 @@ class Lowering:
         if isinstance(ty, Int):
             return [A.sub(self.val(t, env), ty.lo)]
         raise FormulaError(f"`{t}` has no stored form (an arithmetic result cannot be used as a value here)")
+
+    def _has(self, mask: Any, e: Term, elem: Any, env: dict) -> Any:
+        r, inside = self.elem_rank(e, elem, env)
+        bit = self.A.bit(mask, r, elem.cardinality)
+        return bit if inside is True else self.A.and_([inside, bit])
+
+    def elem_rank(self, e: Term, elem: Any, env: dict) -> tuple[Any, Any]:
+        """The rank of element `e` in the collection's element type `elem`, and whether it lies in that type
+        at all (True, or a boolean: an Int element of another range may fall outside)."""
+        A = self.A
+        if isinstance(elem, Int):
+            v = self.val(e, env)
+            if isinstance(e.type, Int) and elem.lo <= e.type.lo and e.type.hi <= elem.hi:
+                return A.sub(v, elem.lo), True
+            return A.sub(v, elem.lo), A.and_([A.le(elem.lo, v), A.le(v, elem.hi)])
+        return self.rank(elem, self.slots(e, env)), True
 
     # -- ranks: an element's position in its type, from its slots ----------------------------------------
     def rank(self, t: Any, s: Sequence) -> Any:

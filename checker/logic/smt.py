@@ -155,7 +155,7 @@ class Z3Algebra:
                 return False
             if _c(mask):
                 return bool(mask >> rank & 1)
-            return z3.Extract(rank, rank, mask) == 1
+            return z3.Extract(rank, rank, _bv(mask, n)) == 1
         return self.or_([self.and_([rank == r, self.bit(mask, r, n)]) for r in range(n)])
 
     def singleton(self, rank, n):
@@ -185,6 +185,7 @@ class Z3Algebra:
                 return 0
             if _c(bag):
                 return bag >> 4 * rank & 15
+            bag = _bv(bag, 4 * n)
             return z3.Sum([z3.If(z3.Extract(4 * rank + i, 4 * rank + i, bag) == 1, 1 << i, 0) for i in range(4)])
         acc: Any = 0
         for r in range(n - 1, -1, -1):
@@ -212,7 +213,9 @@ def _same_sort(a: Any, b: Any) -> tuple[Any, Any]:
 
 
 def _bv(x: Any, n: int) -> Any:
-    return x if z3.is_bv(x) else z3.Int2BV(x, n)
+    if z3.is_bv(x):  # a OneOf slot shared with wider sets is constrained below 2**n where this set is read
+        return x if x.size() == n else z3.ZeroExt(n - x.size(), x) if x.size() < n else z3.Extract(n - 1, 0, x)
+    return z3.Int2BV(x, n)
 
 
 # -- states in Z3 ----------------------------------------------------------------------------------------
@@ -258,7 +261,11 @@ class SymbolicState:
 
 def _type_constraints(t: Any, vs: Sequence[Any]) -> list:
     if isinstance(t, (Set, Bag)):
-        return []
+        bits = t.elem.cardinality * (Bag.BITS if isinstance(t, Bag) else 1)
+        v = vs[0]
+        if z3.is_bv(v):  # wider only where a OneOf slot holds wider sets in other variants
+            return [z3.ULT(v, 1 << bits)] if v.size() > bits else []
+        return [v >= 0, v < 1 << bits]  # an int slot shared with an Int of another variant
     if isinstance(t, Record):
         out, o = [], 0
         for ft in t.fields.values():

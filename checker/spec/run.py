@@ -204,11 +204,14 @@ def _check_induct(spec: Spec, model: Model, system: TransitionSystem, invs: list
         assert cti is not None
         if cti.pre is None:
             what = f"not inductive: an initial state violates {cti.property}"
+        elif cti.error:
+            what = (f"not inductive: the invariant allows a state on which {cti.property} raises "
+                    f"({r.examined:,} states examined{sym})")
         else:
             what = (f"not inductive: {cti.step.label if cti.step else 'a step'} leads from a state satisfying the "
                     f"invariant to one violating {cti.property} ({r.examined:,} states examined{sym})")
         common["verdict"] = Verdict.VIOLATED
-        common["property"] = cti.property
+        common["property"] = None if cti.error else cti.property
     ok = r.verdict == expected
     message = f"{what}{', as expected' if ok else f' (expected {expected})'}"
     return CheckResult(ok=ok, exit_code=EXIT_OK if ok else EXIT_UNEXPECTED, message=message, **common)

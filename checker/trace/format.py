@@ -98,8 +98,11 @@ class Trace:
         if self.reason:
             out["reason"] = self.reason
         out["steps"] = [s.to_json() for s in self.steps]
-        out.setdefault("loop", None)
-        out.update(self.extra)
+        out["loop"] = None
+        for k in ("loop", "violation_core", "types"):  # a fixed order: saving what was loaded changes nothing
+            if k in self.extra:
+                out[k] = self.extra[k]
+        out.update({k: v for k, v in self.extra.items() if k not in out})
         return out
 
     def dumps(self) -> str:

@@ -8,7 +8,6 @@ from checker.semantics import from_model
 from checker.trace import build_trace, replay
 from protocols.two_phase_commit_tla import EarlyCommit, TwoPhase
 
-
 TLA_INVARIANTS = ("TypeOK", "TCConsistent")  # the TLA+ spec's; the model adds the lemmas of the induct proof
 LEMMAS = ("PreparedRecorded", "PreparedMeansVoted", "DecisionSent", "CommitOnlyIfAllPrepared", "CommittedAfterCommit",
           "AbortedAlone")

@@ -10,7 +10,6 @@ import itertools
 import operator
 import random
 
-import pytest
 import z3
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -693,15 +692,11 @@ MIXED = StateSchema({"u": OneOf(Record("A", s=Set(N2)), Record("B", i=Int(0, 5))
 TWO_SETS = StateSchema({"u": OneOf(Record("A", s=Set(N2)), Record("B", t=Set(NodeId("m", 3))))})
 
 
-@pytest.mark.xfail(strict=True, reason="smt: the slot shared by A.s (Set, bit-vector) and B.i (Int) is a 2-bit "
-                   "bit-vector, so SymbolicState's constraints exclude every B state (models finds 4 of 10)")
 def test_models_of_a_oneof_sharing_a_slot_between_a_set_and_an_int():
     expect = {MIXED.encode({"u": v}) for v in MIXED.variables["u"].values()}
     assert set(smt.models(MIXED, const(True, BOOL))) == expect
 
 
-@pytest.mark.xfail(strict=True, reason="smt: B.i is read from a 2-bit bit-vector slot, so Z3 evaluates "
-                   "u.as_a('B').i >= 4 as true for B(i=0), B(i=1) and every A state, where Python says false")
 def test_evaluate_of_a_oneof_sharing_a_slot_between_a_set_and_an_int():
     u = State(MIXED).u
     f = u.as_a("B").i >= 4
@@ -710,8 +705,6 @@ def test_evaluate_of_a_oneof_sharing_a_slot_between_a_set_and_an_int():
         assert smt.evaluate(f, MIXED, raw) == compile_term(f, MIXED)(raw), v
 
 
-@pytest.mark.xfail(strict=True, reason="smt._type_constraints puts no bound on a Set slot, so when a OneOf slot is "
-                   "widened to another variant's 3-bit set, A's 2-element set may hold bit 2: non-canonical models")
 def test_models_of_a_oneof_with_sets_of_two_sizes_are_canonical():
     got = list(smt.models(TWO_SETS, const(True, BOOL)))
     assert [r for r in got if TWO_SETS.check_raw(r) is not None] == []

@@ -84,7 +84,7 @@ def test_reserved_keys_survive_a_round_trip(trace):
     obj["steps"][1]["sent"] = [{"msg": "x", "at": 1}]
     obj["steps"][2]["permutation"] = {"rm1": "rm2"}
     t = Trace.from_json(obj)
-    assert t.reason == "why" and t.extra == {"loop": 2, "violation_core": ["rmState"]}
+    assert t.reason == "why" and t.extra == {"loop": 2, "violation_core": ["rmState"], "types": obj["types"]}
     again = t.to_json()
     assert again["loop"] == 2 and again["violation_core"] == ["rmState"] and again["reason"] == "why"
     assert again["steps"][1]["sent"] == [{"msg": "x", "at": 1}] and again["steps"][2]["permutation"] == {"rm1": "rm2"}
