@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--update", action="store_true",
                    help="rewrite a committed counterexample that no longer replays or that a shorter one beats")
     c.add_argument("--junit", metavar="FILE", help="also write JUnit XML there, one test case per spec")
+    c.add_argument("--simplest", action="store_true",
+                   help="with a violation, also write the one with the fewest faults at any length "
+                        "(<out>/<spec>.simplest.json)")
     c.add_argument("--no-lint", action="store_true",
                    help="do not ask Z3 about formula invariants (it is asked only when they change)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress display")
@@ -204,6 +207,7 @@ def _check_files(args, files, overrides, codes, report) -> None:
                     update=args.update,
                     monitor=None if args.quiet else ProgressMonitor(max_seconds=args.max_seconds, label=f"{f.name}: "),
                     lint=not args.no_lint,
+                    simplest=args.simplest,
                 )
         except SpecError as e:
             codes.append(EXIT_ERROR)

@@ -3,8 +3,9 @@
 Imports `checker.semantics` and `checker.logic`; never the trace, spec or CLI layers.
 """
 
+from .fewest import fewest_faults
 from .monitor import Monitor, ProgressMonitor
 from .result import SearchOptions, SearchResult, Stats, Verdict
 from .search import search
 
-__all__ = ["Monitor", "ProgressMonitor", "SearchOptions", "SearchResult", "Stats", "Verdict", "search"]
+__all__ = ["fewest_faults", "Monitor", "ProgressMonitor", "SearchOptions", "SearchResult", "Stats", "Verdict", "search"]

@@ -114,6 +114,7 @@ def check(
     monitor: Monitor | None = None,
     lint: bool = True,
     kind: str | None = None,
+    simplest: bool = False,
 ) -> CheckResult:
     """Check a spec file, a loaded `Spec`, or a model instance or class.
 
@@ -166,7 +167,28 @@ def check(
         monitor=monitor,
     )
     judged = _judge(spec, model, system, invs, result, out, update)
+    if simplest and result.verdict is Verdict.VIOLATED and out is not None:
+        judged = replace(judged, details=judged.details + (_simplest(spec, system, invs, result, out, options),))
     return replace(judged, warnings=warnings) if warnings else judged
+
+
+def _simplest(spec: Spec, system: TransitionSystem, invs: list[Predicate], result: SearchResult,
+              out: str | os.PathLike, options: SearchOptions) -> str:
+    """Write the violation with the fewest faults at any length; one line saying what it is."""
+    from ..engine import fewest_faults
+    from ..semantics import FAULT_KINDS
+
+    r = fewest_faults(system, invs, options)
+    if r.path is None:
+        return f"fewest faults: not found ({r.reason or r.verdict.value})"
+    trace = build_trace(system, r.path, protocol=spec.protocol, property=r.property, verdict=r.verdict.value,
+                        spec=str(spec.path) if spec.path else None)
+    where = trace.save(Path(out) / f"{spec.name}.simplest.json")
+    faults = sum(st.kind in FAULT_KINDS for st in trace.steps)
+    shortest = sum(1 for s, t in zip(result.path, result.path[1:])  # type: ignore[arg-type]
+                   if (step := system.find_step(s, t)) is not None and step.kind in FAULT_KINDS)
+    return (f"fewest faults: {len(trace)} steps with {faults} fault{'s' if faults != 1 else ''} (violating "
+            f"{r.property}; the shortest has {shortest}): {where}")
 
 
 def _lint(spec: Spec, system: TransitionSystem, invs: list[Predicate], out: str | os.PathLike) -> tuple[str, ...]:

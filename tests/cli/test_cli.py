@@ -740,3 +740,14 @@ def test_the_command_runs_as_a_process_over_specs(tmp_path):
     for line, spec in zip(lines, specs):
         assert line.startswith("ok ") and f"specs/{spec.name}:" in line, line
     assert "Traceback" not in proc.stderr
+
+
+def test_simplest_writes_the_fewest_faults_trace_next_to_the_new_one(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, _ = run(capsys, "check", str(ROOT / "specs" / "primary_backup_ack_early.toml"), "--simplest",
+                          "--out", str(out), "-q")
+    assert code == 0
+    written = out / "primary_backup_ack_early.simplest.json"
+    assert f"fewest faults: 5 steps with 1 fault (violating NoLostWrite; the shortest has 1): {written}" in stdout
+    t = Trace.load(written)
+    assert t.property == "NoLostWrite" and sum(s.kind == "crash" for s in t.steps) == 1

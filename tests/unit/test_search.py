@@ -682,3 +682,35 @@ def test_early_commit_breaks_tc_consistent_in_five_steps(store):
     tc = next(p for p in invs if p.name == "TCConsistent")
     assert not tc.check(r.path[-1]) and all(tc.check(s) for s in r.path[:-1])
     assert set(system.schema.view(r.path[-1]).rmState.values()) >= {"committed", "aborted"}
+
+
+def test_fewest_faults_prefers_a_longer_story_without_faults():
+    """A crash reaches the bad state in one step, normal steps in three: BFS takes the crash, the
+    fewest-faults search the three normal steps; and with no fault-free way, the fewest crashes."""
+    from checker.engine import fewest_faults
+    from checker.model import Int, StateSchema
+    from checker.semantics import Action, TransitionSystem
+
+    schema = StateSchema({"x": Int(0, 9)})
+
+    def step(s):
+        return [(s[0] + 1,)] if s[0] < 3 else []
+
+    def crash(s):
+        return [(3,)] if s[0] == 0 else []
+
+    def system(normal_ok: bool) -> TransitionSystem:
+        normal = step if normal_ok else (lambda s: [(s[0] + 1,)] if s[0] < 2 else [])
+        return TransitionSystem("t", schema, [(0,)], [
+            Action("tick", normal, lambda s: [((), t) for t in normal(s)]),
+            Action("crash", crash, lambda s: [(("n1",), t) for t in crash(s)], kind="crash"),
+        ])
+
+    bad = compile_predicate("Small", lambda st: st.x < 3, schema)
+    short = search(system(True), [bad], SearchOptions())
+    assert short.path == ((0,), (3,))  # the shortest uses the crash
+    r = fewest_faults(system(True), [bad])
+    assert (r.verdict, r.property, r.path) == (Verdict.VIOLATED, "Small", ((0,), (1,), (2,), (3,)))
+    r = fewest_faults(system(False), [bad])  # only the crash leads there
+    assert r.path == ((0,), (3,))
+    assert fewest_faults(system(True), [compile_predicate("T", lambda st: True, schema)]).verdict is Verdict.HOLDS
