@@ -106,6 +106,8 @@ class ViewService(Node):
         self.backups = frozenset(self.nodes("server")[1:])
 
     def on_peer_crash(self, peer):
+        if peer not in self.nodes("server"):
+            return  # a client's crash changes no view
         self.down = self.down | {peer}
         live = sorted(self.backups - self.down)
         if peer == self.primary and live:  # promote the first live backup: it applied every acknowledged write

@@ -5,7 +5,7 @@ import pytest
 import checker
 from checker.engine import Verdict
 from checker.semantics.nodes import from_protocol
-from checker.spec import load_spec
+from checker.spec import check, load_spec
 from checker.trace import Trace, replay
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -80,3 +80,13 @@ def test_the_failure_detector_never_reports_a_live_node(tmp_path):
                         nxt.append(t)
         frontier = nxt
     assert checked > 0
+
+
+def test_a_crashed_client_changes_no_view(tmp_path):
+    """The view service is told of every crash; a client's is none of its business."""
+    text = (ROOT / "specs" / "primary_backup_ok.toml").read_text().replace('crashable = ["server"]',
+                                                                          'crashable = ["server", "client"]')
+    spec = tmp_path / "pb.toml"
+    spec.write_text(text)
+    r = check(spec, out=None)
+    assert r.ok and r.verdict.value == "holds", r.message
