@@ -1,0 +1,208 @@
+"""The liveness engine on small hand-built graphs: fairness semantics (weak, strong, unfair faults),
+stuttering at dead ends, lasso shape; and, on random graphs, the fair-cycle search against a brute
+force over every set of states."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from checker.engine.liveness import (
+    NONE,
+    STRONG,
+    WEAK,
+    Fairness,
+    Graph,
+    check_always_eventually,
+    check_eventually,
+    check_leads_to,
+)
+from checker.model import Int, StateSchema
+from checker.semantics import Action, TransitionSystem
+
+SCHEMA = StateSchema({"x": Int(0, 15)})
+
+
+def system(edges: dict[str, tuple[str, list[tuple[int, int]]]], initial=(0,)) -> TransitionSystem:
+    """`edges`: action name -> (kind, [(from, to), ...]); states are (x,)."""
+    actions = []
+    for name, (kind, pairs) in edges.items():
+        def succ(s, pairs=pairs):
+            return [(b,) for a, b in pairs if a == s[0]]
+
+        def inst(s, succ=succ):
+            return [((), t) for t in succ(s)]
+
+        actions.append(Action(name, succ, inst, kind=kind))
+    return TransitionSystem("t", SCHEMA, [(i,) for i in initial], actions)
+
+
+ALL_WEAK = Fairness({"action": WEAK})
+UNFAIR = Fairness({})
+
+
+def is_x(*values):
+    return lambda s: s[0] in values
+
+
+def valid(g: Graph, lasso) -> bool:
+    """Every step of the lasso is a step of the graph (a stutter only where nothing is enabled)."""
+    path = lasso.prefix + lasso.cycle
+    if path[0] not in [g.states[v] for v in g.initial] or lasso.cycle[0] != lasso.cycle[-1]:
+        return False
+    for a, b in zip(path, path[1:]):
+        v = g.ids[a]
+        if not any(g.states[w] == b for w, _ in g.edges(v)) and not (a == b and g.stuck(v)):
+            return False
+    return True
+
+
+def test_a_chain_eventually_gets_there_when_its_steps_are_fair():
+    g = Graph(system({"step": ("action", [(0, 1), (1, 2)])}))
+    assert check_eventually(g, is_x(2), ALL_WEAK) is None
+
+
+def test_a_dead_end_stutters_and_violates_eventually():
+    g = Graph(system({"step": ("action", [(0, 1)])}))
+    lasso = check_eventually(g, is_x(2), ALL_WEAK)
+    assert lasso is not None and valid(g, lasso)
+    assert lasso.prefix == [(0,)] and lasso.cycle == [(1,), (1,)]
+
+
+def test_an_idle_loop_is_unfair_to_the_step_it_starves_under_weak_fairness():
+    g = Graph(system({"step": ("action", [(0, 1)]), "idle": ("action", [(0, 0)])}))
+    assert check_eventually(g, is_x(1), ALL_WEAK) is None
+    lasso = check_eventually(g, is_x(1), UNFAIR)  # no fairness: idling forever is a behaviour
+    assert lasso is not None and lasso.cycle == [(0,), (0,)] and valid(g, lasso)
+
+
+def test_a_step_enabled_only_now_and_then_needs_strong_fairness():
+    # 0 <-> 1 forever; `go` (to 2) is enabled in 0 only, so never continuously
+    edges = {"flip": ("action", [(0, 1), (1, 0)]), "go": ("action", [(0, 2)])}
+    g = Graph(system(edges))
+    weak = check_eventually(g, is_x(2), ALL_WEAK)
+    assert weak is not None and valid(g, weak) and set(weak.cycle) == {(0,), (1,)}
+    assert check_eventually(g, is_x(2), Fairness({"action": STRONG})) is None
+
+
+def test_fault_steps_are_never_fair_by_default():
+    # from 0 the system may finish, or crash (and restart, back to 0) over and over
+    edges = {"finish": ("action", [(0, 3)]), "crash": ("crash", [(0, 1)]), "restart": ("restart", [(1, 0)])}
+    g = Graph(system(edges))
+    assert {Fairness().of(c) for c in g.classes if c.kind != "action"} == {NONE}
+    # finish is enabled in 0 only, not continuously: weak fairness lets crashes starve it
+    lasso = check_eventually(g, is_x(3), Fairness())
+    assert lasso is not None and valid(g, lasso) and set(lasso.cycle) == {(0,), (1,)}
+    # strong fairness does not: enabled infinitely often, so taken
+    assert check_eventually(g, is_x(3), Fairness({"action": STRONG})) is None
+    # nor does a crash that is never followed by a restart: a crashed system that stays down stops
+    down = Graph(system({"finish": ("action", [(0, 3)]), "crash": ("crash", [(0, 1)])}))
+    lasso = check_eventually(down, is_x(3), Fairness())
+    assert lasso is not None and lasso.cycle == [(1,), (1,)]  # stuck after the crash
+    assert check_eventually(Graph(system({"finish": ("action", [(0, 3)])})), is_x(3), Fairness()) is None
+
+
+def test_leads_to_needs_q_after_every_p():
+    # 0 -> 1 (P) -> 2 -> 3 (Q); 2 may idle
+    edges = {"step": ("action", [(0, 1), (1, 2), (2, 3)]), "idle": ("action", [(2, 2)])}
+    g = Graph(system(edges))
+    assert check_leads_to(g, is_x(1), is_x(3), ALL_WEAK) is None
+    lasso = check_leads_to(g, is_x(1), is_x(3), UNFAIR)
+    assert lasso is not None and valid(g, lasso) and lasso.cycle == [(2,), (2,)]
+    assert (1,) in lasso.prefix  # the P state is on the way
+
+
+def test_always_eventually_fails_on_a_cycle_that_ends_up_avoiding_p():
+    # 0 -> 1 -> 0 visits P=0 forever; 1 -> 2 -> 2 leaves it for good
+    edges = {"a": ("action", [(0, 1), (1, 0)]), "b": ("action", [(1, 2)]), "spin": ("action", [(2, 2)])}
+    g = Graph(system(edges))
+    lasso = check_always_eventually(g, is_x(0), ALL_WEAK)
+    assert lasso is not None and valid(g, lasso) and lasso.cycle == [(2,), (2,)]
+    no_exit = Graph(system({"a": ("action", [(0, 1), (1, 0)])}))
+    assert check_always_eventually(no_exit, is_x(0), ALL_WEAK) is None
+
+
+# -- random graphs against a brute force -------------------------------------------------------------------
+
+
+def brute_eventually(n, edges, initial, p, kinds) -> bool:
+    """Whether some fair behaviour avoids P forever: some set S of not-P states, reachable from an
+    initial state through not-P states, strongly connected by its own edges (or one dead end), such
+    that the cycle taking every internal edge is fair."""
+    out = {v: [(w, c) for (a, w, c) in edges if a == v] for v in range(n)}
+    reach, todo = set(), [v for v in initial if not p(v)]
+    reach.update(todo)
+    while todo:
+        v = todo.pop()
+        for w, _ in out[v]:
+            if w not in reach and not p(w):
+                reach.add(w)
+                todo.append(w)
+    for k in range(1, len(reach) + 1):
+        for subset in combinations(sorted(reach), k):
+            s = set(subset)
+            if k == 1 and not out[subset[0]]:
+                return True  # a dead end stutters
+            inner = [(a, w, c) for a in s for (w, c) in out[a] if w in s]
+            if not inner or not strongly_connected(s, inner):
+                continue
+            taken = {c for _, _, c in inner}
+            enabled = [{c for _, c in out[v]} for v in s]
+            everywhere = set.intersection(*enabled)
+            somewhere = set.union(*enabled)
+            if any(kinds[c] == WEAK and c not in taken for c in everywhere):
+                continue
+            if any(kinds[c] == STRONG and c not in taken for c in somewhere):
+                continue
+            return True
+    return False
+
+
+def strongly_connected(s: set[int], inner: list) -> bool:
+    first = next(iter(s))
+    for forward in (True, False):
+        seen, todo = {first}, [first]
+        while todo:
+            v = todo.pop()
+            for a, w, _ in inner:
+                x, y = (a, w) if forward else (w, a)
+                if x == v and y not in seen:
+                    seen.add(y)
+                    todo.append(y)
+        if seen != s:
+            return False
+    return True
+
+
+@st.composite
+def graphs(draw):
+    n = draw(st.integers(2, 6))
+    n_classes = draw(st.integers(1, 4))
+    kinds = [draw(st.sampled_from([WEAK, STRONG, NONE])) for _ in range(n_classes)]
+    edges = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(0, n_classes - 1)),
+                          max_size=12, unique=True))
+    p_states = draw(st.sets(st.integers(0, n - 1), max_size=n))
+    return n, kinds, edges, p_states
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(graphs())
+def test_the_fair_cycle_search_agrees_with_a_brute_force(case):
+    n, kinds, edges, p_states = case
+    # one action per class; its kind decides its fairness
+    names = [f"c{c}" for c in range(len(kinds))]
+    kind_of = {WEAK: "weak", STRONG: "strong", NONE: "none"}
+    acts = {names[c]: (kind_of[kinds[c]], [(a, w) for (a, w, cc) in edges if cc == c]) for c in range(len(kinds))}
+    g = Graph(system(acts))
+    fairness = Fairness({"weak": WEAK, "strong": STRONG, "none": NONE})
+    # the graph only holds what is reachable from 0; the brute force gets the same edges
+    reachable = {g.states[v][0] for v in range(len(g))}
+    es = [(a, w, c) for (a, w, c) in edges if a in reachable]
+    want = brute_eventually(n, es, [0], lambda v: v in p_states, kinds)
+    lasso = check_eventually(g, lambda s: s[0] in p_states, fairness)
+    assert (lasso is not None) == want
+    if lasso is not None:
+        assert valid(g, lasso)
+        assert not any(s[0] in p_states for s in lasso.prefix + lasso.cycle)
