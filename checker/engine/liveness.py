@@ -10,9 +10,12 @@ message), one node's timer, one request, one low-level action instance: its
 `Step`, interned.
 
 A behaviour violates a property when it is a fair infinite path that never
-does what was promised. Maximal paths count: a state with no enabled step
-stutters (a self-loop), so a system that stops short of Q violates
-`eventually(Q)`. Fairness, per class kind (`Fairness`): weakly fair classes
+does what was promised. As in TLA+, a behaviour may stutter (stay in its
+state forever) wherever fairness allows it: where no fair step is enabled.
+So a state with no enabled step at all stutters, and a system that stops
+short of Q violates `eventually(Q)`; with every normal step weakly fair (the
+default), behaviours are the maximal paths; with no fairness, a system may
+stop anywhere. Fairness, per step class (`Fairness`): weakly fair classes
 continuously enabled along the cycle must be taken in it; strongly fair ones
 enabled anywhere on it must be taken in it; unfair ones (faults, by default)
 need nothing. The search for a fair cycle is the Emerson–Lei scheme: in each
@@ -47,6 +50,9 @@ class Fairness:
                                                            "detect": WEAK})
 
     def of(self, step: Step) -> str:
+        """A low-level action's own name first (`Crash = "none"`), then its step kind."""
+        if step.action in self.kinds and step.kind == "action":
+            return self.kinds[step.action]
         if step.kind in FAULT_KINDS and step.kind not in self.kinds:
             return NONE
         return self.kinds.get(step.kind, NONE)
@@ -156,14 +162,8 @@ def fair_component(g: Graph, inside: bytearray, fairness: Fairness) -> list[int]
     todo = [inside]
     while todo:
         region = todo.pop()
-        for comp in components(g, region):
+        for comp in components(g, region):  # one state is a cycle too: it may stutter
             members = set(comp)
-            if len(comp) == 1:
-                v = comp[0]
-                if g.stuck(v):
-                    return comp  # no step at all: the behaviour stutters here, and nothing is enabled
-                if not any(w == v for w, _ in g.edges(v)):
-                    continue  # one state that must be left
             taken: set[int] = set()
             enabled_somewhere: set[int] = set()
             enabled_everywhere: set[int] | None = None
@@ -223,8 +223,8 @@ def _cycle(g: Graph, comp: list[int], start: int, fairness: Fairness) -> list[in
     """A cycle from `start` inside the component that takes one step of every fair class taken in it,
     and passes a state disabling each weakly fair class it never takes (fair_component made sure
     there is one)."""
-    if g.stuck(start):
-        return [start, start]
+    if len(comp) == 1:
+        return [start, start]  # a step that loops back, or stuttering: the state repeats
     members = set(comp)
     inside = members.__contains__
     kinds = [fairness.of(c) for c in g.classes]
@@ -244,8 +244,8 @@ def _cycle(g: Graph, comp: list[int], start: int, fairness: Fairness) -> list[in
         route += _path(g, [route[-1]], {v}, inside)[1:] + [w]  # type: ignore[index]
     for v in visits:
         route += _path(g, [route[-1]], {v}, inside)[1:]  # type: ignore[index]
-    if len(route) == 1:  # nothing to take: any step that stays inside
-        route.append(next(w for w, _ in g.edges(start) if w in members))
+    if len(route) == 1:  # nothing to take: stutter
+        route.append(start)
     if route[-1] != start:
         route += _path(g, [route[-1]], {start}, inside)[1:]  # type: ignore[index]
     return route

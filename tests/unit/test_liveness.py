@@ -47,14 +47,16 @@ def is_x(*values):
     return lambda s: s[0] in values
 
 
-def valid(g: Graph, lasso) -> bool:
-    """Every step of the lasso is a step of the graph (a stutter only where nothing is enabled)."""
+def valid(g: Graph, lasso, fairness: Fairness | None = None) -> bool:
+    """Every step of the lasso is a step of the graph, or a stutter where no fair step is enabled."""
     path = lasso.prefix + lasso.cycle
     if path[0] not in [g.states[v] for v in g.initial] or lasso.cycle[0] != lasso.cycle[-1]:
         return False
     for a, b in zip(path, path[1:]):
         v = g.ids[a]
-        if not any(g.states[w] == b for w, _ in g.edges(v)) and not (a == b and g.stuck(v)):
+        if any(g.states[w] == b for w, _ in g.edges(v)):
+            continue
+        if a != b or fairness is not None and any(fairness.of(g.classes[c]) != NONE for _, c in g.edges(v)):
             return False
     return True
 
@@ -74,8 +76,10 @@ def test_a_dead_end_stutters_and_violates_eventually():
 def test_an_idle_loop_is_unfair_to_the_step_it_starves_under_weak_fairness():
     g = Graph(system({"step": ("action", [(0, 1)]), "idle": ("action", [(0, 0)])}))
     assert check_eventually(g, is_x(1), ALL_WEAK) is None
-    lasso = check_eventually(g, is_x(1), UNFAIR)  # no fairness: idling forever is a behaviour
+    lasso = check_eventually(g, is_x(1), UNFAIR)  # no fairness: idling (or stopping) forever is a behaviour
     assert lasso is not None and lasso.cycle == [(0,), (0,)] and valid(g, lasso)
+    # with no fairness at all a system may stop anywhere, as in TLA+
+    assert check_eventually(Graph(system({"step": ("action", [(0, 1)])})), is_x(1), UNFAIR).cycle == [(0,), (0,)]
 
 
 def test_a_step_enabled_only_now_and_then_needs_strong_fairness():
@@ -95,8 +99,11 @@ def test_fault_steps_are_never_fair_by_default():
     # finish is enabled in 0 only, not continuously: weak fairness lets crashes starve it
     lasso = check_eventually(g, is_x(3), Fairness())
     assert lasso is not None and valid(g, lasso) and set(lasso.cycle) == {(0,), (1,)}
-    # strong fairness does not: enabled infinitely often, so taken
-    assert check_eventually(g, is_x(3), Fairness({"action": STRONG})) is None
+    # restarts are unfair too: a crashed system may stay down forever
+    lasso = check_eventually(g, is_x(3), Fairness({"action": STRONG}))
+    assert lasso is not None and lasso.cycle == [(1,), (1,)]
+    # a fair restart, and finish strongly fair (enabled infinitely often, so taken): it finishes
+    assert check_eventually(g, is_x(3), Fairness({"action": STRONG, "restart": WEAK})) is None
     # nor does a crash that is never followed by a restart: a crashed system that stays down stops
     down = Graph(system({"finish": ("action", [(0, 3)]), "crash": ("crash", [(0, 1)])}))
     lasso = check_eventually(down, is_x(3), Fairness())
@@ -143,11 +150,9 @@ def brute_eventually(n, edges, initial, p, kinds) -> bool:
     for k in range(1, len(reach) + 1):
         for subset in combinations(sorted(reach), k):
             s = set(subset)
-            if k == 1 and not out[subset[0]]:
-                return True  # a dead end stutters
             inner = [(a, w, c) for a in s for (w, c) in out[a] if w in s]
-            if not inner or not strongly_connected(s, inner):
-                continue
+            if k > 1 and not strongly_connected(s, inner):
+                continue  # one state is a cycle by itself: it may stutter
             taken = {c for _, _, c in inner}
             enabled = [{c for _, c in out[v]} for v in s]
             everywhere = set.intersection(*enabled)
@@ -204,5 +209,5 @@ def test_the_fair_cycle_search_agrees_with_a_brute_force(case):
     lasso = check_eventually(g, lambda s: s[0] in p_states, fairness)
     assert (lasso is not None) == want
     if lasso is not None:
-        assert valid(g, lasso)
+        assert valid(g, lasso, fairness)
         assert not any(s[0] in p_states for s in lasso.prefix + lasso.cycle)
