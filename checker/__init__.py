@@ -13,6 +13,7 @@ Layers (imports point down this list, never up; tests/test_layering.py keeps it 
 
 from .engine import SearchOptions, SearchResult, Stats, Verdict
 from .logic.formula import conj, disj, exists, forall, iff, implies, ite, make
+from .logic.temporal import always_eventually, eventually, leads_to
 from .model import (
     Bag,
     Bool,
@@ -37,6 +38,7 @@ from .model import (
     durable,
     formula,
     invariant,
+    liveness,
     request,
     terminal,
     timer,
@@ -60,6 +62,8 @@ __all__ = [
     "Model", "Param", "action", "constraint", "invariant", "terminal",
     # the formula language
     "conj", "disj", "exists", "forall", "formula", "iff", "implies", "ite", "make",
+    # liveness
+    "always_eventually", "eventually", "leads_to", "liveness",
     # the message-passing form
     "Message", "Node", "Protocol", "Role", "durable", "request", "timer", "volatile",
     # checking

@@ -30,11 +30,13 @@ Broken on purpose (each spec says which assumption it drops):
   not delivered (they age past `d` and are lost): the synchrony assumption fails,
   and a live node is suspected.
 
-Completeness (every crashed node is eventually suspected by every live node) is
-a liveness property; the state space is kept cyclic so a later check can test it.
+Completeness — a crashed node is eventually suspected by every live node — is
+a liveness property (the state space is kept cyclic for it): it holds when
+ticks and deliveries are fair (`specs/heartbeat_complete.toml`), and fails
+without fairness, where time may simply stop (`specs/heartbeat_unfair.toml`).
 """
 
-from checker import Int, Map, Model, NodeId, Param, Set, action, invariant
+from checker import Int, Map, Model, NodeId, Param, Set, action, forall, implies, invariant, leads_to, liveness
 
 
 class Heartbeat(Model):
@@ -166,6 +168,12 @@ class Heartbeat(Model):
         return [tuple(t)]
 
     # -- properties ---------------------------------------------------------------------------
+
+    @liveness
+    def Completeness(self, s):
+        """Once a node has crashed, eventually every live node suspects every crashed node."""
+        return leads_to(s.down.card() > 0, forall(self.Node, lambda i: implies(~s.down.contains(i),
+                                                                             s.down <= s.suspects[i])))
 
     @invariant
     def Accuracy(self, state):

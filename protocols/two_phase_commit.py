@@ -10,7 +10,16 @@ decision (Commit or Abort) to every RM, which adopts it.
 
 Promises, on a network that may delay and reorder messages arbitrarily but
 neither loses nor invents them, with no crashes (those come with the fault
-model): `Consistent` — no RM commits while another aborts.
+model): `Consistent` — no RM commits while another aborts. And, when every
+delivery and the TM's timeout are (weakly) fair, `PreparedRMsDecide`: every RM
+that prepared eventually commits or aborts. The decision is durable (a log):
+a TM that restarts after deciding tells the RMs again.
+
+Two-phase commit blocks: if the TM crashes and stays down, an RM that voted
+yes can neither commit nor abort on its own, and waits forever
+(`specs/two_phase_commit_blocking.toml`, a lasso counterexample). With a
+restart that is fair (it happens eventually), the durable decision and the
+timeout get every prepared RM to a decision (`specs/two_phase_commit_recovery.toml`).
 
 Broken on purpose: `EarlyCommit`, whose TM commits on the *first* Prepared.
 An RM that has not voted may still abort on its own, so one RM commits while
@@ -18,7 +27,8 @@ another aborts. The shortest counterexample has 4 steps: rm1 prepares, rm2
 votes no, the TM commits on rm1's Prepared, rm1 receives the Commit.
 """
 
-from checker import Enum, Ids, Message, Node, Param, Protocol, Role, Set, durable, forall, formula, timer, volatile
+from checker import (Enum, Ids, Message, Node, Param, Protocol, Role, Set, durable, exists, forall, formula, leads_to,
+                     liveness, timer, volatile)
 
 
 class Prepare(Message):
@@ -42,6 +52,9 @@ class TM(Node):
     prepared = volatile(Set(Ids("rm")), initial=frozenset())
 
     def on_start(self):
+        if self.decision != "undecided":  # restarting: the durable decision log says what to tell the RMs again
+            self.broadcast(Commit() if self.decision == "committed" else Abort(), role="rm")
+            return
         self.broadcast(Prepare(), role="rm")
         self.set_timer("timeout")
 
@@ -99,6 +112,12 @@ class TwoPhaseCommit(Protocol):
     def Consistent(self, s):
         """No RM has committed while another has aborted."""
         return forall(s.role("rm"), lambda a, b: ~((a.state == "committed") & (b.state == "aborted")))
+
+    @liveness
+    def PreparedRMsDecide(self, s):
+        """Every RM that prepared eventually commits or aborts (RMs never go back to prepared)."""
+        prepared = exists(s.role("rm"), lambda r: r.state == "prepared")
+        return leads_to(prepared, ~prepared)
 
 
 class EarlyTM(TM):

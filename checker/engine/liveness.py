@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..semantics import FAULT_KINDS, Step, TransitionSystem
@@ -158,6 +158,11 @@ def components(g: Graph, inside: bytearray) -> list[list[int]]:
 
 def fair_component(g: Graph, inside: bytearray, fairness: Fairness) -> list[int] | None:
     """Some set of states in `inside` that a fair behaviour can stay in forever, or None."""
+    return next(fair_components(g, inside, fairness), None)
+
+
+def fair_components(g: Graph, inside: bytearray, fairness: Fairness) -> Iterator[list[int]]:
+    """Every maximal set of states in `inside` that a fair behaviour can stay in forever."""
     kinds = [fairness.of(c) for c in g.classes]
     todo = [inside]
     while todo:
@@ -179,14 +184,14 @@ def fair_component(g: Graph, inside: bytearray, fairness: Fairness) -> list[int]
                 continue  # weakly fair and always enabled, never taken: no fair cycle in here
             unfair = {c for c in enabled_somewhere if kinds[c] == STRONG and c not in taken}
             if not unfair:
-                return comp
+                yield comp
+                continue
             sub = bytearray(len(g))
             for v in comp:  # drop the states enabling a strongly fair step the component never takes
                 if not any(c in unfair for _, c in g.edges(v)):
                     sub[v] = 1
             if any(sub):
                 todo.append(sub)
-    return None
 
 
 @dataclass
@@ -265,11 +270,15 @@ def find_lasso(g: Graph, fairness: Fairness, *, start_ok: Callable[[int], bool],
     inside = bytearray(len(g))
     for v in region:
         inside[v] = 1
-    comp = fair_component(g, inside, fairness)
-    if comp is None:
+    where: dict[int, list[int]] = {}
+    for comp in fair_components(g, inside, fairness):
+        for v in comp:
+            where[v] = comp
+    if not where:
         return None
-    into = _path(g, entries, set(comp), stay)  # from the nearest entry to the component, staying
+    into = _path(g, entries, set(where), stay)  # from an entry to the nearest fair component, staying
     assert into is not None
+    comp = where[into[-1]]
     to_entry = _path(g, g.initial, {into[0]}, prefix_ok)
     assert to_entry is not None
     prefix = to_entry + into[1:]
@@ -310,5 +319,26 @@ def check_always_eventually(g: Graph, p: Callable[[tuple], bool], fairness: Fair
     return find_lasso(g, fairness, start_ok=lambda v: True, stay=notp.__getitem__)
 
 
-__all__ = ["Fairness", "Graph", "Lasso", "check_always_eventually", "check_eventually", "check_leads_to",
+def check_liveness(system: TransitionSystem, properties: Sequence, fairness: Fairness,
+                   max_states: int | None = None) -> tuple[Graph | None, object | None, Lasso | None, str]:
+    """Build the graph once and check each property (a `LivenessProperty`): (graph, the first property
+    violated, its lasso, why undetermined or "")."""
+    try:
+        g = Graph(system, max_states)
+    except OverflowError as e:
+        return None, None, None, f"the state graph has {e}; liveness needs all of it (raise max_states)"
+    for prop in properties:
+        p = prop.p.check
+        if prop.kind == "eventually":
+            lasso = check_eventually(g, p, fairness)
+        elif prop.kind == "leads_to":
+            lasso = check_leads_to(g, p, prop.q.check, fairness)
+        else:
+            lasso = check_always_eventually(g, p, fairness)
+        if lasso is not None:
+            return g, prop, lasso, ""
+    return g, None, None, ""
+
+
+__all__ = ["check_liveness", "Fairness", "Graph", "Lasso", "check_always_eventually", "check_eventually", "check_leads_to",
            "components", "fair_component", "find_lasso"]

@@ -92,3 +92,4 @@ class SearchResult:
     path: tuple[tuple, ...] | None = None
     reason: str = ""
     error: str | None = None  # traceback text of an exception raised by model code
+    loop: int | None = None  # a lasso (liveness): the index in `path` where the cycle starts; path[-1] == path[loop]

@@ -101,6 +101,9 @@ def _predicate(kind: str, is_formula: bool = False):
 invariant = _predicate("invariant")
 constraint = _predicate("constraint")  # like TLC's CONSTRAINT: failing states are kept, not expanded
 terminal = _predicate("terminal")  # states where having no successor is not a deadlock
+liveness = _predicate("liveness")
+liveness.__doc__ = """Declare a method `(self, s) -> eventually(P) | leads_to(P, Q) | always_eventually(P)` as a
+liveness property (checker.logic.temporal), checked under the spec's fairness."""
 formula = _predicate("invariant", True)
 formula.__name__ = "formula"
 formula.__doc__ = """Declare a method `(self, s) -> formula` as an invariant in the formula language of

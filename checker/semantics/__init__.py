@@ -38,6 +38,8 @@ class Step:
             return f"partition {self.params[0]} | {self.params[1]}"
         if self.kind == "heal":
             return "heal"
+        if self.kind == "stutter":
+            return "stutter (nothing fair is enabled: the state repeats forever)"
         if self.kind == "detect" and len(self.params) == 2:
             return f"{self.params[0]} detects the crash of {self.params[1]}"
         if self.kind == "timer" and len(self.params) == 2:

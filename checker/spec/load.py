@@ -13,6 +13,9 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
     check_deadlock = true    # default: true for low-level models, false for protocols
     accept_bounds = false    # true: a bounded search that finds nothing counts as expected
     symmetry = ["rm"]        # induct: roles whose node ids are interchangeable (one state per class)
+    liveness = ["Decides"]   # @liveness properties to check (default: none), under [fairness]
+    [fairness]               # per step kind (or low-level action name): "weak", "strong" or "none"
+    deliver = "weak"         # defaults: deliver, timer, detect and low-level actions weak; the rest none
     [params]                 # the model's parameters
     rms = 3
     [bounds]                 # max_states, max_depth, max_seconds
@@ -51,8 +54,11 @@ KINDS = ("search", "induct")
 EXPECTED = {"search": ("holds", "violated"), "induct": ("inductive", "not_inductive")}
 TOP_KEYS = {
     "format", "protocol", "kind", "description", "invariants", "expected", "violates", "counterexample",
-    "check_deadlock", "accept_bounds", "symmetry", "params", "bounds", "network", "faults",
+    "check_deadlock", "accept_bounds", "symmetry", "liveness", "fairness", "params", "bounds", "network", "faults",
 }
+FAIRNESS = ("weak", "strong", "none")
+STEP_KINDS = ("action", "deliver", "timer", "request", "detect", "crash", "restart", "partition", "heal", "drop",
+              "duplicate")
 SEARCH_ONLY = ("violates", "counterexample", "check_deadlock", "accept_bounds")
 NETWORK_KEYS = {"in_flight": ("multiset", "set"), "ordering": ("unordered", "fifo"), "capacity": int, "loss": int,
                 "duplication": int, "lose_on_crash": (True, False)}
@@ -83,6 +89,8 @@ class Spec:
     check_deadlock: bool | None = None  # None: on for low-level models; off for protocols (quiescence is an end)
     accept_bounds: bool = False
     symmetry: tuple[str, ...] = ()
+    liveness: tuple[str, ...] | None = None  # the @liveness properties checked (none unless listed)
+    fairness: dict[str, str] = field(default_factory=dict)  # step kind or action name -> weak | strong | none
     bounds: dict[str, Any] = field(default_factory=dict)
     network: dict[str, Any] = field(default_factory=dict)  # [network]: in_flight, loss, duplication
     faults: Faults = field(default_factory=Faults)  # [faults] and the network's loss and duplication
@@ -229,6 +237,13 @@ def load_spec(path: str | Path) -> Spec:
         dup = sorted({i for i in invariants if invariants.count(i) > 1})
         if dup:
             raise SpecError(f"{where}: invariants: {dup[0]!r} is listed twice")
+    liveness = get("liveness", list, None)
+    if liveness is not None and (not all(isinstance(n, str) for n in liveness) or len(set(liveness)) != len(liveness)):
+        raise SpecError(f"{where}: liveness: expected a list of distinct property names")
+    fairness = get("fairness", dict, {})
+    for k, v in fairness.items():
+        if v not in FAIRNESS:
+            raise SpecError(f"{where}: fairness.{k}: expected one of {', '.join(map(repr, FAIRNESS))}, got {v!r}")
     params = get("params", dict, {})
     bounds = get("bounds", dict, {})
     for k, v in bounds.items():
@@ -294,6 +309,8 @@ def load_spec(path: str | Path) -> Spec:
         check_deadlock=get("check_deadlock", bool, None),
         accept_bounds=get("accept_bounds", bool, False),
         symmetry=tuple(symmetry),
+        liveness=tuple(liveness) if liveness is not None else None,
+        fairness=dict(fairness),
         bounds=dict(bounds),
         network=dict(network),
         faults=faults,
@@ -303,11 +320,23 @@ def load_spec(path: str | Path) -> Spec:
     if fault_table and not issubclass(model_class, Protocol):
         raise SpecError(f"{where}: faults: only message-passing protocols have nodes to fail; {spec.protocol} is a low-level Model")
     known = set(model_class._predicates)
-    for name in (spec.invariants or ()) + ((violates,) if violates and violates != "deadlock" else ()):
+    lively = [n for n, (k, _) in model_class._predicates.items() if k == "liveness"]
+    for name in spec.liveness or ():
+        if name not in lively:
+            raise SpecError(f"{where}: liveness: unknown property {name!r} for {spec.protocol} (liveness properties: "
+                            f"{', '.join(lively) or 'none'})")
+    for k in fairness:
+        if k not in STEP_KINDS and k not in getattr(model_class, "_actions", {}):
+            raise SpecError(f"{where}: fairness: {k!r} is neither a step kind ({', '.join(STEP_KINDS)}) nor an action "
+                            f"of {spec.protocol}")
+    checked_live = spec.liveness or ()
+    for name in (spec.invariants or ()) + ((violates,) if violates and violates != "deadlock"
+                                           and violates not in checked_live else ()):
         if name not in known or model_class._predicates[name][0] != "invariant":
             have = ", ".join(n for n, (k, _) in model_class._predicates.items() if k == "invariant") or "none"
             raise SpecError(f"{where}: unknown invariant {name!r} for {spec.protocol} (invariants: {have})")
-    if violates and spec.invariants is not None and violates != "deadlock" and violates not in spec.invariants:
+    if violates and spec.invariants is not None and violates != "deadlock" and violates not in spec.invariants \
+            and violates not in checked_live:
         raise SpecError(f"{where}: violates: {violates!r} is not among the invariants checked")
     for k in params:
         if k not in model_class._params:

@@ -7,6 +7,7 @@ internal error, 3 undetermined. Imports every layer below; nothing imports this.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,9 @@ def check(
         terminals=_predicates(system, "terminal", None, spec.where),
         monitor=monitor,
     )
+    lives = _liveness_properties(spec, model, system)
+    if lives and result.verdict is Verdict.HOLDS:
+        result = _check_liveness(spec, system, lives, options, result)
     judged = _judge(spec, model, system, invs, result, out, update)
     if simplest and result.verdict is Verdict.VIOLATED and out is not None:
         judged = replace(judged, details=judged.details + (_simplest(spec, system, invs, result, out, options),))
@@ -189,6 +193,55 @@ def _simplest(spec: Spec, system: TransitionSystem, invs: list[Predicate], resul
                    if (step := system.find_step(s, t)) is not None and step.kind in FAULT_KINDS)
     return (f"fewest faults: {len(trace)} steps with {faults} fault{'s' if faults != 1 else ''} (violating "
             f"{r.property}; the shortest has {shortest}): {where}")
+
+
+def _liveness_properties(spec: Spec, model: Model | Protocol, system: TransitionSystem) -> list:
+    from ..logic.temporal import compile_liveness
+
+    declared = model.predicates("liveness")
+    names = spec.liveness or ()  # opt-in: liveness needs the fairness thought through, and the whole graph
+    out = []
+    for n in names:
+        try:
+            out.append(compile_liveness(n, declared[n], system.schema))
+        except PropertyError as e:
+            raise SpecError(f"{spec.where}: liveness {n}: {e}") from None
+    return out
+
+
+def _check_liveness(spec: Spec, system: TransitionSystem, lives: list, options: SearchOptions,
+                    safety: SearchResult) -> SearchResult:
+    """The liveness properties over the whole reachable graph, under the spec's fairness."""
+    from ..engine.liveness import Fairness, check_liveness
+
+    fairness = Fairness({**Fairness().kinds, **spec.fairness})
+    start = time.perf_counter()
+    g, prop, lasso, why = check_liveness(system, lives, fairness, options.max_states)
+    s = safety.stats
+    stats = Stats(s.distinct, s.generated, s.depth, s.seconds + time.perf_counter() - start, s.coverage,
+                  s.collision_probability)
+    if why:
+        return SearchResult(Verdict.UNDETERMINED, stats, None, None, why)
+    if lasso is None:
+        return SearchResult(Verdict.HOLDS, stats)
+    path = tuple(lasso.prefix + lasso.cycle)
+    loop = len(lasso.prefix)
+    budget = _budget_spent(system, lasso.cycle)
+    if budget:
+        return SearchResult(Verdict.UNDETERMINED, stats, prop.name, path,
+                            f"{prop.name} fails on a cycle only because {budget} ran out", loop=loop)
+    return SearchResult(Verdict.VIOLATED, stats, prop.name, path, f"{prop.describe()} fails: a fair cycle", loop=loop)
+
+
+def _budget_spent(system: TransitionSystem, cycle: list[tuple]) -> str:
+    """Which bound on steps is exhausted all along the cycle, where that is what lets it go on forever."""
+    schema = system.schema
+    if "firings" in schema.variables:
+        i = schema.offsets["firings"]
+        top = schema.slot_bounds[i] - 1
+        if all(s[i] == top for s in cycle):
+            return "the timer budget (faults.timer_firings)"
+    return ""
 
 
 def _lint(spec: Spec, system: TransitionSystem, invs: list[Predicate], out: str | os.PathLike) -> tuple[str, ...]:
@@ -282,6 +335,8 @@ def _judge(spec: Spec, model: Model, system: TransitionSystem, invs: list[Predic
         why = _violation_core(invs, result.property, result.path[-1]) if v is Verdict.VIOLATED else None
         if why:
             trace.extra["violation_core"] = why
+        if result.loop is not None:
+            trace.extra["loop"] = result.loop
         if out is not None:
             written = str(trace.save(Path(out) / f"{spec.name}.json"))
     committed = spec.counterexample_path()
@@ -329,7 +384,8 @@ def _against_committed(spec, system, invs, trace, committed: Path, update: bool,
             r = replay(system, old)
             if not r.ok:
                 problem = f"counterexample {rel} no longer replays: {r.message}"
-            elif old.property != spec.violates or _holds(system, invs, spec.violates, r.path[-1]):
+            elif old.property != spec.violates or (_lasso_broken(old, r.path) if old.extra.get("loop") is not None
+                                                   else _holds(system, invs, spec.violates, r.path[-1])):
                 problem = f"counterexample {rel} replays but no longer ends in a violation of {spec.violates}"
             elif len(trace) < len(old):
                 problem = f"counterexample {rel} has {len(old)} steps; a shorter one ({len(trace)}) exists"
@@ -359,6 +415,12 @@ def _violation_core(invs: list[Predicate], name: str | None, raw: tuple) -> dict
     if atoms is not None:
         out["fields"] = [{"field": a.label, "value": a.value(raw)} for a in atoms]
     return out
+
+
+def _lasso_broken(trace: Trace, path: tuple) -> bool:
+    """Whether a replayed lasso no longer closes its cycle (its fairness is the search's to judge)."""
+    loop = trace.extra.get("loop")
+    return not (isinstance(loop, int) and 0 <= loop < len(path) and path[-1] == path[loop])
 
 
 def _holds(system: TransitionSystem, invs: list[Predicate], name: str, raw: tuple) -> bool:

@@ -196,6 +196,8 @@ def build_trace(
     steps = [TraceStep("init", schema.to_json(path[0]))]
     for s, t in zip(path, path[1:]):
         step = system.find_step(s, t)
+        if step is None and s == t:
+            step = Step("stutter", "stutter")  # a lasso's cycle of one state where nothing fair is enabled
         if step is None:
             raise TraceError("internal: no action leads between two consecutive states of the path")
         steps.append(TraceStep(step.kind, schema.to_json(t), step.action, step.params))

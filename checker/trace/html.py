@@ -149,6 +149,10 @@ def to_html(trace: Trace, svg: str | None = None) -> str:
         why = f'<div class="why">Why: <code>{html.escape(c.because)}</code></div>'
     if trace.reason:
         why += f'<div class="why">{html.escape(trace.reason)}</div>'
+    loop = trace.extra.get("loop")
+    if isinstance(loop, int):
+        why += (f'<div class="why" id="lasso">A lasso: from step {loop} on, the steps repeat forever '
+                f'(the last one returns to the state of step {loop}).</div>')
     title = f"{trace.protocol} — {what}"
     payload = json.dumps(data).replace("</", "<\\/")  # a state holding "</script>" cannot end the script
     return f"""<!DOCTYPE html>

@@ -120,7 +120,7 @@ def _lane_of(kind: str, params: tuple[str, ...], lanes: list[str]) -> str | None
         return params[1]
     if kind in ("drop", "duplicate") and len(params) == 3:
         return params[1]
-    if kind in ("partition", "heal"):
+    if kind in ("partition", "heal", "stutter"):
         return None
     if params and params[0] in lanes:
         return params[0]
@@ -220,9 +220,11 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
             acting[(r.index, L.index(r.lane))] = r.kind
     sends = {(m.sent, L.index(m.src)) for m in c.messages if m.src in L}
     in_band = {i for a, b, _ in c.partitions for i in range(a, (b if b is not None else n - 1) + 1)}
+    loop = trace.extra.get("loop")
+    cycle = set(range(loop, n)) if isinstance(loop, int) and 0 <= loop < n else set()
     for r in c.rows:
         i = r.index
-        fill = "#fde7c8" if i in in_band else "white"
+        fill = "#e8e0f8" if i in cycle else "#fde7c8" if i in in_band else "white"
         color = "#b00020" if r.kind in ("crash", "drop", "duplicate", "partition") else "black"
         out.append(f"  {{ rank=same; s{i} [shape=box, style=filled, fillcolor={_q(fill)}, color=white, "
                    f"fontcolor={_q(color)}, label={_q(f'{i}  {r.label}')}, id={_q(f'row-{i}')}];")
@@ -286,6 +288,9 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
             if b is not None:
                 out.append(f"  n{b}_0 -> n{b}_{len(L) - 1} [color=\"#2e7d32\", penwidth=2, style=dashed, "
                            f"arrowhead=none, constraint=false, label=\"heal\", fontcolor=\"#2e7d32\"];")
+    if cycle:  # a lasso: the last step returns to where the cycle starts
+        out.append(f"  s{n - 1} -> s{loop} [constraint=false, color=\"#6a3fb5\", fontcolor=\"#6a3fb5\", penwidth=2, "
+                   f"label=\"↺ repeats forever\", id=\"loop\"];")
     if c.violation:
         text = f"violated: {c.violation}" + (f"\n{c.because}" if c.because else "")
         out.append(f"  verdict [shape=box, style=\"filled,rounded\", fillcolor=\"#fde0e0\", color=\"#b00020\", "

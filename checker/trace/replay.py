@@ -42,6 +42,12 @@ def replay(system: TransitionSystem, trace: Trace) -> Replay:
             path.append(want)
             continue
         step = st.as_step()
+        if step.kind == "stutter":
+            if want != path[-1]:
+                return Replay(False, i, f"step {i} (stutter): a stutter step changes nothing, but the state differs",
+                              tuple(path))
+            path.append(want)
+            continue
         if system.action_named(step.action) is None:
             return Replay(False, i, f"step {i} ({st.label}): the model has no action {step.action!r}", tuple(path))
         outcomes = system.apply(path[-1], step)

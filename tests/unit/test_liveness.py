@@ -116,9 +116,10 @@ def test_leads_to_needs_q_after_every_p():
     edges = {"step": ("action", [(0, 1), (1, 2), (2, 3)]), "idle": ("action", [(2, 2)])}
     g = Graph(system(edges))
     assert check_leads_to(g, is_x(1), is_x(3), ALL_WEAK) is None
-    lasso = check_leads_to(g, is_x(1), is_x(3), UNFAIR)
-    assert lasso is not None and valid(g, lasso) and lasso.cycle == [(2,), (2,)]
-    assert (1,) in lasso.prefix  # the P state is on the way
+    lasso = check_leads_to(g, is_x(1), is_x(3), UNFAIR)  # unfair: it may stop right at P (the nearest cycle)
+    assert lasso is not None and valid(g, lasso) and lasso.prefix == [(0,)] and lasso.cycle == [(1,), (1,)]
+    only_idle_unfair = Fairness({"action": WEAK, "idle": NONE})  # step weakly fair: stopping is not allowed,
+    assert check_leads_to(g, is_x(1), is_x(3), only_idle_unfair) is None  # and idling forever starves it
 
 
 def test_always_eventually_fails_on_a_cycle_that_ends_up_avoiding_p():
