@@ -212,3 +212,85 @@ def test_the_fair_cycle_search_agrees_with_a_brute_force(case):
     if lasso is not None:
         assert valid(g, lasso, fairness)
         assert not any(s[0] in p_states for s in lasso.prefix + lasso.cycle)
+
+
+# -- liveness in specs ----------------------------------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from checker.cli import main  # noqa: E402
+from checker.spec import check  # noqa: E402
+from checker.trace import Trace  # noqa: E402
+
+SPECS = Path(__file__).resolve().parents[2] / "specs"
+
+
+def spec_with(tmp_path, name: str, edit) -> Path:
+    text = edit((SPECS / name).read_text())
+    out = tmp_path / name
+    out.write_text(text)
+    return out
+
+
+def test_a_coordinator_that_stays_down_blocks_prepared_rms_forever(tmp_path):
+    r = check(SPECS / "two_phase_commit_blocking.toml", out=tmp_path)
+    assert r.ok and r.property == "PreparedRMsDecide"
+    t = r.trace
+    loop = t.extra["loop"]
+    assert t.steps[-1].kind == "stutter" and t.steps[-1].state == t.steps[loop].state
+    last = t.steps[-1].state
+    assert "tm1" in last["down"] and "prepared" in {last["rm1"]["state"], last["rm2"]["state"]}
+    assert any(s.kind == "crash" for s in t.steps)
+
+
+def test_with_a_fair_restart_every_prepared_rm_decides_and_without_it_not(tmp_path):
+    assert check(SPECS / "two_phase_commit_recovery.toml", out=None).ok
+    unfair = spec_with(tmp_path, "two_phase_commit_recovery.toml", lambda s: s.replace(
+        'restart = "weak"', 'restart = "none"').replace('expected = "holds"',
+                                                        'expected = "violated"\nviolates = "PreparedRMsDecide"'))
+    r = check(unfair, out=None)
+    assert r.ok and r.trace.steps[-1].kind == "stutter" and "tm1" in r.trace.steps[-1].state["down"]
+
+
+def test_a_lasso_that_needs_an_exhausted_budget_is_undetermined(tmp_path):
+    spec = spec_with(tmp_path, "two_phase_commit_recovery.toml",
+                     lambda s: s.replace("restarts = true", "restarts = true\ntimer_firings = 0"))
+    r = check(spec, out=None)
+    assert (r.exit_code, r.verdict.value) == (3, "undetermined") and "timer budget" in r.message
+
+
+def test_a_committed_lasso_replays_and_a_broken_one_is_stale(tmp_path, capsys):
+    spec = spec_with(tmp_path, "heartbeat_unfair.toml", lambda s: s.replace(
+        "counterexamples/heartbeat_unfair.json", str(tmp_path / "h.json")))
+    good = Trace.load(SPECS.parent / "counterexamples" / "heartbeat_unfair.json")
+    good.save(tmp_path / "h.json")
+    assert main(["check", "-q", "--no-lint", "--out", str(tmp_path / "o"), str(spec)]) == 0
+    assert "replays" in capsys.readouterr().out
+    broken = Trace.load(tmp_path / "h.json")
+    broken.extra["loop"] = 0  # the cycle no longer closes
+    broken.save(tmp_path / "h.json")
+    assert main(["check", "-q", "--no-lint", "--out", str(tmp_path / "o"), str(spec)]) == 1
+    assert "no longer ends in a violation" in capsys.readouterr().out
+
+
+def test_heartbeat_completeness_needs_fair_time():
+    assert check(SPECS / "heartbeat_complete.toml", out=None).ok
+    r = check(SPECS / "heartbeat_unfair.toml", out=None)
+    assert r.ok and [s.label for s in r.trace.steps[1:-1]] == ["Crash(n1)"]  # crash, then time stops
+
+
+def test_fairness_names_are_checked(tmp_path):
+    spec = spec_with(tmp_path, "heartbeat_complete.toml", lambda s: s.replace('Tick = "weak"', 'Tock = "weak"'))
+    try:
+        check(spec, out=None)
+    except Exception as e:
+        assert "fairness: 'Tock' is neither a step kind" in str(e)
+    else:
+        raise AssertionError("an unknown fairness key was accepted")
+    spec = spec_with(tmp_path, "heartbeat_complete.toml", lambda s: s.replace('Tick = "weak"', 'Tick = "often"'))
+    try:
+        check(spec, out=None)
+    except Exception as e:
+        assert "fairness.Tick: expected one of 'weak', 'strong', 'none'" in str(e)
+    else:
+        raise AssertionError("an unknown fairness value was accepted")
