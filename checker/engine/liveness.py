@@ -75,10 +75,11 @@ class Graph:
                 self.ids[s] = len(self.states)
                 self.states.append(s)
                 self.initial.append(self.ids[s])
+        actions = system.actions
         i = 0
         while i < len(self.states):
             s = self.states[i]
-            for step, t in system.labelled_successors(s):
+            for step, t in self._steps(actions, s):
                 j = self.ids.get(t)
                 if j is None:
                     if max_states is not None and len(self.states) >= max_states:
@@ -93,6 +94,14 @@ class Graph:
                 self.label.append(c)
             self.offsets.append(len(self.succ))
             i += 1
+
+    @staticmethod
+    def _steps(actions, s: tuple):
+        """(step, successor) pairs: an action is asked to name its instances only when it is enabled."""
+        for a in actions:
+            if a.successors(s):
+                for params, t in a.instances(s):
+                    yield Step(a.kind, a.name, params), t
 
     def __len__(self) -> int:
         return len(self.states)
