@@ -269,6 +269,14 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    try:
+        return _show(args)
+    except TraceError as e:
+        text = str(e)
+        raise TraceError(text if text.startswith(str(args.trace)) else f"{args.trace}: {text}") from None
+
+
+def _show(args: argparse.Namespace) -> int:
     trace = Trace.load(args.trace)
     if args.format == "text":
         color = args.color == "always" or (args.color == "auto" and args.output is None and sys.stdout.isatty())
@@ -305,7 +313,10 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     overrides = parse_sets(args.set)
     trace = Trace.load(args.trace) if args.trace else None
-    text = state_graph(args.spec, params=overrides, trace=trace, fmt=args.format, limit=args.limit)
+    try:
+        text = state_graph(args.spec, params=overrides, trace=trace, fmt=args.format, limit=args.limit)
+    except TraceError as e:
+        raise TraceError(f"{args.trace}: {e}") from None
     _emit(args.output, text)
     return 0
 

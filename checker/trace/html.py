@@ -154,7 +154,7 @@ def to_html(trace: Trace, svg: str | None = None) -> str:
         why += (f'<div class="why" id="lasso">A lasso: from step {loop} on, the steps repeat forever '
                 f'(the last one returns to the state of step {loop}).</div>')
     title = f"{trace.protocol} — {what}"
-    payload = json.dumps(data).replace("</", "<\\/")  # a state holding "</script>" cannot end the script
+    payload = json.dumps(data).replace("<", "\\u003c")  # no "</script>" or "<!--" from a state can end the script
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title><style>{_STYLE}</style></head>

@@ -31,7 +31,7 @@ class Message:
     dst: str
     sent: int  # the row whose step sent it (0: sent while starting)
     end: int | None = None  # the row that delivered, dropped or duplicated it; None: never
-    fate: str = "in flight"  # "delivered" | "dropped" | "in flight"
+    fate: str = "in flight"  # "delivered" | "dropped" | "lost" (in a crash) | "in flight"
     copy: bool = False  # made by a duplicate step
 
 
@@ -54,20 +54,25 @@ class Chart:
     because: str = ""  # the fields that make it fail, and the failing instance
 
 
+_ORIGINAL: dict[str, dict] = {}  # canonical text -> the envelope as the trace wrote it (fields in order)
+
+
 def _envelopes(state: dict) -> Counter:
     """The messages in flight in a state, as a multiset of canonical JSON strings."""
     out: Counter = Counter()
+    found: list[dict] = []
     net = state.get("network")
     if isinstance(net, list):
-        for e in net:
-            if isinstance(e, dict) and {"msg", "src", "dst"} <= set(e):
-                out[json.dumps(e, sort_keys=True)] += 1
+        found += [e for e in net if isinstance(e, dict) and {"msg", "src", "dst"} <= set(e)]
     chans = state.get("channels")
     if isinstance(chans, dict):
         for key, msgs in chans.items():
             src, _, dst = key.partition("→")
-            for m in msgs if isinstance(msgs, list) else ():
-                out[json.dumps({"msg": m, "src": src, "dst": dst}, sort_keys=True)] += 1
+            found += [{"msg": m, "src": src, "dst": dst} for m in (msgs if isinstance(msgs, list) else ())]
+    for e in found:
+        key = json.dumps(e, sort_keys=True)
+        _ORIGINAL.setdefault(key, e)
+        out[key] += 1
     return out
 
 
@@ -94,8 +99,10 @@ def lanes_of(trace: Trace) -> list[str]:
     low-level model, the first parameters of its steps (and `system` for steps without any)."""
     first = trace.steps[0].state
     names: list[str] = []
+    if "network" in first or "channels" in first:  # a message-passing protocol: every node is a record
+        names = [k for k, v in first.items() if k not in BOOKKEEPING and isinstance(v, dict)]
     timers = first.get("timers")
-    if isinstance(timers, dict):
+    if not names and isinstance(timers, dict):
         names = list(timers)
     if not names:
         for st in trace.steps:
@@ -135,7 +142,7 @@ def chart(trace: Trace) -> Chart:
     pending: dict[str, list[Message]] = {}  # envelope -> messages in flight, oldest first
 
     def send(env: str, row: int, copy: bool = False) -> None:
-        d = json.loads(env)
+        d = _ORIGINAL.get(env) or json.loads(env)
         m = Message(message_label(d["msg"]), d["src"], d["dst"], row, copy=copy)
         c.messages.append(m)
         pending.setdefault(env, []).append(m)
@@ -155,7 +162,7 @@ def chart(trace: Trace) -> Chart:
                 if queue:
                     m = queue.pop(0)
                     m.end = i
-                    m.fate = "dropped" if st.kind == "drop" else "delivered"
+                    m.fate = "dropped" if st.kind == "drop" else "lost" if st.kind == "crash" else "delivered"
         for env, k in new.items():
             for _ in range(k):
                 send(env, i, copy=st.kind == "duplicate")
@@ -203,7 +210,7 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
     L = c.lanes
     out = [
         "digraph msc {",
-        f"  graph [rankdir=TB, splines=true, nodesep=0.35, ranksep=0.18, newrank=true, fontname=Helvetica, "
+        f"  graph [rankdir=TB, splines=false, forcelabels=true, nodesep=0.35, ranksep=0.18, newrank=true, fontname=Helvetica, "
         f"fontsize=11, label={_q(title or _title(trace))}, labelloc=t];",
         "  node [fontname=Helvetica, fontsize=10];",
         "  edge [fontname=Helvetica, fontsize=9];",
@@ -269,13 +276,14 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
         a, b = L.index(m.src), L.index(m.dst)
         label = m.label + (" (copy)" if m.copy else "")
         if m.fate == "delivered":
-            attrs = f'color="#1f4e9a", fontcolor="#1f4e9a", label={_q(label)}'
+            attrs = f'color="#1f4e9a", fontcolor="#1f4e9a", xlabel={_q(label)}'
             target = f"n{m.end}_{b}"
-        elif m.fate == "dropped":
-            attrs = f'color="#b00020", fontcolor="#b00020", arrowhead=tee, style=dashed, label={_q("✕ " + label)}'
+        elif m.fate in ("dropped", "lost"):
+            why = "✕ " if m.fate == "dropped" else "✕ lost in the crash: "
+            attrs = f'color="#b00020", fontcolor="#b00020", arrowhead=tee, style=dashed, xlabel={_q(why + label)}'
             target = f"n{m.end}_{b}"
         else:
-            attrs = f'color="#777777", fontcolor="#777777", arrowhead=empty, style=dotted, label={_q(label + " …")}'
+            attrs = f'color="#777777", fontcolor="#777777", arrowhead=empty, style=dotted, xlabel={_q(label + " …")}'
             target = f"n{end}_{b}"
         if m.copy:
             attrs += ", penwidth=1.5"
