@@ -18,6 +18,7 @@ from .model import (
     Bag,
     Bool,
     Enum,
+    History,
     Ids,
     Int,
     Map,
@@ -65,7 +66,7 @@ __all__ = [
     # liveness
     "always_eventually", "eventually", "leads_to", "liveness",
     # the message-passing form
-    "Message", "Node", "Protocol", "Role", "durable", "request", "timer", "volatile",
+    "History", "Message", "Node", "Protocol", "Role", "durable", "request", "timer", "volatile",
     # checking
     "SearchOptions", "SearchResult", "Stats", "Verdict", "check",
 ]

@@ -56,6 +56,7 @@ class Predicate:
     reads: tuple[str, ...] | None  # variables read, or None when unknown (uncached)
     note: str = ""  # why the predicate is not cached, when it is not
     formula: Term | None = None  # the formula, for a predicate written in the formula language
+    history: Any = None  # for a consistency check of the recorded history: how to read, judge and explain it
 
     def check(self, raw: tuple) -> bool:
         view = self.schema.view(raw)

@@ -5,7 +5,7 @@ Imports nothing else of faultcheck (a later issue exports it standalone).
 """
 
 from .lowlevel import Model, ModelError, Param, action, constraint, formula, invariant, liveness, terminal
-from .node import Message, Node, Protocol, Role, durable, request, timer, volatile
+from .node import History, Message, Node, Protocol, Role, durable, request, timer, volatile
 from .schema import (
     Bag,
     Bool,
@@ -29,6 +29,6 @@ from .state import StateSchema, StateView
 __all__ = [
     "Bag", "Bool", "Enum", "FrozenDict", "Ids", "Int", "Map", "Message", "Model", "ModelError", "Node", "NodeId",
     "OneOf", "Option", "Param", "Protocol", "Record", "RecordValue", "Role", "SchemaError", "Seq", "Set",
-    "StateSchema", "StateView", "Type", "action", "constraint", "durable", "formula", "invariant", "liveness", "request", "terminal",
+    "StateSchema", "StateView", "Type", "action", "constraint", "durable", "formula", "History", "invariant", "liveness", "request", "terminal",
     "timer", "volatile",
 ]

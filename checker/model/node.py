@@ -231,6 +231,17 @@ class Node:
     # about a node that has not crashed.
 
     # -- effects ------------------------------------------------------------------------------
+    # -- a client's history (Jepsen's shape), for consistency checks ----------------------------
+    def invoke(self, f: str, value: Any = None) -> None:
+        """Record that this node (a client) invokes operation `f` (`value`: what it writes; for a
+        compare-and-set the pair (expected, new)). The protocol declares `history = History(...)`."""
+        self._effects.append(("event", "invoke", f, value))
+
+    def complete(self, outcome: str, f: str, value: Any = None) -> None:
+        """Record the completion of this client's pending `f`: outcome "ok" (with what a read
+        returned), "fail" (it did not take effect) or "info" (unknown: it may have)."""
+        self._effects.append(("event", outcome, f, value))
+
     def send(self, dst: str, msg: Message) -> None:
         """Send `msg` to node `dst`."""
         if not isinstance(msg, Message):
@@ -284,6 +295,19 @@ _RESERVED = {n for n in dir(Node) if not n.startswith("__")} | {"id", "role"}
 
 
 # -- protocols ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class History:
+    """A protocol's client history, kept in the state: at most `max_events` events (invocations and
+    completions) of operations `ops` over `values` (a finite type): "read", "write", "cas" on a
+    register; or, with `keys`, "get", "put", "append" on a key-value map (a client records
+    `invoke("put", (key, value))`, `invoke("get", key)`, `complete("ok", "get", (key, value))`)."""
+
+    values: Type
+    max_events: int = 8
+    ops: tuple[str, ...] = ("read", "write", "cas")
+    keys: Type | None = None
 
 
 @dataclass(frozen=True)
@@ -382,5 +406,5 @@ def _symbols(t: Any) -> set[str]:
     return set()
 
 
-__all__ = ["Choice", "Field", "Message", "Node", "Protocol", "Role", "durable", "request", "timer", "volatile",
+__all__ = ["Choice", "Field", "History", "Message", "Node", "Protocol", "Role", "durable", "request", "timer", "volatile",
            "Symbolic", "SchemaError"]

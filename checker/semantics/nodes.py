@@ -19,7 +19,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import Enum, Int, Map, ModelError, NodeId, OneOf, Record, SchemaError, Set, StateSchema, Type
+from ..model import (
+    Enum,
+    History,
+    Int,
+    Map,
+    ModelError,
+    NodeId,
+    OneOf,
+    Option,
+    Record,
+    SchemaError,
+    Seq,
+    Set,
+    StateSchema,
+    Type,
+)
 from ..model.faults import FaultError, Faults
 from ..model.node import Choice, Message, Node, Protocol
 from ..model.schema import Bag, Queue, bind
@@ -43,6 +58,7 @@ class Outcome:
     mask: int
     arm: int
     disarm: int
+    events: tuple[tuple[int, ...], ...] = ()  # history events recorded (their slots), in order
 
 
 class HandlerError(Exception):
@@ -114,6 +130,16 @@ class NodeSemantics:
             variables["channels"] = Map(self.Channel, Queue(self.Msg, capacity))
         else:
             variables["network"] = Bag(self.Envelope) if network == "multiset" else Set(self.Envelope)
+        # the clients' history, when the protocol declares one: Jepsen-shaped events, in step order
+        hist = getattr(type(protocol), "history", None)
+        self.Event = None
+        if isinstance(hist, History):
+            fields = {"process": self.Node, "kind": Enum("invoke", "ok", "fail", "info"), "f": Enum(*hist.ops)}
+            if hist.keys is not None:  # a key-value map: each event names its key
+                fields["key"] = Option(hist.keys)
+            fields.update(value=Option(hist.values), new=Option(hist.values))
+            self.Event = Record("Event", **fields)
+            variables["history"] = Seq(self.Event, hist.max_events)
         # the fault bookkeeping, when faults are on: who is down, the current partition, budgets used
         self.faults = faults or Faults()
         try:
@@ -138,6 +164,7 @@ class NodeSemantics:
         self.schema = StateSchema(variables, groups=self.groups)
         self.node_slices = [self.schema.slice(name) for name in self.names]
         self.TIMERS = self.schema.offsets.get("timers")
+        self.HIST = self.schema.offsets.get("history")
         self.NET = self.schema.offsets.get("network")  # None for FIFO channels
         self.CH = self.schema.offsets.get("channels")
         self.DOWN = self.schema.offsets.get("down")
@@ -260,9 +287,12 @@ class NodeSemantics:
         for name, ft, _, _ in self.fields[self.role_of[i]]:
             slots.extend(self.encode_field(i, name, ft, vals[name], handler))
         sent: list[int] = []
+        events: list[tuple[int, ...]] = []
         arm = disarm = 0
         for e in effects:
-            if e[0] == "send":
+            if e[0] == "event":
+                events.append(self.encode_event(i, handler, e[1], e[2], e[3]))
+            elif e[0] == "send":
                 dst = self.index.get(e[1])
                 if dst is None:
                     raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: send to {e[1]!r}, "
@@ -279,7 +309,43 @@ class NodeSemantics:
         mask = 0
         for c in sent:
             mask |= 1 << (c * self.bits)
-        return Outcome(None if new == local else new, tuple(sent), add, mask, arm, disarm)
+        return Outcome(None if new == local else new, tuple(sent), add, mask, arm, disarm, tuple(events))
+
+    def encode_event(self, i: int, handler: str, kind: str, f: str, value: Any) -> tuple[int, ...]:
+        where = f"{self.classes[i].__name__}.{handler} on {self.names[i]}"
+        if self.Event is None:
+            raise HandlerError(f"{where}: records a history event, but {type(self.protocol).__name__} declares no "
+                               "history = History(...)")
+        new = None
+        event = {"process": self.names[i], "kind": kind, "f": f}
+        if "key" in self.Event.fields:
+            if kind == "invoke" and f == "get" and not isinstance(value, (tuple, list)):
+                value = (value, None)  # a get names only its key
+            if not (isinstance(value, (tuple, list)) and len(value) == 2):
+                raise HandlerError(f"{where}: a key-value operation records the pair (key, value), got {value!r}")
+            event["key"], value = value
+        elif f == "cas" and kind == "invoke":
+            if not (isinstance(value, (tuple, list)) and len(value) == 2):
+                raise HandlerError(f"{where}: a cas invocation records the pair (expected, new), got {value!r}")
+            value, new = value
+        event.update(value=value, new=new)
+        try:
+            return self.Event.encode(event)
+        except SchemaError as e:
+            raise HandlerError(f"{where}: history event: {e}") from None
+
+    def record(self, t: list, events: tuple[tuple[int, ...], ...], i: int) -> None:
+        """Append history events to the state's history."""
+        h = self.HIST
+        seq: Seq = self.schema.variables["history"]  # type: ignore[assignment]
+        w = seq.elem.width
+        for ev in events:
+            n = t[h]
+            if n >= seq.max_len:
+                raise HandlerError(f"{self.names[i]}: the history holds {seq.max_len} events already; raise "
+                                   "History(max_events=...) or bound the clients' workload")
+            t[h + 1 + n * w:h + 1 + (n + 1) * w] = ev
+            t[h] = n + 1
 
     def net_of(self, s: tuple) -> int | None:
         """The unordered network of s (None with FIFO channels, which handlers append to in place)."""
@@ -319,6 +385,8 @@ class NodeSemantics:
         if o.arm or o.disarm:
             k = self.TIMERS + i  # type: ignore[operator]
             t[k] = (t[k] & ~o.disarm) | o.arm
+        if o.events:
+            self.record(t, o.events, i)
         if not self.fifo:
             t[self.NET] = net
         return tuple(t)
@@ -412,6 +480,8 @@ class NodeSemantics:
                         t[NET] = net
                     if o.arm or o.disarm:
                         t[TIMERS + dst] = (t[TIMERS + dst] & ~o.disarm) | o.arm
+                    if o.events:
+                        self.record(t, o.events, dst)
                     out.append(tuple(t))
             return out
 

@@ -12,6 +12,8 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
     counterexample = "counterexamples/<spec-stem>.json"    # committed trace, relative to the project
     check_deadlock = true    # default: true for low-level models, false for protocols
     accept_bounds = false    # true: a bounded search that finds nothing counts as expected
+    [consistency]            # protocols with a client history: history = "linearizable" | "sequential",
+                             # model = "register" | "kv", initial = value; converges = "role.field"
     symmetry = ["rm"]        # induct: roles whose node ids are interchangeable (one state per class)
     liveness = ["Decides"]   # @liveness properties to check (default: none), under [fairness]
     [fairness]               # per step kind (or low-level action name): "weak", "strong" or "none"
@@ -54,8 +56,12 @@ KINDS = ("search", "induct")
 EXPECTED = {"search": ("holds", "violated"), "induct": ("inductive", "not_inductive")}
 TOP_KEYS = {
     "format", "protocol", "kind", "description", "invariants", "expected", "violates", "counterexample",
-    "check_deadlock", "accept_bounds", "symmetry", "liveness", "fairness", "params", "bounds", "network", "faults",
+    "check_deadlock", "accept_bounds", "symmetry", "liveness", "fairness", "consistency", "params", "bounds",
+    "network", "faults",
 }
+CONSISTENCY_KEYS = {"history": ("linearizable", "sequential"), "model": ("register", "kv"), "initial": None,
+                    "converges": str}
+CONSISTENCY_PROPERTIES = {"linearizable": "Linearizable", "sequential": "SequentiallyConsistent"}
 FAIRNESS = ("weak", "strong", "none")
 STEP_KINDS = ("action", "deliver", "timer", "request", "detect", "crash", "restart", "partition", "heal", "drop",
               "duplicate")
@@ -91,6 +97,16 @@ class Spec:
     symmetry: tuple[str, ...] = ()
     liveness: tuple[str, ...] | None = None  # the @liveness properties checked (none unless listed)
     fairness: dict[str, str] = field(default_factory=dict)  # step kind or action name -> weak | strong | none
+    consistency: dict[str, Any] = field(default_factory=dict)  # [consistency]: history, model, initial, converges
+
+    def consistency_properties(self) -> tuple[str, ...]:
+        """The properties [consistency] adds: Linearizable or SequentiallyConsistent, and Converges."""
+        out = []
+        if "history" in self.consistency:
+            out.append(CONSISTENCY_PROPERTIES[self.consistency["history"]])
+        if "converges" in self.consistency:
+            out.append("Converges")
+        return tuple(out)
     bounds: dict[str, Any] = field(default_factory=dict)
     network: dict[str, Any] = field(default_factory=dict)  # [network]: in_flight, loss, duplication
     faults: Faults = field(default_factory=Faults)  # [faults] and the network's loss and duplication
@@ -244,6 +260,15 @@ def load_spec(path: str | Path) -> Spec:
     for k, v in fairness.items():
         if v not in FAIRNESS:
             raise SpecError(f"{where}: fairness.{k}: expected one of {', '.join(map(repr, FAIRNESS))}, got {v!r}")
+    consistency = get("consistency", dict, {})
+    for k, v in consistency.items():
+        if k not in CONSISTENCY_KEYS:
+            raise SpecError(f"{where}: consistency: unknown key {k!r} (known: {', '.join(CONSISTENCY_KEYS)})")
+        want = CONSISTENCY_KEYS[k]
+        if isinstance(want, tuple) and v not in want:
+            raise SpecError(f"{where}: consistency.{k}: expected one of {', '.join(map(repr, want))}, got {v!r}")
+        if want is str and (not isinstance(v, str) or "." not in v):
+            raise SpecError(f"{where}: consistency.{k}: expected \"role.field\" (the replicas' field), got {v!r}")
     params = get("params", dict, {})
     bounds = get("bounds", dict, {})
     for k, v in bounds.items():
@@ -311,6 +336,7 @@ def load_spec(path: str | Path) -> Spec:
         symmetry=tuple(symmetry),
         liveness=tuple(liveness) if liveness is not None else None,
         fairness=dict(fairness),
+        consistency=dict(consistency),
         bounds=dict(bounds),
         network=dict(network),
         faults=faults,
@@ -329,7 +355,10 @@ def load_spec(path: str | Path) -> Spec:
         if k not in STEP_KINDS and k not in getattr(model_class, "_actions", {}):
             raise SpecError(f"{where}: fairness: {k!r} is neither a step kind ({', '.join(STEP_KINDS)}) nor an action "
                             f"of {spec.protocol}")
-    checked_live = spec.liveness or ()
+    if "history" in consistency and getattr(model_class, "history", None) is None:
+        raise SpecError(f"{where}: consistency.history: {spec.protocol} records no history (declare history = "
+                        "History(...) and call self.invoke / self.complete in its clients)")
+    checked_live = (spec.liveness or ()) + spec.consistency_properties()
     for name in (spec.invariants or ()) + ((violates,) if violates and violates != "deadlock"
                                            and violates not in checked_live else ()):
         if name not in known or model_class._predicates[name][0] != "invariant":

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from ..engine import Monitor, SearchOptions, SearchResult, Stats, Verdict, search
@@ -19,7 +21,7 @@ from ..model.node import Protocol
 from ..semantics import TransitionSystem, from_model
 from ..semantics.nodes import from_protocol
 from ..trace import Trace, TraceError, build_trace, replay
-from .load import Spec, SpecError, load_spec, spec_for_model
+from .load import CONSISTENCY_PROPERTIES, Spec, SpecError, load_spec, spec_for_model
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_ERROR, EXIT_UNDETERMINED = 0, 1, 2, 3
 
@@ -143,7 +145,7 @@ def check(
             if n not in known:
                 raise SpecError(f"{spec.where}: unknown invariant {n!r} (invariants: {', '.join(known) or 'none'})")
     system = _system(spec, model, check_determinism)
-    invs = _predicates(system, "invariant", names, spec.where)
+    invs = _predicates(system, "invariant", names, spec.where) + _history_predicates(spec, system)
     if (kind or spec.kind) == "induct":
         return _check_induct(spec, model, system, invs, max_states if max_states is not None
                              else spec.bounds.get("max_states"), monitor)
@@ -170,6 +172,8 @@ def check(
     lives = _liveness_properties(spec, model, system)
     if lives and result.verdict is Verdict.HOLDS:
         result = _check_liveness(spec, system, lives, options, result)
+    if "converges" in spec.consistency and result.verdict is Verdict.HOLDS:
+        result = _check_convergence(spec, system, options, result)
     judged = _judge(spec, model, system, invs, result, out, update)
     if simplest and result.verdict is Verdict.VIOLATED and out is not None:
         judged = replace(judged, details=judged.details + (_simplest(spec, system, invs, result, out, options),))
@@ -193,6 +197,85 @@ def _simplest(spec: Spec, system: TransitionSystem, invs: list[Predicate], resul
                    if (step := system.find_step(s, t)) is not None and step.kind in FAULT_KINDS)
     return (f"fewest faults: {len(trace)} steps with {faults} fault{'s' if faults != 1 else ''} (violating "
             f"{r.property}; the shortest has {shortest}): {where}")
+
+
+def _history_predicates(spec: Spec, system: TransitionSystem) -> list[Predicate]:
+    """[consistency] history = ...: the clients' history, judged at every state (memoised on it)."""
+    level = spec.consistency.get("history")
+    if level is None:
+        return []
+    from ..logic import Part
+    from ..logic.consistency import HistoryError, check_linearizable, check_sequential
+
+    schema = system.schema
+    if "history" not in schema.variables:
+        raise SpecError(f"{spec.where}: consistency.history: the protocol records no history")
+    htype = schema.variables["history"]
+    sl = schema.slice("history")
+    check_fn = check_linearizable if level == "linearizable" else check_sequential
+    model, initial = spec.consistency.get("model", "register"), spec.consistency.get("initial")
+    name = CONSISTENCY_PROPERTIES[level]
+
+    processes = htype.elem.fields["process"].names
+
+    def jepsen(raw: tuple) -> list[dict]:
+        return history_of(htype.decode(raw[sl]), processes)
+
+    def holds(raw: tuple) -> bool:
+        try:
+            return check_fn(jepsen(raw), model, initial, shrink="none").ok
+        except HistoryError as e:
+            raise RuntimeError(f"the recorded history is malformed: {e}") from None
+
+    part = Part(holds, tuple(range(sl.start, sl.stop)), on_raw=True)
+    return [Predicate(name, (part,), schema, ("history",), history=(jepsen, check_fn, model, initial))]
+
+
+def history_of(events: Any, processes: Sequence[str]) -> list[dict]:
+    """Recorded events (process, kind, f, value, new) as Jepsen's operations: process (the node's index),
+    type (the event's kind), f, value ([expected, new] for a cas invocation)."""
+    out = []
+    for e in events:
+        if "key" in e._fields:  # a key-value map: [key, value]
+            value = [e.key, e.value]
+        else:
+            value = [e.value, e.new] if e.f == "cas" and e.kind == "invoke" else e.value
+        out.append({"process": processes.index(e.process), "type": e.kind, "f": e.f, "value": value})
+    return out
+
+
+def _check_convergence(spec: Spec, system: TransitionSystem, options: SearchOptions,
+                       safety: SearchResult) -> SearchResult:
+    """Converges: in every quiescent state (no step enabled) the role's replicas hold equal values."""
+    role, _, fld = spec.consistency["converges"].partition(".")
+    schema = system.schema
+    nodes = schema.groups.get(role)
+    if not nodes or any(fld not in getattr(schema.variables[n], "fields", {}) for n in nodes):
+        raise SpecError(f"{spec.where}: consistency.converges: no field {fld!r} on the nodes of role {role!r}")
+    start = time.perf_counter()
+    parent: dict[tuple, tuple | None] = {s: None for s in system.initial}
+    todo = deque(parent)
+    while todo:
+        s = todo.popleft()
+        stuck = True  # quiescent: no step changes anything (a client with nothing left to do may still be asked)
+        for a in system.actions:
+            for t in a.successors(s):
+                if t == s:
+                    continue
+                stuck = False
+                if t not in parent:
+                    parent[t] = s
+                    todo.append(t)
+        if stuck:
+            st = schema.decode(s)
+            if len({st[n]._asdict()[fld] for n in nodes}) > 1:
+                path = [s]
+                while parent[path[-1]] is not None:
+                    path.append(parent[path[-1]])  # type: ignore[arg-type]
+                stats = replace(safety.stats, seconds=safety.stats.seconds + time.perf_counter() - start)
+                return SearchResult(Verdict.VIOLATED, stats, "Converges", tuple(reversed(path)),
+                                    f"quiescent, but the {role}s' {fld} differ")
+    return safety
 
 
 def _liveness_properties(spec: Spec, model: Model | Protocol, system: TransitionSystem) -> list:
@@ -403,6 +486,10 @@ def _violation_core(invs: list[Predicate], name: str | None, raw: tuple) -> dict
     """For a formula: the failing quantifier instance, and a minimal set of fields whose values already
     make it false (Z3's unsat core, shrunk one field at a time)."""
     pred = next((p for p in invs if p.name == name), None)
+    if pred is not None and getattr(pred, "history", None) is not None:  # a history: why it is not consistent
+        jepsen, check_fn, model, initial = pred.history  # type: ignore[attr-defined]
+        r = check_fn(jepsen(raw), model, initial, shrink_seconds=10.0)
+        return {"property": name, "explanation": r.message, "history": r.explanation}
     if pred is None or pred.formula is None:
         return None
     out: dict[str, Any] = {"property": name, "instance": pred.explain(raw)}

@@ -100,6 +100,10 @@ def render_text(trace: Trace, *, color: bool = False) -> str:
     if isinstance(why, dict):
         if why.get("instance"):
             lines.append(f"failing instance: {', '.join(why['instance'])}")
+        if why.get("explanation"):
+            lines.append(f"{bold}violated because:{off} {why['explanation']}")
+            for e in why.get("history") or []:
+                lines.append(f"     {e}")
         fields = why.get("fields")
         if fields:
             because = ", ".join(f"{f.get('field')}={f.get('value')}" for f in fields if isinstance(f, dict))

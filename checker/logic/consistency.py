@@ -1,0 +1,1019 @@
+"""Consistency of client histories: linearizability, sequential consistency, replica convergence.
+
+A *history* is what clients saw, in Jepsen's shape: a list of entries in log order, each a dict
+``{"process": int, "type": "invoke"|"ok"|"fail"|"info", "f": str, "value": ...}`` (other keys are
+ignored). An invocation and the next completion of the same process form one *operation*; its
+*call* and *return* are the two entries' positions in the list, so real-time order is list order.
+
+Models (sequential specifications; each a step function ``state -> (ok, new_state)`` over hashable
+states, see `Model.step`):
+
+- ``register``: one register, initially ``null`` unless `initial` says otherwise. ``read`` (the
+  completion's value is the value read; ``null`` is the initial, missing value), ``write V``,
+  ``cas [A, B]`` (ok: the register held A and now holds B).
+- ``kv``: a map from keys to strings, every key initially ``""`` (`initial` may give a JSON object of
+  strings). ``get [K, null]`` (completion ``[K, S]``: S is the whole current string; ``null`` reads as
+  ``""``), ``put [K, S]`` replaces, ``append [K, S]`` concatenates.
+
+Completions:
+
+- ``ok``: the operation took effect, once, between its call and return, with that result.
+- ``fail``: it did not take effect; the operation is dropped (Jepsen's and Knossos's reading).
+  Porcupine reads a failed cas instead as "cas returned false": a completed cas that must be
+  linearized where the register is not A. ``fail="returned-false"`` selects that reading (other
+  failed operations are still dropped). On Porcupine's etcd histories both readings agree.
+- ``info``: unknown outcome. The operation stays pending forever (its return is at infinity): it
+  may be linearized at any point after its call, or never. An invocation with no completion at the
+  end of the history is treated the same way. Pending reads and gets constrain nothing and are
+  dropped.
+
+Checks:
+
+- `check_linearizable`: is there a total order of the operations, consistent with real time (an
+  operation that returned before another was called comes first) in which every result is what
+  the model gives? The Wing & Gong algorithm with Lowe's memoisation, as in Porcupine's
+  ``checkSingle`` and Knossos: calls and returns in a doubly linked list; the search linearizes
+  ("lifts") a call whose step succeeds, restarts at the head, and backtracks on reaching the return
+  of an operation not yet linearized. Each (linearized set as a bitset int, model state) pair is
+  expanded at most once. The kv model is P-compositional (Horn & Kroening): linearizability of the
+  whole map is linearizability of each key's sub-history, so each key is checked on its own.
+  Worst case exponential, O(2^n * |states| * n) steps for n operations of one partition; on
+  Jepsen's etcd histories (about 90 operations, up to a dozen pending forever) a few milliseconds
+  to a second.
+- `check_sequential`: is there a total order consistent with each process's program order (not
+  real time) that the model accepts? A depth-first search over (next operation of each process,
+  which pending-forever operations are done, state), each visited once: O(prod(len_p + 1) * 2^i *
+  |states|). Sequential consistency is not compositional, so kv is checked as one map. A
+  pending-forever operation may take effect anywhere after its process's earlier operations, or
+  never. Meant for small histories.
+- `check_convergence`: replicas' final values at quiescence are all equal.
+
+A history that fails a check is explained by a *minimal* failing sub-history: operations are
+removed (delta debugging: chunks first, then one at a time, to a fixed point) while the rest still
+fails, so that removing any single remaining operation makes it pass. Removing whole operations
+keeps every process well formed. It is given as the original entries, with a one-line message
+naming the operation that cannot be explained.
+
+This module uses only the standard library.
+
+>>> h = [{"process": 0, "type": "invoke", "f": "write", "value": 1},
+...      {"process": 0, "type": "ok", "f": "write", "value": 1},
+...      {"process": 1, "type": "invoke", "f": "read", "value": None},
+...      {"process": 1, "type": "ok", "f": "read", "value": None}]
+>>> r = check_linearizable(h, "register")
+>>> r.ok, r.indices
+(False, [0, 1, 2, 3])
+>>> r.message
+'read by process 1 returned null (entries 2-3), which no linearization of these 2 operations explains'
+>>> check_sequential(h, "register").ok   # the read may come first in a sequential order
+True
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = [
+    "KV",
+    "MODELS",
+    "REGISTER",
+    "UNKNOWN",
+    "HistoryError",
+    "Model",
+    "Operation",
+    "Result",
+    "check_convergence",
+    "check_linearizable",
+    "check_sequential",
+    "freeze",
+    "parse_history",
+]
+
+TYPES = ("invoke", "ok", "fail", "info")
+FAIL_MODES = ("drop", "returned-false")
+
+
+class _Unknown:
+    """The output of an operation whose outcome is unknown (info, or never completed)."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __reduce__(self):
+        return (_Unknown, ())
+
+
+UNKNOWN: Any = _Unknown()
+_MISSING = object()
+
+
+class HistoryError(ValueError):
+    """A malformed history. One line: the entry's index (when there is one) and the problem.
+
+    >>> str(HistoryError(3, "unknown type 'done'"))
+    "entry 3: unknown type 'done'"
+    """
+
+    def __init__(self, index: int | None, problem: str):
+        self.index = index
+        self.problem = problem
+        super().__init__(problem if index is None else f"entry {index}: {problem}")
+
+
+def freeze(value: Any) -> Hashable:
+    """A JSON value as a hashable value with JSON's equality: lists become tuples, objects sorted
+    tuples of items, and booleans are kept apart from 0 and 1.
+
+    >>> freeze([1, [2, {"a": True}]])
+    (1, (2, ('{}', (('a', ('bool', True)),))))
+    >>> freeze(True) == freeze(1)
+    False
+    """
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, dict):
+        return ("{}", tuple(sorted((str(k), freeze(v)) for k, v in value.items())))
+    return value
+
+
+def _show(value: Any) -> str:
+    """A raw (unfrozen) value as compact JSON, for messages."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array",
+            tuple: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of a history: an invocation and its completion.
+
+    `call` and `ret` are the indices of the invoke and completion entries (`ret` is None when the
+    invocation never completed). `status` is the completion's type: "ok", "fail" or "info" ("info"
+    also for an invocation never completed). `input` comes from the invocation and `output` from
+    the completion, both frozen (see `freeze`); `output` is `UNKNOWN` when the outcome is unknown.
+    """
+
+    id: int
+    process: int
+    f: str
+    input: Any
+    output: Any
+    status: str
+    call: int
+    ret: int | None
+
+
+# --------------------------------------------------------------------------------------------- models
+
+
+class Model:
+    """A sequential specification. Subclasses define which `f`s exist, how entries' values are
+    validated (`parse_input`, `parse_output`), the initial state, and `step`.
+
+    `step(state, f, input, output) -> (ok, new_state)`: may an operation with this input return
+    this output in `state`, and what state follows? States are hashable. An operation with output
+    `UNKNOWN` must always be accepted. `stepper(op)` is the same step specialised to one operation,
+    for the search's inner loop.
+    """
+
+    name: str = "model"
+    functions: tuple[str, ...] = ()
+    read_only: frozenset[str] = frozenset()
+
+    def parse_input(self, f: str, value: Any, index: int) -> Any:
+        raise NotImplementedError
+
+    def parse_output(self, f: str, status: str, input: Any, value: Any, index: int) -> Any:
+        raise NotImplementedError
+
+    def init(self, initial: Any) -> Hashable:
+        raise NotImplementedError
+
+    def step(self, state: Hashable, f: str, input: Any, output: Any) -> tuple[bool, Hashable]:
+        raise NotImplementedError
+
+    def stepper(self, op: Operation) -> Callable[[Hashable], tuple[bool, Hashable]]:
+        step, f, inp, out = self.step, op.f, op.input, op.output
+        return lambda s: step(s, f, inp, out)
+
+    def partitions(self, ops: list[Operation], initial: Any, split: bool) -> list[tuple[Any, list, Hashable, Model]]:
+        """(label, operations, initial state, model) for each independently checkable part."""
+        return [(None, ops, self.init(initial), self)]
+
+    def observes(self, op: Operation, completed: bool) -> bool:
+        """Does the model check this operation's output (a read's value, a cas's success)?"""
+        return completed and op.f in self.read_only and op.output is not UNKNOWN
+
+    def useful(self, kept: list[tuple[Operation, bool]], optional: list[Operation]) -> list[Operation]:
+        """Of `optional` (operations pending forever beside `kept`), those that might make a
+        difference: dropping the others must not turn a non-linearizable history linearizable.
+        The default keeps them all; models prune those whose effect no kept operation could see."""
+        return optional
+
+    def describe(self, op: Operation, entries: Sequence[Any]) -> str:
+        """The operation in words, from its original entries, e.g. "read by process 3 returned 1"."""
+        inv = entries[op.call].get("value")
+        if op.status == "ok" and op.f in self.read_only:
+            return f"{op.f} by process {op.process} returned {_show(entries[op.ret].get('value'))}"
+        tail = {"ok": "", "fail": " (failed)", "info": " (outcome unknown)"}[op.status]
+        return f"{op.f} {_show(inv)} by process {op.process}{tail}"
+
+
+class RegisterModel(Model):
+    """A single register: read, write, compare-and-set. The state is the (frozen) value.
+
+    >>> REGISTER.step(None, "cas", (None, 2), True)
+    (True, 2)
+    >>> REGISTER.step(1, "read", None, 2)
+    (False, 1)
+    """
+
+    name = "register"
+    functions = ("read", "write", "cas")
+    read_only = frozenset({"read"})
+
+    def parse_input(self, f, value, index):
+        if f == "read":
+            return None
+        if value is _MISSING:
+            raise HistoryError(index, f"invoke {f} has no 'value'")
+        if f == "write":
+            return freeze(value)
+        if not isinstance(value, list) or len(value) != 2:
+            raise HistoryError(index, f"cas value must be a pair [expected, new], got {_show(value)}")
+        return (freeze(value[0]), freeze(value[1]))
+
+    def parse_output(self, f, status, input, value, index):
+        if status == "info":
+            return UNKNOWN
+        if status == "fail":
+            return False if f == "cas" else UNKNOWN  # False is used only with fail="returned-false"
+        if f == "read":
+            if value is _MISSING:
+                raise HistoryError(index, "ok read has no 'value' (the value read; null for none)")
+            return freeze(value)
+        if f == "write":
+            if value is not _MISSING and freeze(value) != input:
+                raise HistoryError(index, f"ok write value {_show(value)} differs from the value invoked")
+            return None
+        if value is not _MISSING:
+            if not isinstance(value, list) or len(value) != 2:
+                raise HistoryError(index, f"cas value must be a pair [expected, new], got {_show(value)}")
+            if (freeze(value[0]), freeze(value[1])) != input:
+                raise HistoryError(index, f"ok cas value {_show(value)} differs from the pair invoked")
+        return True
+
+    def init(self, initial):
+        return freeze(initial)
+
+    def step(self, state, f, input, output):
+        if f == "read":
+            return (output is UNKNOWN or state == output), state
+        if f == "write":
+            return True, input
+        expected, new = input
+        if output is UNKNOWN:
+            return True, (new if state == expected else state)
+        if output:
+            return state == expected, new
+        return state != expected, state
+
+    def stepper(self, op):
+        f, inp, out = op.f, op.input, op.output
+        if f == "read":
+            if out is UNKNOWN:
+                return lambda s: (True, s)
+            return lambda s: (s == out, s)
+        if f == "write":
+            result = (True, inp)
+            return lambda s: result
+        expected, new = inp
+        if out is UNKNOWN:
+            return lambda s: (True, new if s == expected else s)
+        if out:
+            return lambda s: (s == expected, new)
+        return lambda s: (s != expected, s)
+
+    def observes(self, op, completed):
+        return completed and op.output is not UNKNOWN and op.f != "write"
+
+    def useful(self, kept, optional):
+        """A pending write or cas that leaves a value no kept read or successful cas expects (nor a
+        pending cas that turns it into such a value) cannot help: until the next write, nothing
+        accepts the states it starts. A cas that returned false accepts almost any value: then all
+        are kept."""
+        wanted = set()
+        for op, completed in kept:
+            if completed and op.f == "cas" and op.output is False:
+                return optional
+            if completed and op.f == "read" and op.output is not UNKNOWN:
+                wanted.add(op.output)
+            elif completed and op.f == "cas" and op.output is True:
+                wanted.add(op.input[0])
+        more = True
+        while more:
+            more = False
+            for op in optional:
+                if op.f == "cas" and op.input[1] in wanted and op.input[0] not in wanted:
+                    wanted.add(op.input[0])
+                    more = True
+        return [op for op in optional if (op.input if op.f == "write" else op.input[1]) in wanted]
+
+    def describe(self, op, entries):
+        if op.f == "cas" and op.output is not UNKNOWN and op.status in ("ok", "fail"):
+            a, b = entries[op.call].get("value")
+            verb = "succeeded" if op.output else "returned false"
+            return f"cas {_show(a)}->{_show(b)} by process {op.process} {verb}"
+        return super().describe(op, entries)
+
+
+class KVModel(Model):
+    """A map from keys to strings: get, put, append. Missing keys read as "".
+
+    Checked per key (P-compositionality): each key is a `_KeyModel` string register. Unpartitioned,
+    the state is a sorted tuple of (key, value) pairs with "" values left out.
+
+    >>> KV.step((("a", "x"),), "append", ("a", "y"), UNKNOWN)
+    (True, (('a', 'xy'),))
+    >>> KV.step((), "get", ("a", None), "")
+    (True, ())
+    """
+
+    name = "kv"
+    functions = ("get", "put", "append")
+    read_only = frozenset({"get"})
+
+    def parse_input(self, f, value, index):
+        if not isinstance(value, list) or len(value) != 2:
+            raise HistoryError(index, f"{f} value must be a pair [key, {'null' if f == 'get' else 'string'}], "
+                                      f"got {_show(None if value is _MISSING else value)}")
+        key, arg = value
+        if not isinstance(key, (str, int)) or isinstance(key, bool):
+            raise HistoryError(index, f"{f} key must be a string, got {_kind(key)}")
+        if f == "get":
+            return (key, None)
+        if not isinstance(arg, str):
+            raise HistoryError(index, f"{f} value must be a string, got {_kind(arg)}")
+        return (key, arg)
+
+    def parse_output(self, f, status, input, value, index):
+        if status != "ok":
+            return UNKNOWN
+        if f != "get" and value is _MISSING:
+            return None
+        if not isinstance(value, list) or len(value) != 2:
+            raise HistoryError(index, f"ok {f} value must be a pair [key, string], "
+                                      f"got {_show(None if value is _MISSING else value)}")
+        key, arg = value
+        if key != input[0] or isinstance(key, bool):
+            raise HistoryError(index, f"ok {f} is for key {_show(key)}, but key {_show(input[0])} was invoked")
+        if f == "get":
+            if arg is None:
+                return ""
+            if not isinstance(arg, str):
+                raise HistoryError(index, f"ok get value must be a string, got {_kind(arg)}")
+            return arg
+        if arg != input[1]:
+            raise HistoryError(index, f"ok {f} value {_show(arg)} differs from the value invoked")
+        return None
+
+    def init(self, initial):
+        return tuple(sorted((k, v) for k, v in _kv_initial(initial).items() if v != ""))
+
+    def step(self, state, f, input, output):
+        key, arg = input
+        items = dict(state)
+        cur = items.get(key, "")
+        if f == "get":
+            return (output is UNKNOWN or cur == output), state
+        new = arg if f == "put" else cur + arg
+        if new:
+            items[key] = new
+        else:
+            items.pop(key, None)
+        return True, tuple(sorted(items.items()))
+
+    def useful(self, kept, optional):
+        """A pending append of S matters only if a kept get of its key returned a string containing
+        S; a pending put of S only if one returned a string starting with S (else no get sees the
+        states it starts, which last until the next put)."""
+        got: dict[Any, list[str]] = {}
+        for op, completed in kept:
+            if completed and op.f == "get" and op.output is not UNKNOWN:
+                got.setdefault(op.input[0], []).append(op.output)
+        out = []
+        for op in optional:
+            key, arg = op.input
+            seen = got.get(key, ())
+            if any((arg in g) if op.f == "append" else g.startswith(arg) for g in seen):
+                out.append(op)
+        return out
+
+    def partitions(self, ops, initial, split):
+        if not split:
+            return [(None, ops, self.init(initial), self)]
+        init = _kv_initial(initial)
+        by_key: dict[Any, list[Operation]] = {}
+        for op in ops:
+            by_key.setdefault(op.input[0], []).append(op)
+        return [(k, by_key[k], init.get(k, ""), _KEY) for k in sorted(by_key, key=lambda k: (str(type(k)), k))]
+
+    def describe(self, op, entries):
+        key, arg = entries[op.call].get("value")
+        if op.f == "get":
+            if op.status == "ok":
+                got = entries[op.ret].get("value")[1]
+                return f"get {_show(key)} by process {op.process} returned {_show(got)}"
+            return f"get {_show(key)} by process {op.process}"
+        tail = {"ok": "", "fail": " (failed)", "info": " (outcome unknown)"}[op.status]
+        return f"{op.f} {_show(key)} {_show(arg)} by process {op.process}{tail}"
+
+
+class _KeyModel(KVModel):
+    """One key of the kv map: a string register (the state is the string)."""
+
+    name = "kv"
+
+    def init(self, initial):
+        return "" if initial is None else initial
+
+    def step(self, state, f, input, output):
+        if f == "get":
+            return (output is UNKNOWN or state == output), state
+        return True, (input[1] if f == "put" else state + input[1])
+
+    def stepper(self, op):
+        f, out, arg = op.f, op.output, op.input[1]
+        if f == "get":
+            if out is UNKNOWN:
+                return lambda s: (True, s)
+            return lambda s: (s == out, s)
+        if f == "put":
+            result = (True, arg)
+            return lambda s: result
+        return lambda s: (True, s + arg)
+
+
+def _kv_initial(initial: Any) -> dict:
+    if initial is None:
+        return {}
+    if not isinstance(initial, Mapping) or not all(isinstance(v, str) for v in initial.values()):
+        raise HistoryError(None, f"the kv model's initial value must be an object of strings, got {_show(initial)}")
+    return dict(initial)
+
+
+REGISTER = RegisterModel()
+KV = KVModel()
+_KEY = _KeyModel()
+MODELS: dict[str, Model] = {"register": REGISTER, "kv": KV}
+
+
+def _model(model: str | Model) -> Model:
+    if isinstance(model, Model):
+        return model
+    try:
+        return MODELS[model]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown model {model!r} (expected one of {', '.join(MODELS)})") from None
+
+
+# -------------------------------------------------------------------------------------------- parsing
+
+
+def parse_history(history: Any, model: str | Model = "register") -> list[Operation]:
+    """The operations of `history`, in call order, validated against `model`.
+
+    Raises `HistoryError` (one line, with the entry's index) for: a history that is not a list, an
+    entry that is not an object, a missing or non-integer process, an unknown type or f, a second
+    invoke while the process has one pending, a completion with no pending invocation for its
+    process or with another f than the invocation, a value of the wrong shape, and an ok whose
+    value contradicts its invocation (a write, cas, put or append echoes what was invoked).
+    Invocations still pending at the end become "info" operations with `ret` None.
+
+    >>> [op.status for op in parse_history([{"process": 0, "type": "invoke", "f": "read", "value": None}])]
+    ['info']
+    >>> parse_history([{"process": 0, "type": "ok", "f": "read", "value": 1}])
+    Traceback (most recent call last):
+    ...
+    checker.logic.consistency.HistoryError: entry 0: ok read for process 0, which has no pending invocation
+    """
+    m = _model(model)
+    if not isinstance(history, list):
+        raise HistoryError(None, f"a history is an array of operations, got {_kind(history)}")
+    pending: dict[int, tuple[int, str, Any]] = {}
+    started: list[tuple[int, int, str, Any]] = []  # (call, process, f, input)
+    done: dict[int, tuple[int, str, Any]] = {}  # call -> (ret, status, output)
+    for i, e in enumerate(history):
+        if not isinstance(e, dict):
+            raise HistoryError(i, f"an operation is an object with process, type, f and value, got {_kind(e)}")
+        p = e.get("process", _MISSING)
+        if p is _MISSING:
+            raise HistoryError(i, "no 'process'")
+        if type(p) is not int:
+            raise HistoryError(i, f"process must be an integer, got {_show(p)}")
+        t = e.get("type", _MISSING)
+        if t not in TYPES:
+            raise HistoryError(i, "no 'type'" if t is _MISSING else
+                               f"unknown type {_show(t)} (expected invoke, ok, fail or info)")
+        f = e.get("f", _MISSING)
+        if f not in m.functions:
+            raise HistoryError(i, "no 'f'" if f is _MISSING else
+                               f"unknown f {_show(f)} for the {m.name} model (expected {', '.join(m.functions)})")
+        value = e.get("value", _MISSING)
+        if t == "invoke":
+            if p in pending:
+                j, g, _ = pending[p]
+                raise HistoryError(i, f"process {p} invokes {f} while its {g} invoked at entry {j} is still pending")
+            inp = m.parse_input(f, value, i)
+            pending[p] = (i, f, inp)
+            started.append((i, p, f, inp))
+        else:
+            if p not in pending:
+                raise HistoryError(i, f"{t} {f} for process {p}, which has no pending invocation")
+            j, g, inp = pending.pop(p)
+            if f != g:
+                raise HistoryError(i, f"{t} {f} completes process {p}'s {g} invoked at entry {j}")
+            done[j] = (i, t, m.parse_output(f, t, inp, value, i))
+    ops = []
+    for k, (call, p, f, inp) in enumerate(started):
+        ret, status, out = done.get(call, (None, "info", UNKNOWN))
+        ops.append(Operation(k, p, f, inp, out, status, call, ret))
+    return ops
+
+
+def _live(ops: list[Operation], m: Model, fail: str) -> list[tuple[Operation, bool]]:
+    """The operations the checks consider, each with whether it completed (must be linearized
+    between call and return) or stays pending forever (may be linearized after its call, or never)."""
+    if fail not in FAIL_MODES:
+        raise ValueError(f"fail must be one of {', '.join(FAIL_MODES)}, got {fail!r}")
+    out = []
+    for op in ops:
+        if op.status == "ok":
+            out.append((op, True))
+        elif op.status == "fail":
+            if fail == "returned-false" and op.output is not UNKNOWN:
+                out.append((op, True))
+        elif op.f not in m.read_only:
+            out.append((op, False))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- result
+
+
+@dataclass
+class Result:
+    """A check's verdict.
+
+    ok: the history satisfies the condition. message: one line. explanation: when not ok, the
+    original entries of a minimal failing sub-history, in log order (`indices` are their positions
+    in the history). minimal: False when shrinking was cut short by its time limit (the
+    sub-history still fails, but some operation might be removable). partition: for a per-key kv
+    check, the key whose sub-history failed. operations: invocations in the history.
+    """
+
+    ok: bool
+    consistency: str
+    message: str
+    operations: int = 0
+    explanation: list = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    partition: Any = None
+    minimal: bool = True
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"ok": self.ok, "consistency": self.consistency, "message": self.message,
+                "operations": self.operations, "seconds": round(self.seconds, 6), "partition": self.partition,
+                "minimal": self.minimal,
+                "explanation": [{"index": i, "entry": e} for i, e in zip(self.indices, self.explanation)]}
+
+
+# ------------------------------------------------------------------------------------------ searches
+
+CHUNK = 4096  # a search yields (pauses) after this many new (set, state) pairs, so that several can interleave
+
+
+def _wgl(live: list[tuple[Operation, bool]], init: Hashable, m: Model):
+    """Wing & Gong / Lowe over one partition, as a generator: it yields None every `CHUNK` new cache
+    entries and returns (linearizable, culprit); when not linearizable, culprit is the position in
+    `live` of the operation whose return stopped the search furthest into the history.
+
+    The cache holds (linearized set, state). With operations pending forever it is kept per
+    (completed operations linearized, state) as the sets of pending operations used, and a node is
+    skipped when one reached with a subset of them is there: anything done from the node can be
+    done from that one, which has the same state and more operations left to use.
+    """
+    if not any(d for _, d in live):
+        return True, None
+    events = []
+    for k, (op, completed) in enumerate(live):
+        events.append((op.call, k, True))
+        if completed:
+            events.append((op.ret, k, False))
+    events.sort()
+    # Slots: 0 is the head, 1..len(events) the entries in time order, the last a tail sentinel that
+    # acts as a return (the scan never reaches it while a return remains: it stops at the first one).
+    size = len(events) + 2
+    nxt = list(range(1, size + 1))
+    prv = list(range(-1, size - 1))
+    opk = [-1] * size
+    is_call = [False] * size
+    match = [0] * size  # a call's return slot; 0 for an operation pending forever
+    when = [-1] * size
+    steps: list = [None] * size
+    bits = [0] * size
+    call_slot = {}
+    for s, (t, k, c) in enumerate(events, start=1):
+        opk[s], is_call[s], when[s] = k, c, t
+        if c:
+            call_slot[k] = s
+            steps[s] = m.stepper(live[k][0])
+            bits[s] = 1 << k
+        else:
+            match[call_slot[k]] = s
+    remaining = sum(1 for _, d in live if d)  # completed operations not yet linearized
+    pend = sum(1 << k for k, (_, d) in enumerate(live) if not d)  # operations pending forever
+    # Pending-forever operations with the same f, input and output are interchangeable, except that
+    # the earlier called is available sooner: lift one only once its earlier twin is lifted.
+    twin = [0] * size
+    lifted = [False] * size
+    latest: dict = {}
+    for s in range(1, size - 1):
+        if is_call[s] and not match[s]:
+            op = live[opk[s]][0]
+            twin[s] = latest.get((op.f, op.input, op.output), 0)
+            latest[(op.f, op.input, op.output)] = s
+
+    opt = [bool(is_call[s] and not match[s]) for s in range(size)]
+    cache: set = set()
+    used: dict = {}  # (completed linearized, state) -> pending-forever sets reached with, none a subset of another
+    stack: list = []
+    state = init
+    linearized = 0
+    e = nxt[0]
+    # Each node tries the enabled completed operations first (phase 1), then, from the head again,
+    # the pending-forever ones (phase 2): paths that use fewer of those come first, which finds
+    # linearizations sooner and lets the subset test prune more.
+    phase2 = False
+    furthest = culprit = -1
+    budget = CHUNK
+    while True:
+        if is_call[e]:
+            if opt[e] is not phase2:
+                e = nxt[e]
+                continue
+            if phase2:
+                t = twin[e]
+                if t and not lifted[t]:
+                    e = nxt[e]
+                    continue
+            ok, new = steps[e](state)
+            if ok:
+                if phase2 and new == state:  # taking effect here changes nothing: never needed
+                    e = nxt[e]
+                    continue
+                lin = linearized | bits[e]
+                key = (lin, new)
+                if key in cache:
+                    e = nxt[e]
+                    continue
+                cache.add(key)  # a node found dominated below stays dominated: cache it too
+                if pend:
+                    mine = lin & pend
+                    key = (lin ^ mine, new)
+                    sets = used.get(key)
+                    if sets is None:
+                        used[key] = [mine]
+                    else:
+                        for x in sets:
+                            if not x & ~mine:
+                                break
+                        else:
+                            sets[:] = [x for x in sets if mine & ~x]
+                            sets.append(mine)
+                            x = None
+                        if x is not None:
+                            e = nxt[e]
+                            continue
+                stack.append((e, state, phase2))
+                state = new
+                linearized = lin
+                lifted[e] = True
+                p, q = prv[e], nxt[e]  # lift the call ...
+                nxt[p] = q
+                prv[q] = p
+                r = match[e]
+                if r:  # ... and its return
+                    p, q = prv[r], nxt[r]
+                    nxt[p] = q
+                    prv[q] = p
+                    remaining -= 1
+                    if not remaining:  # the rest pend forever: they may never take effect
+                        return True, None
+                e = nxt[0]
+                phase2 = False
+                budget -= 1
+                if not budget:
+                    yield
+                    budget = CHUNK
+                continue
+            e = nxt[e]
+        elif pend and not phase2:  # the first return not linearized yet: now the pending-forever calls
+            phase2 = True
+            e = nxt[0]
+        else:  # nothing left to try here: undo the last linearization
+            if when[e] > furthest:
+                furthest, culprit = when[e], opk[e]
+            if not stack:
+                return False, culprit
+            e, state, phase2 = stack.pop()
+            linearized ^= bits[e]
+            lifted[e] = False
+            r = match[e]
+            if r:
+                nxt[prv[r]] = r
+                prv[nxt[r]] = r
+                remaining += 1
+            nxt[prv[e]] = e
+            prv[nxt[e]] = e
+            e = nxt[e]
+
+
+def _sequential(live: list[tuple[Operation, bool]], init: Hashable, m: Model):
+    """Depth-first search for an order that keeps each process's program order, as a generator like
+    `_wgl`. A node is (next position in each process's completed operations, bitset of the
+    pending-forever operations done, state); each is expanded once."""
+    seqs: list[list[int]] = []
+    infos: list[tuple[int, int, int]] = []  # (process slot, its completed operations before, index in live)
+    slot: dict[int, int] = {}
+    for k in sorted(range(len(live)), key=lambda k: live[k][0].call):
+        op, completed = live[k]
+        s = slot.setdefault(op.process, len(slot))
+        if s == len(seqs):
+            seqs.append([])
+        if completed:
+            seqs[s].append(k)
+        else:
+            infos.append((s, len(seqs[s]), k))
+    steps = [m.stepper(op) for op, _ in live]
+    ends = tuple(len(q) for q in seqs)
+    start = (tuple(0 for _ in seqs), 0, init)
+    seen = {start}
+    stack = [start]
+    budget = CHUNK
+    while stack:
+        pos, did, state = stack.pop()
+        if pos == ends:
+            return True, None
+        budget -= 1
+        if not budget:
+            yield
+            budget = CHUNK
+        for s, q in enumerate(seqs):
+            j = pos[s]
+            if j < len(q):
+                ok, new = steps[q[j]](state)
+                if ok:
+                    node = (pos[:s] + (j + 1,) + pos[s + 1:], did, new)
+                    if node not in seen:
+                        seen.add(node)
+                        stack.append(node)
+        for b, (s, need, k) in enumerate(infos):
+            if not (did >> b) & 1 and pos[s] >= need:
+                ok, new = steps[k](state)
+                if ok:
+                    node = (pos, did | (1 << b), new)
+                    if node not in seen:
+                        seen.add(node)
+                        stack.append(node)
+    return False, None
+
+
+def _finish(search, chunks: int | None = None):
+    """Run a search generator to its result, or None after `chunks` pauses."""
+    try:
+        while True:
+            next(search)
+            if chunks is not None:
+                chunks -= 1
+                if chunks < 0:
+                    search.close()
+                    return None
+    except StopIteration as stop:
+        return stop.value
+
+
+def _first_failure(searches: list):
+    """Run searches round-robin, a chunk each in turn (as Porcupine runs partitions in parallel and
+    stops at the first failure: one key's search can be hard while another's fails at once).
+    Returns (index, culprit) of the first that fails, or None when all succeed."""
+    running = list(enumerate(searches))
+    while running:
+        still = []
+        for i, s in running:
+            try:
+                next(s)
+                still.append((i, s))
+            except StopIteration as stop:
+                ok, culprit = stop.value
+                if not ok:
+                    for _, other in running:
+                        other.close()
+                    return i, culprit
+        running = still
+    return None
+
+
+SHRINK_CHUNKS = 10  # a candidate sub-history whose search pauses more often than this counts as passing
+
+
+def _shrink(items: list, bad: Callable[[list], bool | None], deadline: float) -> tuple[list, bool]:
+    """A 1-minimal failing subsequence of `items` (which fail): first the shortest failing prefix
+    found by bisection, then ddmin over complements down to single items, repeated to a fixed point.
+    `bad` answers True (fails), False, or None (undecided within its budget: kept as passing).
+    Returns (items, minimal); minimal is False when `deadline` cut the work short, or when a
+    single removal in the last pass was undecided."""
+    lo, hi = 0, len(items)
+    while hi - lo > 1:  # operations are in call order: a prefix is the history cut at a call
+        if time.perf_counter() > deadline:
+            return items[:hi], False
+        mid = (lo + hi) // 2
+        if bad(items[:mid]):
+            hi = mid
+        else:
+            lo = mid
+    items = items[:hi]
+    n = 2
+    while len(items) >= 2:
+        chunk = -(-len(items) // n)
+        undecided = False
+        for start in range(0, len(items), chunk):
+            if time.perf_counter() > deadline:
+                return items, False
+            rest = items[:start] + items[start + chunk:]
+            verdict = bad(rest)
+            if verdict:
+                items = rest
+                n = max(n - 1, 2)
+                break
+            undecided = undecided or verdict is None
+        else:
+            if chunk == 1:
+                return items, not undecided
+            n = min(2 * n, len(items))
+    return items, True
+
+
+SHRINKS = ("weaken", "delete", "none")
+
+
+def _check(history: Any, model: str | Model, initial: Any, *, consistency: str, split: bool, fail: str,
+           shrink: str, shrink_seconds: float) -> Result:
+    t0 = time.perf_counter()
+    m = _model(model)
+    if shrink not in SHRINKS:
+        raise ValueError(f"shrink must be one of {', '.join(SHRINKS)}, got {shrink!r}")
+    ops = parse_history(history, m)
+    search = _wgl if consistency == "linearizable" else _sequential
+    parts = [(label, _live(part, pm, fail), init, pm) for label, part, init, pm in m.partitions(ops, initial, split)]
+    failed = _first_failure([search(live, init, pm) for _, live, init, pm in parts])
+    if failed is None:
+        return Result(True, consistency, "linearizable" if consistency == "linearizable" else "sequentially consistent",
+                      len(ops), seconds=time.perf_counter() - t0)
+    i, culprit = failed
+    label, live, init, pm = parts[i]
+    keep = list(range(len(live)))
+    minimal = False
+    others = 0
+    if shrink != "none":
+        weak = {}
+        if shrink == "weaken":  # an operation left out may still have taken effect, at any time after its call
+            weak = {k: replace(op, output=UNKNOWN, status="info")
+                    for k, (op, _) in enumerate(live) if op.f not in pm.read_only}
+
+        def candidate(kept: list[int]) -> list:
+            sub = [live[k] for k in kept]
+            if weak:  # those called after the last return could only take effect after everything
+                last = max((op.ret for op, completed in sub if completed), default=-1)
+                chosen = set(kept)
+                optional = [w for k, w in weak.items() if k not in chosen and w.call < last]
+                sub += [(op, False) for op in pm.useful(sub, optional)]
+            return sub
+
+        def bad(kept: list[int]) -> bool | None:
+            verdict = _finish(search(candidate(kept), init, pm), SHRINK_CHUNKS)
+            return None if verdict is None else not verdict[0]
+
+        keep, minimal = _shrink(keep, bad, time.perf_counter() + shrink_seconds)
+        final = candidate(keep)
+        others = len(final) - len(keep)
+        ok, culprit = _finish(search(final, init, pm))
+        assert not ok, "a shrunk history must still fail"
+    r = _failure(history, pm, [live[k] for k in keep], culprit, consistency, label if split else None, others)
+    r.operations, r.minimal, r.seconds = len(ops), minimal, time.perf_counter() - t0
+    return r
+
+
+def _failure(history, pm, live, culprit, consistency, label, others) -> Result:
+    if culprit is None or culprit >= len(live):  # the latest-returning operation that the model checks, else the latest
+        def last(k):
+            op, completed = live[k]
+            return (pm.observes(op, completed), op.ret if completed else op.call)
+        culprit = max(range(len(live)), key=last)
+    op, completed = live[culprit]
+    n = len(live)
+    what = pm.describe(op, history)
+    where = f"entries {op.call}-{op.ret}" if op.ret is not None else f"entry {op.call}, never completed"
+    order = "linearization" if consistency == "linearizable" else "order keeping each process's program order"
+    these = f"{'this' if n == 1 else 'these'} {n} operation{'s' if n != 1 else ''}"
+    if pm.observes(op, completed):
+        msg = f"{what} ({where}), which no {order} of {these} explains"
+    else:
+        msg = f"{what} ({where}) fits no {order} of {these}"
+    if others:
+        msg += f", even if the {others} other{'s' if others != 1 else ''} took effect at any time after their call, or never"
+    if label is not None:
+        msg = f"key {_show(label)}: {msg}"
+    indices = sorted([o.call for o, _ in live] + [o.ret for o, _ in live if o.ret is not None])
+    return Result(False, consistency, msg, explanation=[history[i] for i in indices], indices=indices, partition=label)
+
+
+def check_linearizable(history: Any, model: str | Model = "register", initial: Any = None, *, partition: bool = True,
+                       fail: str = "drop", shrink: str = "weaken", shrink_seconds: float = 30.0) -> Result:
+    """Is `history` linearizable with respect to `model` starting from `initial`?
+
+    `initial`: the register's value (default null) or, for kv, an object of strings (default: every
+    key ""). `partition`: check a kv history key by key (P-compositionality); False checks it as
+    one map (slower; the same verdict). `fail`: "drop" (a failed operation did not happen) or
+    "returned-false" (Porcupine: a failed cas returned false).
+
+    `shrink`, for a history that fails: what the explanation's sub-history S is minimal for.
+    "weaken" (default): S fails even when each operation left out is weakened to "may have
+    taken effect at any time after its call, or never" (a left-out read is dropped), and weakening
+    any one operation of S makes it pass. So the operations left out cannot explain S away: the
+    violation is the history's own. "delete": S fails on its own, and deleting any one
+    operation makes it pass (this often ends in a lone read of a value that S no longer writes).
+    "none": the whole failing partition. Shrinking stops after `shrink_seconds` (the result then
+    says minimal=False). Raises `HistoryError` for a malformed history.
+    """
+    return _check(history, model, initial, consistency="linearizable", split=partition, fail=fail,
+                  shrink=shrink, shrink_seconds=shrink_seconds)
+
+
+def check_sequential(history: Any, model: str | Model = "register", initial: Any = None, *, fail: str = "drop",
+                     shrink: str = "weaken", shrink_seconds: float = 30.0) -> Result:
+    """Is `history` sequentially consistent with respect to `model`: is there a total order of its
+    operations that keeps each process's program order (real time between processes is ignored)
+    and that the model accepts? Arguments as for `check_linearizable` (a weakened operation may take
+    effect anywhere after its process's earlier operations, or never); kv is always checked as one
+    map (sequential consistency is not compositional)."""
+    return _check(history, model, initial, consistency="sequential", split=False, fail=fail,
+                  shrink=shrink, shrink_seconds=shrink_seconds)
+
+
+def check_convergence(replica_states: Mapping[Any, Any] | Iterable[Any]) -> Result:
+    """Do all replicas hold the same value at quiescence (once no operation is in flight)?
+
+    `replica_states`: replica name -> final value, or a sequence of final values (named by
+    position). Values are compared as JSON values (see `freeze`). The message names the groups
+    when they differ; `explanation` then lists {"replica", "value"} for every replica.
+
+    >>> check_convergence({"a": [1, 2], "b": [1, 2]}).ok
+    True
+    >>> check_convergence(["x", "x", "y"]).message
+    'replicas disagree at quiescence: 0, 1 hold "x"; 2 holds "y"'
+    """
+    t0 = time.perf_counter()
+    items = list(replica_states.items()) if isinstance(replica_states, Mapping) else list(enumerate(replica_states))
+    groups: dict[Hashable, list] = {}
+    for name, value in items:
+        groups.setdefault(freeze(value), []).append((name, value))
+    if len(groups) <= 1:
+        return Result(True, "convergence", f"{len(items)} replica{'s' if len(items) != 1 else ''} agree",
+                      len(items), seconds=time.perf_counter() - t0)
+    parts = [f"{', '.join(str(n) for n, _ in g)} {'hold' if len(g) > 1 else 'holds'} {_show(g[0][1])}"
+             for g in groups.values()]
+    return Result(False, "convergence", "replicas disagree at quiescence: " + "; ".join(parts), len(items),
+                  explanation=[{"replica": n, "value": v} for n, v in items], seconds=time.perf_counter() - t0)
