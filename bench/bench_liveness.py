@@ -36,7 +36,7 @@ def main() -> None:
         per_state = size / len(g)
         tm = system.schema.offsets["tmState"]
         t = time.perf_counter()
-        lasso = check_leads_to(g, lambda s: s[tm] == 0, lambda s: s[tm] != 0, Fairness())
+        lasso = check_leads_to(g, lambda s, tm=tm: s[tm] == 0, lambda s, tm=tm: s[tm] != 0, Fairness())
         checked = time.perf_counter() - t
         print(f"TwoPhase rms={n}: {len(g):,} states, {len(g.succ):,} edges; {per_state:.0f} bytes per state "
               f"({size / 2**20:.1f} MiB); built in {built:.2f}s ({len(g) / built:,.0f} states/s); "

@@ -27,8 +27,24 @@ another aborts. The shortest counterexample has 4 steps: rm1 prepares, rm2
 votes no, the TM commits on rm1's Prepared, rm1 receives the Commit.
 """
 
-from checker import (Enum, Ids, Message, Node, Param, Protocol, Role, Set, durable, exists, forall, formula, leads_to,
-                     liveness, timer, volatile)
+from checker import (
+    Enum,
+    Ids,
+    Message,
+    Node,
+    Param,
+    Protocol,
+    Role,
+    Set,
+    durable,
+    exists,
+    forall,
+    formula,
+    leads_to,
+    liveness,
+    timer,
+    volatile,
+)
 
 
 class Prepare(Message):

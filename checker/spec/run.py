@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 from ..engine import Monitor, SearchOptions, SearchResult, Stats, Verdict, search
