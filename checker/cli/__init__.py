@@ -22,6 +22,8 @@ from ..trace import Trace, TraceError, render_text
 from ..trace.html import to_html
 from ..trace.itf import to_itf
 from ..trace.msc import to_dot, to_svg
+from .history import add_parser as history_parser
+from .history import cmd_history
 from .junit import junit_xml
 
 EPILOG = """exit codes: 0 every outcome as expected; 1 an outcome not as expected;
@@ -91,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("text", "dot", "svg", "html", "itf"), default="text")
     s.add_argument("-o", "--output", metavar="FILE", help="write there instead of standard output")
     s.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour for text")
+
+    history_parser(sub)
 
     g = sub.add_parser("graph", help="the reachable state graph of a small spec, with a trace's path highlighted")
     g.add_argument("spec", metavar="SPEC")
@@ -328,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     try:
-        commands = {"check": cmd_check, "induct": cmd_check, "lint": cmd_lint, "show": cmd_show, "graph": cmd_graph}
+        commands = {"check": cmd_check, "induct": cmd_check, "lint": cmd_lint, "show": cmd_show, "graph": cmd_graph,
+                    "history": cmd_history}
         return commands[args.command](args)
     except (UsageError, SpecError, TraceError) as e:
         print(f"faultcheck: {e}", file=sys.stderr)

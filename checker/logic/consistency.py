@@ -35,24 +35,45 @@ Checks:
   ``checkSingle`` and Knossos: calls and returns in a doubly linked list; the search linearizes
   ("lifts") a call whose step succeeds, restarts at the head, and backtracks on reaching the return
   of an operation not yet linearized. Each (linearized set as a bitset int, model state) pair is
-  expanded at most once. The kv model is P-compositional (Horn & Kroening): linearizability of the
-  whole map is linearizability of each key's sub-history, so each key is checked on its own.
-  Worst case exponential, O(2^n * |states| * n) steps for n operations of one partition; on
-  Jepsen's etcd histories (about 90 operations, up to a dozen pending forever) a few milliseconds
-  to a second.
+  expanded at most once. Operations pending forever (info) are where Jepsen histories get hard, so
+  for them: a node tries them only after the completed operations; it is skipped when a node with
+  the same completed operations and state was reached with a subset of the pending ones; of
+  identical pending operations the earliest called is used first; and one that would change
+  nothing is not taken. The kv model is P-compositional (Horn & Kroening): linearizability of the
+  whole map is linearizability of each key's sub-history, so each key is checked on its own, the
+  keys' searches interleaved so that one that fails quickly ends the check (as Porcupine's parallel
+  partitions do). Worst case exponential: O(2^n * |states|) nodes, each O(n), for n operations of
+  one partition. On Porcupine's 102 etcd histories (about 90 operations, up to 20 pending forever)
+  each takes milliseconds; its 50-client kv history a third of a second.
 - `check_sequential`: is there a total order consistent with each process's program order (not
-  real time) that the model accepts? A depth-first search over (next operation of each process,
-  which pending-forever operations are done, state), each visited once: O(prod(len_p + 1) * 2^i *
-  |states|). Sequential consistency is not compositional, so kv is checked as one map. A
-  pending-forever operation may take effect anywhere after its process's earlier operations, or
-  never. Meant for small histories.
+  real time) that the model accepts? First a linearization is looked for (linearizable implies
+  sequentially consistent); then a depth-first search over (next operation of each process,
+  pending-forever operations done, state), each expanded once, children in call order:
+  O(prod(len_p + 1) * 2^i * |states|) nodes. Sequential consistency is not compositional, so kv
+  is checked as one map. A pending-forever operation may take effect anywhere after its process's
+  earlier completed operations, or never. Deciding it is NP-complete; meant for small histories
+  (on the etcd histories that are not linearizable it may run for minutes).
 - `check_convergence`: replicas' final values at quiescence are all equal.
 
-A history that fails a check is explained by a *minimal* failing sub-history: operations are
-removed (delta debugging: chunks first, then one at a time, to a fixed point) while the rest still
-fails, so that removing any single remaining operation makes it pass. Removing whole operations
-keeps every process well formed. It is given as the original entries, with a one-line message
-naming the operation that cannot be explained.
+A history that fails a check is explained by a minimal failing sub-history S, given as the original
+entries with a one-line message naming the operation that cannot be explained (for
+linearizability, the one whose return stopped every path of the search furthest into the
+history). S is found by delta debugging (ddmin: chunks, then single operations, to a fixed point;
+reads first, so that the writes that make a read stale stay in the story). Two notions of
+"minimal" (`shrink=`):
+
+- "weaken" (the default): S fails even when every operation left out is *weakened* to "may have
+  taken effect at any time after its call, or never" (an info), and weakening any single operation
+  of S makes it pass. So what was left out cannot explain S away: the violation is the history's
+  own. Weakened operations that provably cannot matter (called after S's last return; writes of
+  values no read in S could see) are left out of the searches.
+- "delete": S fails on its own and deleting any single operation of it makes it pass. Deleting
+  can manufacture violations (a lone read of a value whose write was deleted), so such an S may
+  say little about the history.
+
+Removing or weakening whole operations keeps every process well formed. Shrinking stops after
+`shrink_seconds` (then `Result.minimal` is False); each candidate's search has a budget too, and a
+candidate that exceeds it counts as passing.
 
 This module uses only the standard library.
 
@@ -320,7 +341,7 @@ class RegisterModel(Model):
 
     def useful(self, kept, optional):
         """A pending write or cas that leaves a value no kept read or successful cas expects (nor a
-        pending cas that turns it into such a value) cannot help: until the next write, nothing
+        pending cas, kept or not, that turns it into such a value) cannot help: until the next write, nothing
         accepts the states it starts. A cas that returned false accepts almost any value: then all
         are kept."""
         wanted = set()
@@ -331,10 +352,11 @@ class RegisterModel(Model):
                 wanted.add(op.output)
             elif completed and op.f == "cas" and op.output is True:
                 wanted.add(op.input[0])
+        pending = optional + [op for op, completed in kept if not completed]
         more = True
         while more:
             more = False
-            for op in optional:
+            for op in pending:
                 if op.f == "cas" and op.input[1] in wanted and op.input[0] not in wanted:
                     wanted.add(op.input[0])
                     more = True
@@ -431,9 +453,10 @@ class KVModel(Model):
         return out
 
     def partitions(self, ops, initial, split):
-        if not split:
-            return [(None, ops, self.init(initial), self)]
         init = _kv_initial(initial)
+        if not split:
+            whole = _WholeMap({op.input[0] for op in ops})
+            return [(None, ops, tuple(init.get(k, "") for k in whole.keys), whole)]
         by_key: dict[Any, list[Operation]] = {}
         for op in ops:
             by_key.setdefault(op.input[0], []).append(op)
@@ -473,6 +496,35 @@ class _KeyModel(KVModel):
             result = (True, arg)
             return lambda s: result
         return lambda s: (True, s + arg)
+
+
+class _WholeMap(KVModel):
+    """The whole map, for a check that is not per key: the state is a tuple of strings, one per key of
+    the history (in `keys` order)."""
+
+    def __init__(self, keys: Iterable[Any]):
+        self.keys = tuple(sorted(keys, key=lambda k: (str(type(k)), k)))
+        self.slot = {k: i for i, k in enumerate(self.keys)}
+
+    def init(self, initial):
+        init = _kv_initial(initial)
+        return tuple(init.get(k, "") for k in self.keys)
+
+    def step(self, state, f, input, output):
+        i = self.slot[input[0]]
+        if f == "get":
+            return (output is UNKNOWN or state[i] == output), state
+        return True, state[:i] + ((input[1] if f == "put" else state[i] + input[1]),) + state[i + 1:]
+
+    def stepper(self, op):
+        i, f, out, arg = self.slot[op.input[0]], op.f, op.output, op.input[1]
+        if f == "get":
+            if out is UNKNOWN:
+                return lambda s: (True, s)
+            return lambda s: (s[i] == out, s)
+        if f == "put":
+            return lambda s: (True, s[:i] + (arg,) + s[i + 1:])
+        return lambda s: (True, s[:i] + (s[i] + arg,) + s[i + 1:])
 
 
 def _kv_initial(initial: Any) -> dict:
@@ -763,8 +815,11 @@ def _wgl(live: list[tuple[Operation, bool]], init: Hashable, m: Model):
 
 def _sequential(live: list[tuple[Operation, bool]], init: Hashable, m: Model):
     """Depth-first search for an order that keeps each process's program order, as a generator like
-    `_wgl`. A node is (next position in each process's completed operations, bitset of the
-    pending-forever operations done, state); each is expanded once."""
+    `_wgl`. A node is (next position in each process's completed operations, set of the
+    pending-forever operations done, state). Children are tried in call order, completed operations
+    before pending-forever ones; as in `_wgl`, a node is skipped when one with the same positions and
+    state was reached with a subset of the pending-forever operations, and a pending-forever
+    operation that changes nothing is never taken."""
     seqs: list[list[int]] = []
     infos: list[tuple[int, int, int]] = []  # (process slot, its completed operations before, index in live)
     slot: dict[int, int] = {}
@@ -778,9 +833,10 @@ def _sequential(live: list[tuple[Operation, bool]], init: Hashable, m: Model):
         else:
             infos.append((s, len(seqs[s]), k))
     steps = [m.stepper(op) for op, _ in live]
+    calls = [op.call for op, _ in live]
     ends = tuple(len(q) for q in seqs)
     start = (tuple(0 for _ in seqs), 0, init)
-    seen = {start}
+    used: dict = {(start[0], init): [0]}
     stack = [start]
     budget = CHUNK
     while stack:
@@ -791,23 +847,32 @@ def _sequential(live: list[tuple[Operation, bool]], init: Hashable, m: Model):
         if not budget:
             yield
             budget = CHUNK
+        children = []
+        for b, (s, need, k) in enumerate(infos):
+            if not (did >> b) & 1 and pos[s] >= need:
+                ok, new = steps[k](state)
+                if ok and new != state:
+                    children.append((calls[k], pos, did | (1 << b), new))
+        mark = len(children)
         for s, q in enumerate(seqs):
             j = pos[s]
             if j < len(q):
                 ok, new = steps[q[j]](state)
                 if ok:
-                    node = (pos[:s] + (j + 1,) + pos[s + 1:], did, new)
-                    if node not in seen:
-                        seen.add(node)
-                        stack.append(node)
-        for b, (s, need, k) in enumerate(infos):
-            if not (did >> b) & 1 and pos[s] >= need:
-                ok, new = steps[k](state)
-                if ok:
-                    node = (pos, did | (1 << b), new)
-                    if node not in seen:
-                        seen.add(node)
-                        stack.append(node)
+                    children.append((calls[q[j]], pos[:s] + (j + 1,) + pos[s + 1:], did, new))
+        # Pushed so that the completed child called earliest pops first, the pending-forever ones last.
+        children[mark:] = sorted(children[mark:], reverse=True)
+        children[:mark] = sorted(children[:mark], reverse=True)
+        for _, npos, ndid, new in children:
+            sets = used.get((npos, new))
+            if sets is None:
+                used[(npos, new)] = [ndid]
+            elif any(not x & ~ndid for x in sets):
+                continue
+            else:
+                sets[:] = [x for x in sets if ndid & ~x]
+                sets.append(ndid)
+            stack.append((npos, ndid, new))
     return False, None
 
 
@@ -849,22 +914,23 @@ def _first_failure(searches: list):
 SHRINK_CHUNKS = 10  # a candidate sub-history whose search pauses more often than this counts as passing
 
 
-def _shrink(items: list, bad: Callable[[list], bool | None], deadline: float) -> tuple[list, bool]:
-    """A 1-minimal failing subsequence of `items` (which fail): first the shortest failing prefix
-    found by bisection, then ddmin over complements down to single items, repeated to a fixed point.
-    `bad` answers True (fails), False, or None (undecided within its budget: kept as passing).
-    Returns (items, minimal); minimal is False when `deadline` cut the work short, or when a
-    single removal in the last pass was undecided."""
+def _prefix(items: list, bad: Callable[[list], bool | None], deadline: float) -> list:
+    """The shortest failing prefix of `items` (in call order; the whole fails) found by bisection."""
     lo, hi = 0, len(items)
-    while hi - lo > 1:  # operations are in call order: a prefix is the history cut at a call
-        if time.perf_counter() > deadline:
-            return items[:hi], False
+    while hi - lo > 1 and time.perf_counter() < deadline:
         mid = (lo + hi) // 2
         if bad(items[:mid]):
             hi = mid
         else:
             lo = mid
-    items = items[:hi]
+    return items[:hi]
+
+
+def _shrink(items: list, bad: Callable[[list], bool | None], deadline: float) -> tuple[list, bool]:
+    """A 1-minimal failing subset of `items` (which fail): ddmin over complements, from halves down
+    to single items, repeated to a fixed point. `bad` answers True (fails), False, or None
+    (undecided within its budget: kept as passing). Returns (items, minimal); minimal is False when
+    `deadline` cut the work short, or when a single removal in the last pass was undecided."""
     n = 2
     while len(items) >= 2:
         chunk = -(-len(items) // n)
@@ -887,6 +953,7 @@ def _shrink(items: list, bad: Callable[[list], bool | None], deadline: float) ->
 
 
 SHRINKS = ("weaken", "delete", "none")
+LINEARIZABLE_FIRST_CHUNKS = 50  # how long check_sequential first looks for a linearization
 
 
 def _check(history: Any, model: str | Model, initial: Any, *, consistency: str, split: bool, fail: str,
@@ -897,6 +964,11 @@ def _check(history: Any, model: str | Model, initial: Any, *, consistency: str, 
         raise ValueError(f"shrink must be one of {', '.join(SHRINKS)}, got {shrink!r}")
     ops = parse_history(history, m)
     search = _wgl if consistency == "linearizable" else _sequential
+    if consistency == "sequential":  # linearizable implies sequentially consistent, and is quicker to find
+        parts = [(_live(part, pm, fail), init, pm) for _, part, init, pm in m.partitions(ops, initial, True)]
+        if all(_finish(_wgl(live, init, pm), LINEARIZABLE_FIRST_CHUNKS) == (True, None) for live, init, pm in parts):
+            return Result(True, consistency, "sequentially consistent (it is even linearizable)", len(ops),
+                          seconds=time.perf_counter() - t0)
     parts = [(label, _live(part, pm, fail), init, pm) for label, part, init, pm in m.partitions(ops, initial, split)]
     failed = _first_failure([search(live, init, pm) for _, live, init, pm in parts])
     if failed is None:
@@ -904,19 +976,31 @@ def _check(history: Any, model: str | Model, initial: Any, *, consistency: str, 
                       len(ops), seconds=time.perf_counter() - t0)
     i, culprit = failed
     label, live, init, pm = parts[i]
+    if consistency == "linearizable" and not split and shrink != "none":
+        # Explain it key by key all the same: by P-compositionality one key's operations fail alone.
+        keyed = [(k, _live(part, p, fail), s, p) for k, part, s, p in m.partitions(ops, initial, True)]
+        if len(keyed) > 1:
+            i, culprit = _first_failure([search(lv, s, p) for _, lv, s, p in keyed])
+            label, live, init, pm = keyed[i]
+            split = True
     keep = list(range(len(live)))
+    if culprit is not None:
+        # No path of the search got past the culprit's return: what is called after it cannot matter.
+        keep = [k for k in keep if live[k][0].call < live[culprit][0].ret]
     minimal = False
     others = 0
     if shrink != "none":
         weak = {}
         if shrink == "weaken":  # an operation left out may still have taken effect, at any time after its call
-            weak = {k: replace(op, output=UNKNOWN, status="info")
-                    for k, (op, _) in enumerate(live) if op.f not in pm.read_only}
+            weak = {k: replace(op, output=UNKNOWN, status="info")  # a cas that returned false changed nothing
+                    for k, (op, _) in enumerate(live) if op.f not in pm.read_only and op.status != "fail"}
 
         def candidate(kept: list[int]) -> list:
             sub = [live[k] for k in kept]
-            if weak:  # those called after the last return could only take effect after everything
+            if weak:  # (for linearizability, one called after the last return could only come after everything)
                 last = max((op.ret for op, completed in sub if completed), default=-1)
+                if consistency != "linearizable":
+                    last = len(history)
                 chosen = set(kept)
                 optional = [w for k, w in weak.items() if k not in chosen and w.call < last]
                 sub += [(op, False) for op in pm.useful(sub, optional)]
@@ -926,7 +1010,15 @@ def _check(history: Any, model: str | Model, initial: Any, *, consistency: str, 
             verdict = _finish(search(candidate(kept), init, pm), SHRINK_CHUNKS)
             return None if verdict is None else not verdict[0]
 
-        keep, minimal = _shrink(keep, bad, time.perf_counter() + shrink_seconds)
+        deadline = time.perf_counter() + shrink_seconds
+        if culprit is None:
+            keep = _prefix(keep, bad, deadline)
+        # Reads are dropped first, on their own: of two explanations, the one that keeps the writes
+        # reads more plainly (not "a later read shows the write happened").
+        seen = [k for k in keep if pm.observes(*live[k])]
+        rest = [k for k in keep if not pm.observes(*live[k])]
+        seen, _ = _shrink(seen, lambda sub: bad(sorted(sub + rest)), deadline)
+        keep, minimal = _shrink(sorted(seen + rest), bad, deadline)
         final = candidate(keep)
         others = len(final) - len(keep)
         ok, culprit = _finish(search(final, init, pm))
