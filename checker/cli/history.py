@@ -55,7 +55,7 @@ def add_parser(sub: Any) -> None:
     h.add_argument("--shrink", choices=SHRINKS, default="weaken",
                    help="the explanation: weaken (default: a sub-history that fails even if the operations left "
                         "out took effect at any time, or never), delete (one that fails on its own), none "
-                        "(the whole failing history or key)")
+                        "(no shrinking)")
     h.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
