@@ -677,15 +677,16 @@ MALFORMED_KV = [
 
 @pytest.mark.parametrize("history,index,problem", MALFORMED, ids=[c[2][:40] for c in MALFORMED])
 def test_malformed_register_histories(history, index, problem):
-    _assert_malformed(history, "register", index, problem)
+    assert _malformed(history, "register", index, problem)
 
 
 @pytest.mark.parametrize("history,index,problem", MALFORMED_KV, ids=[c[2][:40] for c in MALFORMED_KV])
 def test_malformed_kv_histories(history, index, problem):
-    _assert_malformed(history, "kv", index, problem)
+    assert _malformed(history, "kv", index, problem)
 
 
-def _assert_malformed(history, model, index, problem):
+def _malformed(history, model, index, problem) -> bool:
+    """Every way in reports the problem in one line naming the entry (asserted here); True then."""
     with pytest.raises(HistoryError) as e:
         parse_history(history, model)
     assert e.value.index == index and problem in str(e.value) and "\n" not in str(e.value)
@@ -693,6 +694,7 @@ def _assert_malformed(history, model, index, problem):
     for check in (check_linearizable, check_sequential):
         with pytest.raises(HistoryError):
             check(history, model)
+    return True
 
 
 def test_bad_arguments():
