@@ -6,8 +6,8 @@ place a state tuple is kept), and edges are stored compressed (CSR: one array
 of successor ids and one of step-class ids, indexed by per-state offsets), so
 a state costs its dict entry plus 8 bytes per edge. A step's *class* is what
 fairness speaks of: a delivery of one message (kind, sender, receiver, the
-message), one node's timer, one request, one low-level action instance: its
-`Step`, interned.
+message; with FIFO channels, any delivery on one channel), one node's timer,
+one request, one low-level action instance: its `Step`, interned.
 
 A behaviour violates a property when it is a fair infinite path that never
 does what was promised. As in TLA+, a behaviour may stutter (stay in its
@@ -76,6 +76,7 @@ class Graph:
                 self.states.append(s)
                 self.initial.append(self.ids[s])
         actions = system.actions
+        per_channel = "channels" in system.schema.variables  # FIFO: fairness is per channel, not per message
         i = 0
         while i < len(self.states):
             s = self.states[i]
@@ -86,6 +87,8 @@ class Graph:
                         raise OverflowError(f"more than {max_states} states")
                     j = self.ids[t] = len(self.states)
                     self.states.append(t)
+                if per_channel and step.kind == "deliver":
+                    step = Step("deliver", "channel", step.params[:2])
                 c = class_ids.get(step)
                 if c is None:
                     c = class_ids[step] = len(self.classes)

@@ -294,3 +294,25 @@ def test_fairness_names_are_checked(tmp_path):
         assert "fairness.Tick: expected one of 'weak', 'strong', 'none'" in str(e)
     else:
         raise AssertionError("an unknown fairness value was accepted")
+
+
+def test_with_fifo_channels_delivery_is_fair_per_channel():
+    from checker.spec.run import prepare
+
+    spec = SPECS / "two_phase_commit_recovery.toml"
+    unordered, _ = prepare(spec)
+    g = Graph(unordered)
+    per_message = {c.params for c in g.classes if c.kind == "deliver"}
+    assert all(len(p) == 3 for p in per_message)  # (src, dst, message)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fifo_spec = Path(tmp) / "fifo.toml"
+        fifo_spec.write_text(spec.read_text().replace("[faults]", '[network]\nordering = "fifo"\n\n[faults]'))
+        fifo, _ = prepare(fifo_spec)
+        h = Graph(fifo)
+        channels = {c.params for c in h.classes if c.kind == "deliver"}
+        assert channels and all(len(p) == 2 for p in channels)  # (src, dst): one class per channel
+        assert len(channels) < len(per_message)
+        r = check(fifo_spec, out=None)
+        assert r.ok, r.message  # the recovery still holds with fair FIFO channels
