@@ -61,7 +61,9 @@ class Fairness:
 class Graph:
     """The reachable graph of a transition system, compact: ids, CSR edges, interned step classes."""
 
-    def __init__(self, system: TransitionSystem, max_states: int | None = None):
+    def __init__(self, system: TransitionSystem, max_states: int | None = None, per_channel: bool | None = None):
+        """`per_channel`: one class for every delivery on a FIFO channel (the default with FIFO channels,
+        as fairness wants); False keeps each step as it is (to draw the graph)."""
         self.ids: dict[tuple, int] = {}
         self.states: list[tuple] = []
         self.classes: list[Step] = []
@@ -76,7 +78,8 @@ class Graph:
                 self.states.append(s)
                 self.initial.append(self.ids[s])
         actions = system.actions
-        per_channel = "channels" in system.schema.variables  # FIFO: fairness is per channel, not per message
+        if per_channel is None:
+            per_channel = "channels" in system.schema.variables  # FIFO: fairness is per channel, not per message
         i = 0
         while i < len(self.states):
             s = self.states[i]

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..model import Bag, Bool, Enum, Int, Map, NodeId, OneOf, Option, Record, Seq, Set, StateSchema
 from ..model.schema import Queue
-from .formula import Domain, FormulaError, Integer, Term, is_int
+from .formula import FormulaError, Integer, Term, is_int
 
 
 def slot_kinds(t: Any) -> list[int]:
@@ -44,6 +44,20 @@ def slot_kinds(t: Any) -> list[int]:
         # int, turned into bits where a set reads it
         return [0 if (0 in ks or not ks) else max(ks) for ks in seen]
     return [0]
+
+
+def fold(xs: list, absorbing: bool) -> bool | list:
+    """The operands of an and (absorbing False) or an or (absorbing True) with Python bool constants
+    folded away: the absorbing constant if one is present, the other one if nothing is left, else the
+    remaining terms, for the backend to join."""
+    out = []
+    for x in xs:
+        if isinstance(x, bool):
+            if x == absorbing:
+                return absorbing
+            continue
+        out.append(x)
+    return out or (not absorbing)
 
 
 class Algebra:
@@ -306,9 +320,4 @@ def domain_rows(elem: Any) -> list[list[int]]:
     return rows
 
 
-def domain_values(dom: Domain) -> list:
-    """The decoded values a quantifier over `dom` ranges over, in rank order (members filtered later)."""
-    return list(dom.elem.values())
-
-
-__all__ = ["Algebra", "Lowering", "domain_rows", "domain_values", "slot_kinds"]
+__all__ = ["Algebra", "Lowering", "domain_rows", "fold", "slot_kinds"]

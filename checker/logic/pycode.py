@@ -14,12 +14,12 @@ state), and the Python explanation of a violation: which quantifier instance fai
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..model import StateSchema
 from .formula import Term
-from .lower import Lowering
+from .lower import Lowering, fold
 
 
 class Code(str):
@@ -101,28 +101,12 @@ class PyAlgebra:
         return self._bin(a, b, "<=", lambda x, y: x <= y)
 
     def and_(self, xs):
-        out = []
-        for x in xs:
-            if _is_const(x):
-                if not x:
-                    return False
-                continue
-            out.append(x)
-        if not out:
-            return True
-        return out[0] if len(out) == 1 else Code("(" + " and ".join(out) + ")")
+        out = fold(xs, False)
+        return out if isinstance(out, bool) else out[0] if len(out) == 1 else Code("(" + " and ".join(out) + ")")
 
     def or_(self, xs):
-        out = []
-        for x in xs:
-            if _is_const(x):
-                if x:
-                    return True
-                continue
-            out.append(x)
-        if not out:
-            return False
-        return out[0] if len(out) == 1 else Code("(" + " or ".join(out) + ")")
+        out = fold(xs, True)
+        return out if isinstance(out, bool) else out[0] if len(out) == 1 else Code("(" + " or ".join(out) + ")")
 
     def not_(self, a):
         if _is_const(a):
@@ -234,15 +218,23 @@ class Compiled:
 def compile_term(t: Term, schema: StateSchema, free: list[tuple[Term, int]] = ()) -> Compiled:
     """Compile formula `t`; `free` lists bound variables left free (with their widths), which become
     extra arguments: one per slot."""
+    return _compile(lambda low, env: low.formula(t, env), schema, free)
+
+
+def compile_set(t: Term, schema: StateSchema, free: list) -> Compiled:
+    """A set term compiled to `fn(raw, *bound slots) -> its bitmask` (for `explain`)."""
+    return _compile(lambda low, env: low.slots(t, env)[0], schema, free)
+
+
+def _compile(lower: Callable[[Lowering, dict], Any], schema: StateSchema, free: Sequence[tuple[Term, int]]) -> Compiled:
     alg = PyAlgebra()
-    low = Lowering(schema, alg)
     env: dict = {}
     params = ["raw"]
     for i, (var, width) in enumerate(free):
         names = [f"b{i}_{j}" for j in range(width)]
         params += names
         env[id(var.args[0])] = [Code(n) for n in names]
-    expr = low.formula(t, env)
+    expr = lower(Lowering(schema, alg), env)
     src = f"def formula({', '.join(params)}):\n    return {expr}\n"
     ns = dict(alg.ns)
     exec(compile(src, "<formula>", "exec"), ns)
@@ -290,23 +282,6 @@ def _why(t: Term, schema: StateSchema, raw: tuple, free: list, vals: list, out: 
                 out.append(f"{var.args[1]}={elem.format(value)}")
                 return _why(body, schema, raw, free2, vals2, out, want)
     return t, want
-
-
-def compile_set(t: Term, schema: StateSchema, free: list) -> Callable[..., int]:
-    """A set term compiled to `fn(raw, *bound slots) -> its bitmask`."""
-    alg = PyAlgebra()
-    low = Lowering(schema, alg)
-    env: dict = {}
-    params = ["raw"]
-    for i, (var, width) in enumerate(free):
-        names = [f"b{i}_{j}" for j in range(width)]
-        params += names
-        env[id(var.args[0])] = [Code(n) for n in names]
-    expr = low.slots(t, env)[0]
-    src = f"def mask({', '.join(params)}):\n    return {expr}\n"
-    ns = dict(alg.ns)
-    exec(compile(src, "<formula>", "exec"), ns)
-    return ns["mask"]
 
 
 __all__ = ["Compiled", "PyAlgebra", "compile_term", "explain"]

@@ -19,7 +19,7 @@ import z3
 from ..model import Bag, Map, OneOf, Option, Record, Seq, Set, StateSchema
 from ..model.schema import Queue
 from .formula import FormulaError, Term
-from .lower import Lowering, slot_kinds
+from .lower import Lowering, fold, slot_kinds
 
 SOLVER_TIMEOUT_MS = 20_000
 
@@ -87,38 +87,18 @@ class Z3Algebra:
         return a == b
 
     def lt(self, a, b):
-        if _c(a) and _c(b):
-            return a < b
         return a < b
 
     def le(self, a, b):
-        if _c(a) and _c(b):
-            return a <= b
         return a <= b
 
     def and_(self, xs):
-        out = []
-        for x in xs:
-            if isinstance(x, bool):
-                if not x:
-                    return False
-                continue
-            out.append(x)
-        if not out:
-            return True
-        return out[0] if len(out) == 1 else z3.And(out)
+        out = fold(xs, False)
+        return out if isinstance(out, bool) else out[0] if len(out) == 1 else z3.And(out)
 
     def or_(self, xs):
-        out = []
-        for x in xs:
-            if isinstance(x, bool):
-                if x:
-                    return True
-                continue
-            out.append(x)
-        if not out:
-            return False
-        return out[0] if len(out) == 1 else z3.Or(out)
+        out = fold(xs, True)
+        return out if isinstance(out, bool) else out[0] if len(out) == 1 else z3.Or(out)
 
     def not_(self, a):
         if isinstance(a, bool):

@@ -16,27 +16,24 @@ import networkx as nx
 
 from ..model import SchemaError
 from ..trace import Trace, TraceError
+from ..trace.msc import dot_quote
 from .load import SpecError
 from .run import prepare
 
 
 def reachable_graph(system: Any, limit: int) -> nx.MultiDiGraph:
-    """Every reachable state (node: its raw tuple), every step between them (edge: its label)."""
+    """Every reachable state (node: its raw tuple), every step between them (edge: its label): the
+    liveness search's graph, as networkx's. OverflowError past `limit` states."""
+    from ..engine.liveness import Graph
+
+    h = Graph(system, max_states=limit, per_channel=False)
     g = nx.MultiDiGraph()
-    todo = list(dict.fromkeys(system.initial))
-    for s in todo:
-        g.add_node(s, initial=True)
-    i = 0
-    while i < len(todo):
-        s = todo[i]
-        i += 1
-        for step, t in system.labelled_successors(s):
-            if t not in g:
-                if g.number_of_nodes() >= limit:
-                    raise OverflowError
-                g.add_node(t, initial=False)
-                todo.append(t)
-            g.add_edge(s, t, label=step.label)
+    initial = set(h.initial)
+    for v, s in enumerate(h.states):
+        g.add_node(s, initial=v in initial)
+    for v, s in enumerate(h.states):
+        for w, c in h.edges(v):
+            g.add_edge(s, h.states[w], label=h.classes[c].label)
     return g
 
 
@@ -85,10 +82,6 @@ def state_graph(spec: str | os.PathLike, *, params: dict[str, Any] | None = None
         raise SpecError("Graphviz's dot is not installed (apt-get install graphviz)") from None
 
 
-def _q(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
 LAYERED = 150  # above this many states, a force-directed layout (dot's layered one takes minutes) without edge labels
 
 
@@ -97,10 +90,10 @@ def _dot(g: nx.MultiDiGraph, ids: dict, last: tuple | None, title: str) -> str:
     layout = ", layout=sfdp, overlap=prism, splines=false" if big else ""
     if big:
         title += f" (above {LAYERED} states: force-directed, steps unlabelled)"
-    out = ["digraph states {", f"  graph [fontname=Helvetica, fontsize=11, label={_q(title)}, labelloc=t{layout}];",
+    out = ["digraph states {", f"  graph [fontname=Helvetica, fontsize=11, label={dot_quote(title)}, labelloc=t{layout}];",
            "  node [shape=box, style=rounded, fontname=Helvetica, fontsize=9];", "  edge [fontname=Helvetica, fontsize=8];"]
     for s, d in g.nodes(data=True):
-        attrs = [f"label={_q(d['label'])}"]
+        attrs = [f"label={dot_quote(d['label'])}"]
         if d["initial"]:
             attrs.append("peripheries=2")
         if d["on_trace"]:
@@ -109,7 +102,7 @@ def _dot(g: nx.MultiDiGraph, ids: dict, last: tuple | None, title: str) -> str:
             attrs.append('style="rounded,filled", fillcolor="#fde0e0"')
         out.append(f"  s{ids[s]} [{', '.join(attrs)}];")
     for a, b, d in g.edges(data=True):
-        attrs = [] if big else [f"label={_q(d['label'])}"]
+        attrs = [] if big else [f"label={dot_quote(d['label'])}"]
         if d["on_trace"]:
             attrs.append('color="#b00020", fontcolor="#b00020", penwidth=2')
         out.append(f"  s{ids[a]} -> s{ids[b]}" + (f" [{', '.join(attrs)}];" if attrs else ";"))

@@ -54,11 +54,9 @@ class Chart:
     because: str = ""  # the fields that make it fail, and the failing instance
 
 
-_ORIGINAL: dict[str, dict] = {}  # canonical text -> the envelope as the trace wrote it (fields in order)
-
-
-def _envelopes(state: dict) -> Counter:
-    """The messages in flight in a state, as a multiset of canonical JSON strings."""
+def _envelopes(state: dict, originals: dict[str, dict] | None = None) -> Counter:
+    """The messages in flight in a state, as a multiset of canonical JSON strings; `originals` collects
+    each one as the trace wrote it (its fields in their order, for labels)."""
     out: Counter = Counter()
     found: list[dict] = []
     net = state.get("network")
@@ -71,7 +69,8 @@ def _envelopes(state: dict) -> Counter:
             found += [{"msg": m, "src": src, "dst": dst} for m in (msgs if isinstance(msgs, list) else ())]
     for e in found:
         key = json.dumps(e, sort_keys=True)
-        _ORIGINAL.setdefault(key, e)
+        if originals is not None:
+            originals.setdefault(key, e)
         out[key] += 1
     return out
 
@@ -140,20 +139,21 @@ def chart(trace: Trace) -> Chart:
     rows = [Row(0, "initial state", "init", None)]
     c = Chart(lanes, rows)
     pending: dict[str, list[Message]] = {}  # envelope -> messages in flight, oldest first
+    originals: dict[str, dict] = {}
 
     def send(env: str, row: int, copy: bool = False) -> None:
-        d = _ORIGINAL.get(env) or json.loads(env)
+        d = originals[env]
         m = Message(message_label(d["msg"]), d["src"], d["dst"], row, copy=copy)
         c.messages.append(m)
         pending.setdefault(env, []).append(m)
 
-    before = _envelopes(trace.steps[0].state)
+    before = _envelopes(trace.steps[0].state, originals)
     for env, k in before.items():
         for _ in range(k):
             send(env, 0)
     for i, st in enumerate(trace.steps[1:], 1):
         rows.append(Row(i, st.label, st.kind, _lane_of(st.kind, st.params, lanes)))
-        after = _envelopes(st.state)
+        after = _envelopes(st.state, originals)
         gone = before - after
         new = after - before
         for env, k in gone.items():
@@ -195,7 +195,8 @@ def chart(trace: Trace) -> Chart:
 # -- DOT ---------------------------------------------------------------------------------------------------------------
 
 
-def _q(s: str) -> str:
+def dot_quote(s: str) -> str:
+    """A DOT string literal."""
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
@@ -211,15 +212,15 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
     out = [
         "digraph msc {",
         f"  graph [rankdir=TB, splines=false, forcelabels=true, nodesep=0.35, ranksep=0.18, newrank=true, fontname=Helvetica, "
-        f"fontsize=11, label={_q(title or _title(trace))}, labelloc=t];",
+        f"fontsize=11, label={dot_quote(title or _title(trace))}, labelloc=t];",
         "  node [fontname=Helvetica, fontsize=10];",
         "  edge [fontname=Helvetica, fontsize=9];",
     ]
     # the header: the step column and one box per lane
     out.append("  { rank=same; h_step [shape=plaintext, label=\"step\"];")
     for j, lane in enumerate(L):
-        out.append(f"    h{j} [shape=box, style=\"rounded,filled\", fillcolor=\"#e8eef9\", label={_q(lane)}, "
-                   f"id={_q('lane-' + lane)}];")
+        out.append(f"    h{j} [shape=box, style=\"rounded,filled\", fillcolor=\"#e8eef9\", label={dot_quote(lane)}, "
+                   f"id={dot_quote('lane-' + lane)}];")
     out.append("  }")
     acting: dict[tuple[int, int], str] = {}
     for r in c.rows:
@@ -233,8 +234,8 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
         i = r.index
         fill = "#e8e0f8" if i in cycle else "#fde7c8" if i in in_band else "white"
         color = "#b00020" if r.kind in ("crash", "drop", "duplicate", "partition") else "black"
-        out.append(f"  {{ rank=same; s{i} [shape=box, style=filled, fillcolor={_q(fill)}, color=white, "
-                   f"fontcolor={_q(color)}, label={_q(f'{i}  {r.label}')}, id={_q(f'row-{i}')}];")
+        out.append(f"  {{ rank=same; s{i} [shape=box, style=filled, fillcolor={dot_quote(fill)}, color=white, "
+                   f"fontcolor={dot_quote(color)}, label={dot_quote(f'{i}  {r.label}')}, id={dot_quote(f'row-{i}')}];")
         for j, lane in enumerate(L):
             node = f"n{i}_{j}"
             if r.kind == "crash" and r.lane == lane:
@@ -246,7 +247,7 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
                          'fixedsize=true')
             else:
                 attrs = 'shape=point, width=0.01, color="#999999"'
-            out.append(f"    {node} [{attrs}, id={_q(f'cell-{i}-{lane}')}, tooltip={_q(f'{i}: {lane}')}];")
+            out.append(f"    {node} [{attrs}, id={dot_quote(f'cell-{i}-{lane}')}, tooltip={dot_quote(f'{i}: {lane}')}];")
         out.append("  }")
     # the bottom: messages never delivered end here; the violation is stated here
     end = n
@@ -276,23 +277,23 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
         a, b = L.index(m.src), L.index(m.dst)
         label = m.label + (" (copy)" if m.copy else "")
         if m.fate == "delivered":
-            attrs = f'color="#1f4e9a", fontcolor="#1f4e9a", xlabel={_q(label)}'
+            attrs = f'color="#1f4e9a", fontcolor="#1f4e9a", xlabel={dot_quote(label)}'
             target = f"n{m.end}_{b}"
         elif m.fate in ("dropped", "lost"):
             why = "✕ " if m.fate == "dropped" else "✕ lost in the crash: "
-            attrs = f'color="#b00020", fontcolor="#b00020", arrowhead=tee, style=dashed, xlabel={_q(why + label)}'
+            attrs = f'color="#b00020", fontcolor="#b00020", arrowhead=tee, style=dashed, xlabel={dot_quote(why + label)}'
             target = f"n{m.end}_{b}"
         else:
-            attrs = f'color="#777777", fontcolor="#777777", arrowhead=empty, style=dotted, xlabel={_q(label + " …")}'
+            attrs = f'color="#777777", fontcolor="#777777", arrowhead=empty, style=dotted, xlabel={dot_quote(label + " …")}'
             target = f"n{end}_{b}"
         if m.copy:
             attrs += ", penwidth=1.5"
-        out.append(f"  n{m.sent}_{a} -> {target} [{attrs}, constraint=false, id={_q(f'msg-{k}')}];")
+        out.append(f"  n{m.sent}_{a} -> {target} [{attrs}, constraint=false, id={dot_quote(f'msg-{k}')}];")
     # partitions: a band across the chart from the partition to the heal
     for a, b, sides in c.partitions:
         if len(L) > 1:
             out.append(f"  n{a}_0 -> n{a}_{len(L) - 1} [color=\"#e08a00\", penwidth=2, style=dashed, arrowhead=none, "
-                       f"constraint=false, label={_q('partition ' + sides)}, fontcolor=\"#e08a00\"];")
+                       f"constraint=false, label={dot_quote('partition ' + sides)}, fontcolor=\"#e08a00\"];")
             if b is not None:
                 out.append(f"  n{b}_0 -> n{b}_{len(L) - 1} [color=\"#2e7d32\", penwidth=2, style=dashed, "
                            f"arrowhead=none, constraint=false, label=\"heal\", fontcolor=\"#2e7d32\"];")
@@ -302,7 +303,7 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
     if c.violation:
         text = f"violated: {c.violation}" + (f"\n{c.because}" if c.because else "")
         out.append(f"  verdict [shape=box, style=\"filled,rounded\", fillcolor=\"#fde0e0\", color=\"#b00020\", "
-                   f"fontcolor=\"#b00020\", label={_q(text)}, id=\"verdict\"];")
+                   f"fontcolor=\"#b00020\", label={dot_quote(text)}, id=\"verdict\"];")
         out.append(f"  s{end} -> verdict [style=invis];")
     out.append("}")
     return "\n".join(out) + "\n"
@@ -323,4 +324,4 @@ def to_svg(trace: Trace, title: str | None = None) -> str:
         raise RuntimeError("Graphviz's dot is not installed (apt-get install graphviz)") from None
 
 
-__all__ = ["Chart", "Message", "Row", "chart", "lanes_of", "message_label", "to_dot", "to_svg"]
+__all__ = ["Chart", "Message", "Row", "chart", "dot_quote", "lanes_of", "message_label", "to_dot", "to_svg"]
