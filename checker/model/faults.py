@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+DETECTORS = ("perfect", "partition")  # what `on_peer_crash` reports: crashed peers; or unreachable ones too
+
 
 class FaultError(ValueError):
     """A fault setting is impossible for the protocol it is applied to; the message says which."""
@@ -35,6 +37,7 @@ class Faults:
     duplication: int = 0  # messages the network may duplicate
     lose_on_crash: bool = False  # messages in flight to a node are lost when it crashes (else they wait)
     timer_firings: int | None = None  # timer firings in all (default: unbounded; the protocol guards them)
+    detector: str = "perfect"  # on_peer_crash: "perfect" (only crashed peers) or "partition" (also unreachable ones)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -44,6 +47,8 @@ class Faults:
                 raise FaultError(f"{name}: expected a whole number >= 0, got {v!r}")
         if self.timer_firings is not None and (type(self.timer_firings) is not int or self.timer_firings < 0):
             raise FaultError(f"timer_firings: expected a whole number >= 0, got {self.timer_firings!r}")
+        if self.detector not in DETECTORS:
+            raise FaultError(f"detector: expected one of {', '.join(map(repr, DETECTORS))}, got {self.detector!r}")
         if type(self.restarts) is not bool:
             raise FaultError(f"restarts: expected true or false, got {self.restarts!r}")
         if self.max_down is not None and (type(self.max_down) is not int or self.max_down < 1):

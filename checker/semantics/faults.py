@@ -8,7 +8,11 @@
 - partition A | B: messages between the sides stay in flight until heal.
 - drop / duplicate: the network loses or copies one in-flight message.
 - detect n@m: a live node m that defines `on_peer_crash` learns that n crashed
-  (a perfect failure detector: only ever about a node that is down).
+  (a perfect failure detector: only ever about a node that is down). With
+  `detector = "partition"` m is also told, once per partition, about each live
+  peer the partition cuts it off from (a timeout cannot tell the two apart);
+  `detected` then holds exactly who m suspects now and has been told of, so a
+  suspicion ends when the peer restarts within reach or the partition heals.
 
 The budgets used, who is down and the current partition are state variables,
 so they show in traces and diffs. Imports `checker.model` and the node semantics.
@@ -32,8 +36,8 @@ def fault_actions(sem: NodeSemantics) -> list[Action]:
         out.append(_action("crash", _crashes(sem)))
         if f.restarts:
             out.append(_action("restart", _restarts(sem)))
-        if sem.DETECTED is not None:
-            out.append(_action("detect", _detections(sem)))
+    if sem.DETECTED is not None:  # crashes, or partitions with detector = "partition"
+        out.append(_action("detect", _detections(sem)))
     if f.partitions:
         out.append(_action("partition", _partitions(sem)))
         out.append(_action("heal", _heals(sem)))
@@ -51,6 +55,7 @@ def _action(kind: str, instances) -> Action:
 def _crashes(sem: NodeSemantics):
     DOWN, USED, T, DET = sem.DOWN, sem.schema.offsets["crashes"], sem.TIMERS, sem.DETECTED
     budget = sem.faults.crashes
+    by_partition = sem.faults.detector == "partition"
     max_down = sem.faults.max_down or sem.n
     crashable = [i for i in range(sem.n) if sem.faults.may_crash(sem.names[i], sem.role_of[i])]
     lost: dict[tuple[int, tuple], tuple] = {}
@@ -94,8 +99,9 @@ def _crashes(sem: NodeSemantics):
             if lose:
                 lose_messages_to(t, i)
             if DET is not None:  # a fresh crash, to be detected anew; the crashed node forgets what it was told
-                for j in range(sem.n):
-                    t[DET + j] &= ~(1 << i)
+                if not by_partition:  # (with detector = "partition", a set bit is a live suspicion: it goes on)
+                    for j in range(sem.n):
+                        t[DET + j] &= ~(1 << i)
                 t[DET + i] = 0
             yield (sem.names[i],), tuple(t)
 
@@ -103,7 +109,8 @@ def _crashes(sem: NodeSemantics):
 
 
 def _restarts(sem: NodeSemantics):
-    DOWN = sem.DOWN
+    DOWN, DET, PART = sem.DOWN, sem.DETECTED, sem.PART
+    forget = DET is not None and sem.faults.detector == "partition"  # its suspicion ends where it is in reach
 
     def instances(s: tuple):
         down = s[DOWN]
@@ -111,6 +118,11 @@ def _restarts(sem: NodeSemantics):
             if down >> i & 1:
                 t = list(s)
                 t[DOWN] = down & ~(1 << i)
+                if forget:
+                    reach = _reach(s[PART] if PART is not None else 0, i, sem.n)
+                    for j in range(sem.n):
+                        if reach >> j & 1:
+                            t[DET + j] &= ~(1 << i)
                 for u in sem.run(tuple(t), i, "on_start", (), sem.net_of(s)):  # the same start-up code as boot
                     yield (sem.names[i],), u
 
@@ -118,26 +130,40 @@ def _restarts(sem: NodeSemantics):
 
 
 def _detections(sem: NodeSemantics):
-    """A perfect failure detector: a live node with `on_peer_crash` learns of each crashed peer once."""
-    DOWN, DET = sem.DOWN, sem.DETECTED
+    """A perfect failure detector: a live node with `on_peer_crash` learns of each crashed peer once.
+
+    With `detector = "partition"` it also learns, once per partition, of each live peer the partition
+    separates it from; such a step's parameters end with "unreachable" (the peer is up)."""
+    DOWN, DET, PART = sem.DOWN, sem.DETECTED, sem.PART
     watchers = [i for i in range(sem.n) if hasattr(sem.classes[i], "on_peer_crash")]
+    by_partition = sem.faults.detector == "partition" and PART is not None
+    everyone = (1 << sem.n) - 1
 
     def instances(s: tuple):
-        down = s[DOWN]
-        if not down:
+        down = s[DOWN] if DOWN is not None else 0
+        part = s[PART] if by_partition else 0
+        if not (down or part):
             return
         for i in watchers:
             if down >> i & 1:
                 continue
-            news = down & ~s[DET + i]
+            cut = (everyone & ~part if part >> i & 1 else part) & ~down  # live peers across the partition
+            news = (down | cut) & ~s[DET + i]
             for j in range(sem.n):
                 if news >> j & 1:
                     t = list(s)
                     t[DET + i] |= 1 << j
+                    step = (sem.names[i], sem.names[j], "unreachable") if cut >> j & 1 else (sem.names[i], sem.names[j])
                     for u in sem.run(tuple(t), i, "on_peer_crash", (sem.names[j],), sem.net_of(s)):
-                        yield (sem.names[i], sem.names[j]), u
+                        yield step, u
 
     return instances
+
+
+def _reach(part: int, i: int, n: int) -> int:
+    """The nodes on node i's side of the partition `part` (every node when healed)."""
+    everyone = (1 << n) - 1
+    return everyone if not part else (part if part >> i & 1 else everyone & ~part)
 
 
 def _partitions(sem: NodeSemantics):
@@ -172,12 +198,17 @@ def _split_label(sem: NodeSemantics, side: int) -> tuple[str, str]:
 
 
 def _heals(sem: NodeSemantics):
-    PART = sem.PART
+    PART, DET, DOWN = sem.PART, sem.DETECTED, sem.DOWN
+    forget = DET is not None and sem.faults.detector == "partition"  # suspicions of live peers end
 
     def instances(s: tuple):
         if s[PART]:
             t = list(s)
             t[PART] = 0
+            if forget:
+                down = s[DOWN] if DOWN is not None else 0
+                for j in range(sem.n):
+                    t[DET + j] &= down
             yield (), tuple(t)
 
     return instances

@@ -150,8 +150,9 @@ class NodeSemantics:
         if f.crashes:
             variables["down"] = Set(self.Node)
             variables["crashes"] = Int(0, f.crashes)
-            if any(hasattr(c, "on_peer_crash") for c in self.classes):  # who has been told of which crash
-                variables["detected"] = Map(self.Node, Set(self.Node))
+        suspicious = f.crashes or (f.partitions and f.detector == "partition")  # something to detect
+        if suspicious and any(hasattr(c, "on_peer_crash") for c in self.classes):  # who has been told of whom
+            variables["detected"] = Map(self.Node, Set(self.Node))
         if f.partitions:
             variables["partition"] = Set(self.Node)  # the side without the first node; empty: healed
             variables["partitions"] = Int(0, f.partitions)

@@ -29,7 +29,9 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
     [faults]                 # protocols only: crashes = N, restarts = true, max_down = N,
                              # crashable = ["role" or "node", ...], partitions = N,
                              # splits = [[["p"], ["b1", "b2"]], ...] (default: every two-sided split),
-                             # timer_firings = N (timer firings in all; default unbounded)
+                             # timer_firings = N (timer firings in all; default unbounded),
+                             # detector = "perfect" (default: on_peer_crash only about crashed peers) or
+                             # "partition" (also, once per partition, about each live peer it cuts off)
 
 The module is imported with the spec's folder and the project root (the
 nearest folder above holding pyproject.toml, else the spec folder's parent)
@@ -69,7 +71,7 @@ SEARCH_ONLY = ("violates", "counterexample", "check_deadlock", "accept_bounds")
 NETWORK_KEYS = {"in_flight": ("multiset", "set"), "ordering": ("unordered", "fifo"), "capacity": int, "loss": int,
                 "duplication": int, "lose_on_crash": (True, False)}
 FAULT_KEYS = {"crashes": int, "restarts": bool, "max_down": int, "crashable": list, "partitions": int, "splits": list,
-              "timer_firings": int}
+              "timer_firings": int, "detector": str}
 BOUND_KEYS = {"max_states": int, "max_depth": int, "max_seconds": (int, float)}
 
 
@@ -312,6 +314,7 @@ def load_spec(path: str | Path) -> Spec:
             loss=network.get("loss", 0),
             duplication=network.get("duplication", 0),
             timer_firings=fault_table.get("timer_firings"),
+            detector=fault_table.get("detector", "perfect"),
             lose_on_crash=network.get("lose_on_crash", False),
         )
     except FaultError as e:

@@ -309,3 +309,145 @@ def test_messages_to_a_crashed_node_wait_or_are_lost_per_setting(ordering):
         waiting = [s for s in seen if "end2" in view(system, s).down and view(system, s).end2.got == ()
                    and in_flight(view(system, s))]
         assert bool(waiting) is not lose
+
+
+# -- what on_peer_crash reports: detector = "perfect" | "partition" -----------------------------------
+
+
+class Watcher(Node):
+    heard = volatile(Set(Ids("watcher")), initial=frozenset())
+
+    def on_peer_crash(self, peer):
+        self.heard = self.heard | {peer}
+
+
+class Watchers(Protocol):
+    watcher = Role(Watcher, 3)
+    messages = (Token,)
+
+
+def _down(v):
+    return getattr(v, "down", frozenset()) if "down" in v._schema.variables else frozenset()
+
+
+def _suspected(v, i, j, by_partition):
+    """Whether node j is down, or (with the partition detector) cut off from node i: from the state alone."""
+    if j in _down(v):
+        return True
+    part = set(getattr(v, "partition", ()) or ())
+    return by_partition and bool(part) and ((i in part) != (j in part))
+
+
+def _check_detections(faults):
+    """Every path, with a reference of who was told of whom since the suspicion began, kept beside the state:
+    a node is told only of a suspected peer, never twice in one suspicion, and told of every one in the end."""
+    by_partition = faults.detector == "partition"
+    system = from_protocol(Watchers(), faults=faults)
+    names = [f"watcher{k}" for k in (1, 2, 3)]
+    start = [(s, frozenset()) for s in system.initial]
+    seen, frontier, detections = set(start), list(start), []
+    while frontier:
+        nxt = []
+        for s, told in frontier:
+            v = system.schema.view(s)
+            enabled_detect = False
+            for step, t in system.labelled_successors(s):
+                now = set(told)
+                if step.kind == "detect":
+                    enabled_detect = True
+                    i, j, *why = step.params
+                    assert i not in _down(v) and (i, j) not in told
+                    assert _suspected(v, i, j, by_partition)
+                    assert why == ([] if j in _down(v) else ["unreachable"])
+                    detections.append((i, j, tuple(why)))
+                    now.add((i, j))
+                w = system.schema.view(t)
+                now = frozenset((i, j) for i, j in now if i not in _down(w) and _suspected(w, i, j, by_partition))
+                if (t, now) not in seen:
+                    seen.add((t, now))
+                    nxt.append((t, now))
+            if not enabled_detect:  # complete: every live node has been told of everyone it suspects now
+                for i in names:
+                    if i not in _down(v):
+                        assert {j for j in names if j != i and _suspected(v, i, j, by_partition)} <= {
+                            j for a, j in told if a == i
+                        }
+        frontier = nxt
+    return system, detections
+
+
+def test_the_perfect_detector_reports_only_crashed_peers():
+    for faults in (Faults(crashes=2, restarts=True, partitions=1), Faults(crashes=1, partitions=2, detector="perfect")):
+        _, detections = _check_detections(faults)
+        assert detections and all(why == () for _, _, why in detections)
+    assert "detected" not in from_protocol(Watchers(), faults=Faults(partitions=1)).schema.offsets  # nothing to tell
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        Faults(partitions=2, detector="partition"),
+        Faults(crashes=1, partitions=1, detector="partition"),
+        Faults(crashes=2, restarts=True, partitions=1, detector="partition"),
+        Faults(
+            crashes=1, restarts=True, partitions=2, detector="partition", splits=((("watcher1",), ("watcher2", "watcher3")),)
+        ),
+    ],
+)
+def test_the_partition_detector_also_reports_each_cut_off_peer_once_per_partition(faults):
+    system, detections = _check_detections(faults)
+    assert any(why == ("unreachable",) for _, _, why in detections)
+    assert any(a.name == "detect" for a in system.actions)
+
+
+def test_the_partition_detector_without_partitions_behaves_as_the_perfect_one():
+    def projected(detector):
+        system = from_protocol(Watchers(), faults=Faults(crashes=2, restarts=True, detector=detector))
+        seen, edges = states(system)
+        keep = [k for k in system.schema.offsets if k != "detected"]
+        return {tuple(repr(getattr(system.schema.view(s), k)) for k in keep) for s in seen}, len(edges)
+
+    assert projected("perfect") == projected("partition")
+
+
+def test_a_partition_cut_off_peer_is_suspected_in_a_trace_and_replays():
+    system = from_protocol(Watchers(), faults=Faults(partitions=1, detector="partition"))
+    view_of = system.schema.view
+    done = {"watcher2", "watcher3"}
+    goal = next(s for s in states(system)[0] if view_of(s).watcher1.heard == done and not view_of(s).partition)
+    path, s = [goal], goal
+    parents = {}
+    frontier = list(system.initial)
+    reached = set(frontier)
+    while goal not in reached:
+        nxt = []
+        for u in frontier:
+            for _, t in system.labelled_successors(u):
+                if t not in reached:
+                    reached.add(t)
+                    parents[t] = u
+                    nxt.append(t)
+        frontier = nxt
+    while s in parents:
+        s = parents[s]
+        path.append(s)
+    path.reverse()
+    trace = build_trace(system, path, protocol="t:Watchers", property="P", verdict="violated")
+    assert replay(system, trace).ok
+    labels = [step["label"] for step in trace.to_json()["steps"][1:]]
+    assert labels[0].startswith("partition") and labels[-1] == "heal"
+    assert labels.count("detect(watcher1, watcher2, unreachable)") == 1
+
+
+def test_the_detector_setting_is_validated(tmp_path, capsys):
+    from checker.cli import main
+
+    with pytest.raises(FaultError, match="detector"):
+        Faults(detector="psychic")
+    for value, needle in (('"psychic"', "'perfect', 'partition'"), ("1", "faults.detector: expected str")):
+        spec = tmp_path / "f.toml"
+        spec.write_text('protocol = "protocols.two_phase_commit:TwoPhaseCommit"\nexpected = "holds"\n'
+                        f"[faults]\npartitions = 1\ndetector = {value}\n")
+        assert main(["check", str(spec), "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(spec) in err and needle in err
