@@ -70,8 +70,24 @@ A crashed replica takes no step (answers nothing, stores nothing); its state is 
 does not erase durable state, though no one reads it again.
 """
 
-from checker import Enum, History, Int, Map, Model, NodeId, Option, Param, Record, Seq, Set, action, invariant
-from checker import leads_to, liveness, terminal
+from checker import (
+    Enum,
+    History,
+    Int,
+    Map,
+    Model,
+    NodeId,
+    Option,
+    Param,
+    Record,
+    Seq,
+    Set,
+    action,
+    invariant,
+    leads_to,
+    liveness,
+    terminal,
+)
 
 WRITERS = 2  # at most this many writers; writer i writes the value i
 Value = Int(1, WRITERS)
