@@ -33,8 +33,8 @@ application, and does not):
 - `ChannelStates`: ... and each channel's recorded state holds exactly the
   transfers sent before its sender recorded and received after its receiver did;
 - `TokensConserved`: tokens held plus tokens in transit are always the total.
-FIFO is what makes the channel recording work (`specs/checkpoint_snapshot_unordered.toml`, the same
-code on an unordered network): a transfer sent before the marker may arrive
+FIFO is what makes the channel recording work (`specs/checkpoint_snapshot_unordered.toml`:
+the same code on an unordered network): a transfer sent before the marker may arrive
 after it, when the receiver has stopped recording that channel, so the token
 is in no recorded state and `SnapshotTotal` fails (4 steps: p1 transfers a
 token to p2, p1 starts the snapshot, p1's marker overtakes the transfer to
@@ -63,12 +63,15 @@ receives, each rollback of a receiver un-sends what it sent since, which
 orphans the checkpoint of whoever received that, and so on down to the
 initial state: `RecoveryLineProgress` ("once every process has taken a
 checkpoint, some consistent recovery line other than the initial state
-exists") fails, the shortest counterexample in 4 steps (p1 sends to p2, p2
-receives and checkpoints, p2 sends to p1, p1 receives and checkpoints: p1's
-checkpoint orphans p2's send, p2's its own receive from p1). Checkpointing
-after every *send* instead (`CheckpointAfterSend`) is domino-free: every
-send a checkpoint records is in the sender's latest checkpoint, so the latest
-checkpoints are always consistent, and `RecoveryLineProgress` holds.
+exists") fails, the shortest counterexample in 4 steps: p1 sends to p2, p2
+receives and checkpoints, p2 sends to p1, p1 receives and checkpoints. p1's
+checkpoint records a receive that p2's (taken before p2 sent) has not sent,
+so p1 rolls back to its initial state; that un-sends p1's transfer, which
+p2's checkpoint records as received, so p2 rolls back too. Checkpointing
+after every *send* instead (`CheckpointAfterSend`) is domino-free: a
+process's latest checkpoint records every send it has made, so no checkpoint
+records a receive that the sender's latest checkpoint has not sent; the
+latest checkpoints are always consistent, and `RecoveryLineProgress` holds.
 
 Not modelled: crashes and the restore itself (a recovery line is judged in
 every state, as the states a recovery would restore), and repeated snapshots.
