@@ -31,8 +31,40 @@ Broken on purpose:
   The shortest counterexample needs no partition at all: a primary that is
   merely slow to hear of the new view is enough (7 steps).
 
-Not modelled here: state transfer to a new backup (servers do not restart) and
-the majority-vote variant of the view service.
+Crash-recovery and state transfer (`StateTransfer`; `[faults] restarts = true`).
+A server's log and view are durable (on disk); what it was doing (`pending`,
+`applied_by`, its joiners) is volatile, and so are the messages in flight to
+it when it crashes (`[network] lose_on_crash = true`). A restarted server has
+missed every write made while it was out of the view, so it comes back
+*recovering*: it serves nothing, applies nothing, and asks the view service to
+`Join`. The view service asks the primary to `Transfer` its state; the primary
+sends its whole log (`State`), and from then on replicates every new write to
+the joiner too and waits for it before acknowledging; the joiner adopts the
+log and tells the view service (`Caught`), which only then re-admits it as a
+backup, in a new view (`Readmit`). A restart the detector never saw (the
+server came back before anyone noticed) is handled the same way: the view
+service first drops the server from the view. If the primary itself was the
+sole member, it is re-admitted at once: its log on disk holds every
+acknowledged write. Promises: `NoLostWrite`, `AckedReplicated` and
+`OnePrimaryPerEpoch` with two crashes and restarts of servers (the spec's
+client writes once: what a failover can lose is that acknowledged write), and
+`FreshReads` with two writes, a read, a crash and a restart (tests).
+
+Broken on purpose:
+- `NoTransfer`: the view service re-admits a restarted server as a backup at
+  once, with the log it kept on disk. It never receives the writes
+  acknowledged while it was out, and after a later failover it is the primary
+  with a stale log (`NoLostWrite`). The shortest counterexample, 9 steps: the
+  primary applies write 1; server2 crashes (the replication in flight to it is
+  lost) and restarts; at its Join the view service drops it (view 1) and at
+  once re-admits it (view 2) with its empty log; the primary, told of view 1
+  where it is alone, acknowledges write 1; server1 crashes and server2 is
+  promoted without write 1.
+
+Not modelled here: the majority-vote variant of the view service, and
+liveness (the model is safe, not live: a write replicated to a joiner before
+its state arrives is ignored on an unordered network, and a primary waits
+for a joiner that crashed while catching up).
 """
 
 from checker import (
@@ -180,6 +212,7 @@ class Server(Node):
 
 
 class Client(Node):
+    max_writes, max_reads = WRITES, READS  # the workload (a subclass may do less)
     next = durable(Int(1, WRITES + 1), initial=1)
     waiting = volatile(Bool(), initial=False)
     reads = durable(Int(0, READS), initial=0)
@@ -190,7 +223,7 @@ class Client(Node):
 
     @request
     def write(self):
-        if self.next <= WRITES and not self.waiting:
+        if self.next <= self.max_writes and not self.waiting:
             self.broadcast(Write(self.next), role="server")
             self.next, self.waiting = self.next + 1, True
 
@@ -200,7 +233,7 @@ class Client(Node):
 
     @request
     def read(self):
-        if not self.reading and self.reads < READS:
+        if not self.reading and self.reads < self.max_reads:
             self.reads += 1
             self.broadcast(Read(self.reads), role="server")
             self.reading, self.floor = True, max(self.acked, default=0)
@@ -294,3 +327,185 @@ class SuspiciousServer(Server):
 
 class SplitBrain(PrimaryBackup):
     server = Role(SuspiciousServer, "servers")
+
+
+# -- crash-recovery: a restarted server is re-admitted only after a state transfer ----------------
+
+
+class Join(Message):
+    """A restarted server -> the view service: I am back, with a log that may be stale."""
+
+
+class Transfer(Message):
+    """The view service -> the primary of `epoch`: send your state to `joiner`."""
+
+    epoch = Epoch
+    joiner = Ids("server")
+
+
+class State(Message):
+    """The primary -> a joiner: its whole log, as of `epoch`."""
+
+    epoch = Epoch
+    log = Seq(Value, max_len=WRITES)
+
+
+class Caught(Message):
+    """A joiner -> the view service: I hold the state of the primary of `epoch`."""
+
+    epoch = Epoch
+
+
+class Readmit(Message):
+    """The view service -> a recovered server: you are a member of this view again."""
+
+    epoch = Epoch
+    primary = Ids("server")
+    backups = Set(Ids("server"))
+
+
+class RejoiningViewService(ViewService):
+    joining = durable(Set(Ids("server")), initial=frozenset())  # restarted servers waiting for a state transfer
+
+    def on_peer_crash(self, peer):
+        self.joining = self.joining - {peer}
+        super().on_peer_crash(peer)
+
+    def on_join(self, msg, src):
+        self.down = self.down - {src}
+        if src == self.primary and not self.backups - self.down:
+            self.readmit(src, src, frozenset())  # the sole member is back: its log on disk has every acknowledged write
+            return
+        if src == self.primary or src in self.backups:  # it restarted before the detector saw it crash
+            self.drop(src)
+        self.joining = self.joining | {src}
+        self.send(self.primary, Transfer(self.epoch, src))
+
+    def on_caught(self, msg, src):
+        if msg.epoch == self.epoch and src in self.joining:  # it holds the state of this view's primary
+            self.joining = self.joining - {src}
+            self.readmit(src, self.primary, self.backups | {src})
+
+    def readmit(self, server, primary, backups):
+        epoch = self.epoch
+        self.new_view(primary, backups, readmitted=server)
+        if self.epoch != epoch:
+            self.send(server, Readmit(self.epoch, primary, backups))
+
+    def drop(self, server):
+        live = sorted(self.backups - self.down - {server})
+        if server == self.primary and live:
+            self.new_view(live[0], frozenset(live[1:]))
+        elif server in self.backups:
+            self.new_view(self.primary, frozenset(live))
+
+    def new_view(self, primary, backups, readmitted=None):
+        # Only the members are told: a server left out has crashed (it learns on its return), and a readmitted
+        # one gets its Readmit.
+        if self.epoch < Epoch.hi:
+            self.epoch, self.primary, self.backups = self.epoch + 1, primary, backups
+            for member in sorted(({primary} | backups) - {readmitted}):
+                self.send(member, NewView(self.epoch, primary, backups))
+            for joiner in sorted(self.joining):  # the transfers start afresh, from the primary of the new view
+                self.send(primary, Transfer(self.epoch, joiner))
+
+
+class RecoveringServer(Server):
+    booted = durable(Bool(), initial=False)
+    recovering = volatile(Bool(), initial=False)  # restarted, not yet re-admitted: serves and applies nothing
+    synced = volatile(Bool(), initial=False)  # recovering, and holds the state of the primary of its epoch
+    catching_up = volatile(Set(Ids("server")), initial=frozenset())  # a primary's joiners, sent its state
+
+    def on_start(self):
+        if not self.booted:
+            self.booted = True
+            super().on_start()
+        else:  # a restart: the log on disk may miss every write made while this server was out
+            self.recovering = True
+            self.send("vs1", Join())
+
+    def is_primary(self):
+        return not self.recovering and self.primary == self.id
+
+    def on_transfer(self, msg, src):
+        if self.is_primary() and msg.epoch == self.epoch:
+            self.catching_up = self.catching_up | {msg.joiner}  # from now on each write goes to it too
+            self.send(msg.joiner, State(self.epoch, self.log))
+
+    def on_state(self, msg, src):
+        if self.recovering and not self.synced and msg.epoch >= self.epoch:
+            self.log, self.epoch, self.primary, self.synced = msg.log, msg.epoch, src, True
+            self.send("vs1", Caught(msg.epoch))
+
+    def on_readmit(self, msg, src):
+        if self.recovering and msg.epoch > self.epoch:
+            self.recovering = self.synced = False
+            self.epoch, self.primary, self.backups = msg.epoch, msg.primary, msg.backups
+
+    def targets(self):
+        return self.backups | self.catching_up
+
+    def replicate(self, value):
+        for b in sorted(self.targets()):
+            self.send(b, Replicate(self.epoch, value))
+
+    def on_write(self, msg, src):
+        if not self.is_primary() or self.pending is not None or msg.value in self.log:
+            return
+        self.log = self.log + (msg.value,)
+        self.pending, self.applied_by = msg.value, frozenset()
+        self.replicate(msg.value)
+        self.ack_if_replicated()
+
+    def on_replicate(self, msg, src):
+        if self.recovering and not (self.synced and msg.epoch == self.epoch):
+            return  # a joiner applies the primary's writes only on top of the primary's state
+        if msg.epoch != self.epoch or self.primary == self.id:
+            return
+        if msg.value not in self.log:
+            self.log = self.log + (msg.value,)
+        self.send(src, Applied(msg.epoch, msg.value))
+
+    def ack_if_replicated(self):
+        if self.pending is not None and self.applied_by >= self.targets():  # every backup and joiner has it
+            self.send("client1", Ack(self.pending))
+            self.pending = None
+
+    def on_new_view(self, msg, src):
+        if self.recovering:
+            return  # only a Readmit makes a recovered server a member again
+        if msg.epoch > self.epoch:
+            self.catching_up = frozenset()  # the view service asks the new view's primary for the transfers
+        super().on_new_view(msg, src)
+
+
+class OneWrite(Client):
+    """The crash-recovery workload: one write, no read (what a failover can lose is the acknowledged write)."""
+
+    max_writes, max_reads = 1, 0
+
+
+class StateTransfer(PrimaryBackup):
+    """Crash-recovery: a restarted server rejoins as a backup once the primary has transferred its log."""
+
+    vs = Role(RejoiningViewService, 1)
+    server = Role(RecoveringServer, "servers")
+    client = Role(OneWrite, 1)
+    messages = PrimaryBackup.messages + (Join, Transfer, State, Caught, Readmit)
+
+
+class EagerViewService(RejoiningViewService):
+    """Broken on purpose: re-admits a restarted server at once, with whatever log it kept on disk."""
+
+    def on_join(self, msg, src):
+        self.down = self.down - {src}
+        if src == self.primary and not self.backups - self.down:
+            self.readmit(src, src, frozenset())
+            return
+        if src == self.primary or src in self.backups:
+            self.drop(src)
+        self.readmit(src, self.primary, self.backups | {src})  # no state transfer
+
+
+class NoTransfer(StateTransfer):
+    vs = Role(EagerViewService, 1)
