@@ -122,9 +122,10 @@ class TwoPhaseCommit(Protocol):
     rms = Param(3, "number of resource managers", lo=1, hi=8)
     tm = Role(TM, count=1)
     rm = Role(RM, count="rms")
+    symmetry = ("rm",)  # the RMs are interchangeable: `faultcheck check --symmetry`
     messages = (Prepare, Prepared, Commit, Abort)
 
-    @formula
+    @formula(symmetric=True)
     def Consistent(self, s):
         """No RM has committed while another has aborted."""
         return forall(s.role("rm"), lambda a, b: ~((a.state == "committed") & (b.state == "aborted")))

@@ -60,6 +60,7 @@ class TwoPhase(Model):
     """Lamport's TwoPhase.tla with `rms` resource managers."""
 
     rms = Param(3, "number of resource managers", lo=1, hi=30)
+    symmetry = ("rm",)  # the RMs are interchangeable (TLC's SYMMETRY Permutations(RM)): `check --symmetry`
 
     def variables(self):
         self.RM = NodeId("rm", self.rms)
@@ -193,7 +194,7 @@ class TwoPhase(Model):
     # Formulas (checker.logic): compiled to Python for the search, and given to Z3 by
     # `faultcheck induct` and `faultcheck lint`.
 
-    @formula
+    @formula(symmetric=True)
     def TypeOK(self, s):
         """rmState \\in [RM -> RMState] /\\ tmState \\in TMState /\\ tmPrepared \\subseteq RM /\\ msgs \\subseteq Message"""
         return (
@@ -203,7 +204,7 @@ class TwoPhase(Model):
             & (s.msgs <= set(self.Message.values()))
         )
 
-    @formula
+    @formula(symmetric=True)
     def TCConsistent(self, s):
         """\\A rm1, rm2 \\in RM : ~ /\\ rmState[rm1] = "aborted" /\\ rmState[rm2] = "committed" """
         return forall(self.RM, lambda i, j: ~((s.rmState[i] == "aborted") & (s.rmState[j] == "committed")))
@@ -211,23 +212,23 @@ class TwoPhase(Model):
     # What makes TCConsistent inductive (`specs/two_phase_commit_induct_proof.toml`): how the
     # messages sent relate to the TM's and the RMs' states. Each holds in every reachable state.
 
-    @formula
+    @formula(symmetric=True)
     def PreparedRecorded(self, s):
         """The TM records only RMs whose Prepared was sent."""
         return forall(self.RM, lambda rm: implies(s.tmPrepared.contains(rm), s.msgs.contains(make(self.Prepared, rm=rm))))
 
-    @formula
+    @formula(symmetric=True)
     def PreparedMeansVoted(self, s):
         """An RM that sent Prepared is no longer working."""
         return forall(self.RM, lambda rm: implies(s.msgs.contains(make(self.Prepared, rm=rm)), s.rmState[rm] != "working"))
 
-    @formula
+    @formula(symmetric=True)
     def DecisionSent(self, s):
         """The TM's decision and the decision message go together."""
         return (iff(s.msgs.contains(make(self.Commit)), s.tmState == "committed")
                 & iff(s.msgs.contains(make(self.Abort)), s.tmState == "aborted"))
 
-    @formula
+    @formula(symmetric=True)
     def CommitOnlyIfAllPrepared(self, s):
         """Once the TM commits, every RM has prepared (and none has aborted)."""
         return implies(
@@ -236,12 +237,12 @@ class TwoPhase(Model):
             & forall(self.RM, lambda rm: (s.rmState[rm] == "prepared") | (s.rmState[rm] == "committed")),
         )
 
-    @formula
+    @formula(symmetric=True)
     def CommittedAfterCommit(self, s):
         """An RM commits only after the Commit message."""
         return forall(self.RM, lambda rm: implies(s.rmState[rm] == "committed", s.msgs.contains(make(self.Commit))))
 
-    @formula
+    @formula(symmetric=True)
     def AbortedAlone(self, s):
         """An RM that voted yes aborts only after the Abort message."""
         return forall(self.RM, lambda rm: implies(

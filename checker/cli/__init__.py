@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
                         "(<out>/<spec>.simplest.json)")
     c.add_argument("--no-lint", action="store_true",
                    help="do not ask Z3 about formula invariants (it is asked only when they change)")
+    sym = c.add_mutually_exclusive_group()
+    sym.add_argument("--symmetry", dest="symmetry", action="store_true", default=None,
+                     help="reduce by symmetry: the spec's `symmetry` roles, else those the model declares")
+    sym.add_argument("--no-symmetry", dest="symmetry", action="store_false",
+                     help="explore every state, even where the spec declares symmetry")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     c.add_argument("-v", "--verbose", action="store_true", help="also print action coverage")
 
@@ -166,6 +171,8 @@ def _summary(r: CheckResult) -> str:
     line = f"{mark} {r.spec}: {r.message} [{nums}]"
     if s.collision_probability is not None:
         line += f" [fingerprint collision odds {s.collision_probability:.1e}]"
+    if r.symmetry:
+        line += f" [{r.symmetry}]"
     if s.never_enabled and r.verdict is Verdict.HOLDS:  # a search cut short proves nothing of the kind
         line += f" [never enabled: {', '.join(s.never_enabled)}]"
     return line
@@ -212,6 +219,7 @@ def _check_files(args, files, overrides, codes, report) -> None:
                     monitor=None if args.quiet else ProgressMonitor(max_seconds=args.max_seconds, label=f"{f.name}: "),
                     lint=not args.no_lint,
                     simplest=args.simplest,
+                    symmetry=args.symmetry,
                 )
         except SpecError as e:
             codes.append(EXIT_ERROR)

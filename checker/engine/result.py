@@ -93,3 +93,4 @@ class SearchResult:
     reason: str = ""
     error: str | None = None  # traceback text of an exception raised by model code
     loop: int | None = None  # a lasso (liveness): the index in `path` where the cycle starts; path[-1] == path[loop]
+    permutations: tuple[dict[str, str], ...] | None = None  # symmetry: per state, the renaming to its representative

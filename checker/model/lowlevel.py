@@ -62,6 +62,7 @@ class PredicateDef:
     name: str
     kind: str  # "invariant" | "constraint" | "terminal"
     formula: bool = False  # the method returns a formula of checker.logic, built once from a symbolic state
+    symmetric: bool = False  # declared unchanged by renaming the nodes of a symmetric role (see `symmetry`)
 
 
 def action(fn: Callable | None = None, *, over: tuple[str, ...] | str = (), name: str | None = None):
@@ -86,15 +87,16 @@ def action(fn: Callable | None = None, *, over: tuple[str, ...] | str = (), name
 
 
 def _predicate(kind: str, is_formula: bool = False):
-    def deco(fn: Callable | None = None, *, name: str | None = None):
+    def deco(fn: Callable | None = None, *, name: str | None = None, symmetric: bool = False):
         def mark(f: Callable) -> Callable:
-            f._fc_predicate = PredicateDef(name or f.__name__, kind, is_formula)  # type: ignore[attr-defined]
+            f._fc_predicate = PredicateDef(name or f.__name__, kind, is_formula, symmetric)  # type: ignore[attr-defined]
             return f
 
         return mark(fn) if fn is not None else mark
 
     deco.__name__ = kind
-    deco.__doc__ = f"Declare a method `(self, state: StateView) -> bool` as a {kind}."
+    deco.__doc__ = (f"Declare a method `(self, state: StateView) -> bool` as a {kind}; `symmetric=True` says "
+                    "renaming the nodes of a symmetric role never changes its value, which symmetry reduction needs.")
     return deco
 
 
@@ -140,11 +142,15 @@ class Model:
     - `variables(self) -> dict[str, Type]`: the state's variables, in order;
     - `init(self) -> dict | list[dict]`: initial state(s), readable values;
     - optionally `setup(self)`: compute constants once parameters are set;
-    - methods decorated `@action`, `@invariant`, `@constraint`, `@terminal`.
+    - methods decorated `@action`, `@invariant`, `@constraint`, `@terminal`;
+    - optionally `symmetry = ("rm",)`: roles (the `NodeId` roles of the state) whose ids are
+      interchangeable, as TLC's SYMMETRY declares them; used by `check --symmetry`.
     """
 
+    symmetry: ClassVar[tuple[str, ...]] = ()
     _actions: ClassVar[dict[str, str]] = {}  # action name -> method name
     _predicates: ClassVar[dict[str, tuple[str, str]]] = {}  # name -> (kind, method name)
+    _symmetric: ClassVar[frozenset[str]] = frozenset()  # predicates declared symmetric
     _params: ClassVar[dict[str, Param]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -227,6 +233,7 @@ def collect_declarations(cls: type) -> None:
     """Gather a class's Params, @action and predicate methods; validate names and arities."""
     actions: dict[str, str] = {}
     preds: dict[str, tuple[str, str]] = {}
+    symmetric: set[str] = set()
     params: dict[str, Param] = {}
     for klass in reversed(cls.__mro__):
         for attr, v in vars(klass).items():
@@ -250,6 +257,8 @@ def collect_declarations(cls: type) -> None:
                     raise ModelError(f"{cls.__name__}: {p.name!r} is declared twice; names must be unique")
                 _check_arity(cls, attr, v, 2, f"{p.kind} (self, state)")
                 preds[p.name] = (p.kind, attr)
+                if p.symmetric:
+                    symmetric.add(p.name)
     clash = set(actions) & set(preds)
     if clash:
         raise ModelError(f"{cls.__name__}: {sorted(clash)[0]!r} names both an action and a predicate; rename one")
@@ -258,6 +267,7 @@ def collect_declarations(cls: type) -> None:
     cls._actions = dict(sorted(actions.items(), key=lambda kv: order.get(kv[1], 1 << 30)))
     cls._predicates = dict(sorted(preds.items(), key=lambda kv: order.get(kv[1][1], 1 << 30)))
     cls._params = params
+    cls._symmetric = frozenset(symmetric)
 
 
 

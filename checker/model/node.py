@@ -324,6 +324,8 @@ class Protocol:
     gives that role's node records in order, `state.<node id>` one node's)."""
 
     messages: ClassVar[tuple[type[Message], ...]] = ()
+    symmetry: ClassVar[tuple[str, ...]] = ()  # roles whose nodes are interchangeable (`check --symmetry`)
+    _symmetric: ClassVar[frozenset[str]] = frozenset()
     _roles_: ClassVar[dict[str, Role]] = {}
     _params: ClassVar[dict[str, Param]] = {}
     _predicates: ClassVar[dict[str, tuple[str, str]]] = {}

@@ -53,34 +53,44 @@ def _children(t: Any) -> list[Type]:
     return []
 
 
+def rename_value(t: Any, v: Any, mapping: dict[str, str]) -> Any:
+    """The decoded value `v` of type `t` with every id in `mapping` renamed (a bijection on one role's ids)."""
+    if isinstance(t, Enum):
+        return mapping.get(v, v) if set(mapping) <= set(t.names) else v
+    if isinstance(t, Set):
+        return frozenset(rename_value(t.elem, x, mapping) for x in v)
+    if isinstance(t, Bag):
+        return tuple(sorted((rename_value(t.elem, x, mapping) for x in v), key=t.elem.rank))
+    if isinstance(t, Seq):
+        return tuple(rename_value(t.elem, x, mapping) for x in v)
+    if isinstance(t, Map):
+        return FrozenDict((rename_value(t.key, k, mapping), rename_value(t.value, x, mapping)) for k, x in v.items())
+    if isinstance(t, Option):
+        return None if v is None else rename_value(t.inner, v, mapping)
+    if isinstance(t, OneOf):
+        return rename_value(t.variants[t._by_class[type(v)]], v, mapping)
+    if isinstance(t, Record):
+        return tuple.__new__(type(v), [rename_value(ft, x, mapping) for ft, x in zip(t.fields.values(), v)]) \
+            if isinstance(v, RecordValue) else v
+    return v
+
+
+def involves(t: Any, ids: tuple[str, ...]) -> bool:
+    """Whether values of type `t` can mention any of `ids` (so renaming them can change a value)."""
+    if isinstance(t, Enum):
+        return set(ids) <= set(t.names)
+    return any(involves(sub, ids) for sub in _children(t))
+
+
 def renamer(schema: StateSchema, role: str, mapping: dict[str, str]) -> Callable[[tuple], tuple]:
     """A function state -> the state with the role's ids renamed by `mapping` (a bijection)."""
-    ids = set(mapping)
     nodes = schema.groups.get(role, ())
-
-    def value(t: Any, v: Any) -> Any:
-        if isinstance(t, Enum):
-            return mapping.get(v, v) if ids <= set(t.names) else v
-        if isinstance(t, Set):
-            return frozenset(value(t.elem, x) for x in v)
-        if isinstance(t, (Bag, Seq)):
-            return tuple(value(t.elem, x) for x in v)
-        if isinstance(t, Map):
-            return FrozenDict((value(t.key, k), value(t.value, x)) for k, x in v.items())
-        if isinstance(t, Option):
-            return None if v is None else value(t.inner, v)
-        if isinstance(t, OneOf):
-            return value(t.variants[t._by_class[type(v)]], v)
-        if isinstance(t, Record):
-            return tuple.__new__(type(v), [value(ft, x) for ft, x in zip(t.fields.values(), v)]) \
-                if isinstance(v, RecordValue) else v
-        return v
 
     def rename(raw: tuple) -> tuple:
         st = schema.decode(raw)
-        out = {n: value(schema.variables[n], x) for n, x in st.items()}
+        out = {n: rename_value(schema.variables[n], x, mapping) for n, x in st.items()}
         for n in nodes:
-            out[mapping[n]] = value(schema.variables[n], st[n])
+            out[mapping[n]] = rename_value(schema.variables[n], st[n], mapping)
         return schema.encode(out)
 
     return rename
@@ -113,4 +123,4 @@ def _then(f: Callable[[tuple], tuple], g: Callable[[tuple], tuple]) -> Callable[
     return lambda raw: g(f(raw))
 
 
-__all__ = ["images", "renamer", "role_ids"]
+__all__ = ["images", "involves", "rename_value", "renamer", "role_ids"]

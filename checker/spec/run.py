@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import Monitor, SearchOptions, SearchResult, Stats, Verdict, search
+from ..engine.symmetry import Reduction, SymmetryError, concretize, reduced, reduction
 from ..logic import Predicate, PropertyError, compile_predicate
 from ..model import Model, ModelError
 from ..model.node import Protocol
@@ -51,6 +52,7 @@ class CheckResult:
     outcome: str | None = None  # the verdict in the spec's own words, where it has them ("inductive")
     details: tuple[str, ...] = ()  # lines to show under the summary (a counterexample to induction)
     warnings: tuple[str, ...] = ()  # what lint found wrong with the invariants
+    symmetry: str | None = None  # how states were reduced by symmetry, if they were
 
     def to_json(self) -> dict[str, Any]:
         s = self.stats
@@ -77,6 +79,7 @@ class CheckResult:
             "reason": self.reason,
             "details": list(self.details),
             "warnings": list(self.warnings),
+            "symmetry": self.symmetry,
         }
 
 
@@ -116,6 +119,7 @@ def check(
     lint: bool = True,
     kind: str | None = None,
     simplest: bool = False,
+    symmetry: bool | None = None,
 ) -> CheckResult:
     """Check a spec file, a loaded `Spec`, or a model instance or class.
 
@@ -159,20 +163,26 @@ def check(
         )
     except ValueError as e:
         raise SpecError(f"{spec.where}: {e}") from None
+    lives = liveness_properties(spec, model, system)
+    red = _symmetry(spec, model, system, invs, lives, symmetry)
     result = search(
-        system,
+        reduced(system, red) if red is not None else system,
         invs,
         options,
         constraints=_predicates(system, "constraint", None, spec.where),
         terminals=_predicates(system, "terminal", None, spec.where),
         monitor=monitor,
     )
-    lives = liveness_properties(spec, model, system)
+    if red is not None and result.path is not None:
+        path, perms = concretize(system, red, result.path)
+        result = replace(result, path=path, permutations=perms)
     if lives and result.verdict is Verdict.HOLDS:
         result = check_liveness(spec, system, lives, options, result)
     if "converges" in spec.consistency and result.verdict is Verdict.HOLDS:
         result = check_convergence(spec, system, options, result)
     judged = _judge(spec, model, system, invs, result, out, update)
+    if red is not None:
+        judged = replace(judged, symmetry=red.describe())
     if simplest and result.verdict is Verdict.VIOLATED and out is not None:
         judged = replace(judged, details=judged.details + (_simplest(spec, system, invs, result, out, options),))
     return replace(judged, warnings=warnings) if warnings else judged
@@ -269,6 +279,30 @@ def _system(spec: Spec, model: Model | Protocol, check_determinism: bool) -> Tra
         raise SpecError(f"{spec.where}: {spec.protocol}: setting up the initial states raised {type(e).__name__}: {e}") from None
 
 
+def _symmetry(spec: Spec, model: Model | Protocol, system: TransitionSystem, invs: list[Predicate], lives: list,
+              wanted: bool | None) -> Reduction | None:
+    """The reduction to search with: the spec's roles (or, asked for, the model's declared ones)."""
+    if wanted is False or (wanted is None and not spec.symmetry):
+        return None
+    roles = spec.symmetry or tuple(type(model).symmetry)
+    if not roles:
+        raise SpecError(f"{spec.where}: symmetry: neither the spec (symmetry = [...]) nor {spec.protocol} "
+                        "(symmetry = (...)) names interchangeable roles")
+    if lives:
+        raise SpecError(f"{spec.where}: symmetry: liveness is not checked under symmetry (a cycle of representatives "
+                        "need not be a cycle of states, which makes TLC's unsound); use --no-symmetry")
+    declared = type(model)._symmetric
+    history = set(spec.consistency_properties())
+    for p in invs:
+        if p.name not in declared and p.name not in history:
+            raise SpecError(f"{spec.where}: symmetry: invariant {p.name} is not declared symmetric; declare it "
+                            "@invariant(symmetric=True) (or @formula(symmetric=True)) if renaming nodes never changes it")
+    try:
+        return reduction(system.schema, roles)
+    except SymmetryError as e:
+        raise SpecError(f"{spec.where}: {e}") from None
+
+
 def _deadlock_default(spec: Spec, model: Model | Protocol) -> bool:
     if spec.check_deadlock is not None:
         return spec.check_deadlock
@@ -283,7 +317,7 @@ def _judge(spec: Spec, model: Model, system: TransitionSystem, invs: list[Predic
     if result.path is not None:
         trace = build_trace(
             system, result.path, protocol=spec.protocol, property=result.property, verdict=result.verdict.value,
-            spec=str(spec.path) if spec.path else None, reason=result.reason,
+            spec=str(spec.path) if spec.path else None, reason=result.reason, permutations=result.permutations,
         )
         why = _violation_core(invs, result.property, result.path[-1]) if v is Verdict.VIOLATED else None
         if why:

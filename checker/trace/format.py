@@ -190,8 +190,11 @@ def build_trace(
     verdict: str,
     spec: str | None = None,
     reason: str = "",
+    permutations: Sequence[dict[str, str]] | None = None,
 ) -> Trace:
-    """Label each step of a path of raw states (re-executing actions to name them)."""
+    """Label each step of a path of raw states (re-executing actions to name them). With symmetry,
+    `permutations` gives per state the renaming of node ids that turns it into the representative
+    the search stored; it is kept with each step where it is not the identity."""
     schema = system.schema
     steps = [TraceStep("init", schema.to_json(path[0]))]
     for s, t in zip(path, path[1:]):
@@ -201,5 +204,8 @@ def build_trace(
         if step is None:
             raise TraceError("internal: no action leads between two consecutive states of the path")
         steps.append(TraceStep(step.kind, schema.to_json(t), step.action, step.params))
+    for st, perm in zip(steps, permutations or ()):
+        if perm:
+            st.extra["permutation"] = dict(perm)
     types = {name: describe(t) for name, t in schema.variables.items()}
     return Trace(protocol, dict(system.params), steps, property, verdict, spec, reason, {"types": types})
