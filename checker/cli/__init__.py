@@ -75,6 +75,19 @@ def _parser() -> argparse.ArgumentParser:
                      help="reduce by symmetry: the spec's `symmetry` roles, else those the model declares")
     sym.add_argument("--no-symmetry", dest="symmetry", action="store_false",
                      help="explore every state, even where the spec declares symmetry")
+    c.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                   help="expand each large BFS level on N processes (same counts and counterexamples)")
+    c.add_argument("--strategy", choices=("bfs", "dfs", "random", "hypothesis"), default="bfs",
+                   help="bfs: exhaustive, shortest counterexamples (default); dfs: depth first within --max-depth; "
+                        "random: --walks random walks of up to --max-depth steps; hypothesis: random schedules "
+                        "shrunk by Hypothesis. Only an exhaustive search can say `holds`")
+    c.add_argument("--walks", type=_positive_int, default=1000, metavar="N",
+                   help="random and hypothesis: schedules to try (default 1000)")
+    c.add_argument("--seed", type=int, default=0, help="random and hypothesis: the seed (default 0)")
+    c.add_argument("--checkpoint-dir", metavar="DIR", help="write checkpoints of the search there (and on Ctrl-C)")
+    c.add_argument("--checkpoint-every", type=_positive_float, default=600.0, metavar="SECONDS",
+                   help="seconds between two checkpoints (default 600)")
+    c.add_argument("--resume", metavar="DIR", help="go on from the checkpoint in DIR")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     c.add_argument("-v", "--verbose", action="store_true", help="also print action coverage")
 
@@ -220,6 +233,13 @@ def _check_files(args, files, overrides, codes, report) -> None:
                     lint=not args.no_lint,
                     simplest=args.simplest,
                     symmetry=args.symmetry,
+                    workers=args.workers,
+                    strategy=args.strategy,
+                    walks=args.walks,
+                    seed=args.seed,
+                    checkpoint_dir=args.checkpoint_dir,
+                    checkpoint_every=args.checkpoint_every,
+                    resume=args.resume,
                 )
         except SpecError as e:
             codes.append(EXIT_ERROR)

@@ -23,6 +23,9 @@ class Verdict(str, enum.Enum):
         return self.value
 
 
+STRATEGIES = ("bfs", "dfs", "random", "hypothesis")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SearchOptions:
     """How to search. Frozen and keyword-only: two searches with different options can run side by side.
@@ -37,6 +40,13 @@ class SearchOptions:
     check_deadlock: bool = True  # a state with no successor that no @terminal accepts is a violation
     store: str = "exact"  # "exact": a set of states; "fingerprint": 64-bit hashes only
     check_types: bool = True  # check every new state's slots against the schema
+    workers: int = 1  # processes expanding each large level (fork; Linux and macOS)
+    strategy: str = "bfs"  # "bfs" (exhaustive, shortest), "dfs" (depth-bounded), "random" (walks), "hypothesis"
+    walks: int = 1000  # random and hypothesis: how many schedules to try
+    seed: int = 0  # random and hypothesis: the seed that makes a run reproducible
+    checkpoint_dir: str | None = None  # bfs: write checkpoints there
+    checkpoint_every: float = 600.0  # seconds between two checkpoints
+    resume: str | None = None  # bfs: go on from the checkpoint in this folder
 
     def __post_init__(self) -> None:
         for name in ("max_states", "max_depth"):
@@ -49,6 +59,16 @@ class SearchOptions:
             raise ValueError(f"max_seconds must be a positive number, got {self.max_seconds!r}")
         if self.store not in ("exact", "fingerprint"):
             raise ValueError(f"store must be 'exact' or 'fingerprint', got {self.store!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        for name in ("workers", "walks"):
+            v = getattr(self, name)
+            if type(v) is not int or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if self.strategy != "bfs" and (self.workers > 1 or self.checkpoint_dir or self.resume):
+            raise ValueError("workers, checkpoints and resume go with strategy bfs only")
+        if not (isinstance(self.checkpoint_every, (int, float)) and self.checkpoint_every > 0):
+            raise ValueError(f"checkpoint_every must be a positive number of seconds, got {self.checkpoint_every!r}")
 
 
 @dataclass(frozen=True)
@@ -66,6 +86,7 @@ class Stats:
     seconds: float
     coverage: dict[str, int] = field(default_factory=dict)  # successors produced per action
     collision_probability: float | None = None  # fingerprint store only
+    bytes_per_state: float | None = None  # peak resident memory added by the search, per distinct state
 
     @property
     def states_per_second(self) -> float:

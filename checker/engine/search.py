@@ -9,12 +9,18 @@ those links. Time, progress and Ctrl-C reach the loop only through the
 from __future__ import annotations
 
 import gc
+import os
+import pickle
+import shutil
+import signal
+import tempfile
 import time
 import traceback
 from collections.abc import Sequence
 
 from ..logic import Predicate, fuse
 from ..semantics import FAULT_KINDS, TransitionSystem
+from .checkpoint import Checkpointer, load_checkpoint
 from .monitor import Monitor
 from .result import SearchOptions, SearchResult, Stats, Verdict
 
@@ -54,10 +60,15 @@ def search(
     >>> r = search(from_model(Counter())); (r.verdict.value, r.stats.distinct, r.stats.depth)
     ('holds', 4, 4)
     """
+    if options.strategy != "bfs":
+        from .orders import explore
+
+        return explore(system, invariants, options, constraints=constraints, terminals=terminals, monitor=monitor)
     monitor = monitor or Monitor(max_seconds=options.max_seconds)
     counts = [0] * len(system.actions)
     seen: dict = {}
     box = {"generated0": 0, "depth": 0}
+    rss0 = _rss()
     start = time.perf_counter()
     monitor.start()
     # The search allocates millions of tuples of ints, which can form no reference cycle, and
@@ -74,6 +85,11 @@ def search(
         ties = stop.ties
     except KeyboardInterrupt:
         verdict, last, prop, reason, error = Verdict.UNDETERMINED, None, None, "interrupted (Ctrl-C)", None
+        saver = box.get("saver")
+        if saver is not None:  # the last clean point: resuming from it loses and repeats nothing
+            where = saver.save(seen, box["level"], box["next"], box["at"], box["depth"], box["counts_at"],
+                               box["generated0"])
+            reason += f"; checkpoint written to {where.parent} (--resume {where.parent})"
     finally:
         if collecting:
             gc.enable()
@@ -83,7 +99,7 @@ def search(
     collision = None
     if options.store == "fingerprint":
         collision = distinct * max(generated - distinct, 0) / 2.0**64  # TLC's optimistic estimate
-    stats = Stats(distinct, generated, box["depth"], seconds, coverage, collision)
+    stats = Stats(distinct, generated, box["depth"], seconds, coverage, collision, _bytes_per_state(rss0, distinct))
     monitor.finish(stats)
     path = None
     if last is not None and options.store == "exact":
@@ -103,18 +119,29 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
     check_deadlock = options.check_deadlock
     max_states = options.max_states or 1 << 62
     max_depth = options.max_depth or 1 << 62
+    saver = Checkpointer(options, system, invariants) if options.checkpoint_dir else None
 
     level: list = []
-    for s in system.initial:
-        key = hash(s) if fingerprint else s
-        if key not in seen:
-            seen[key] = None
-            level.append(s)
-    box["generated0"] = len(system.initial)
-    if first_bad is not None and (bad := first_bad(level)) >= 0:
-        raise _Stop(Verdict.ERROR, None, reason=f"initial state: {system.schema.check_raw(level[bad])}")
-    depth = 1 if level else 0
+    nxt: list = []
+    at = 0  # where in `level` to go on: 0 but for a resumed run
+    resumed = load_checkpoint(options.resume, system, invariants, options) if options.resume else None
+    if resumed is not None:
+        seen.update(resumed["seen"])
+        level, nxt, at, depth = resumed["level"], resumed["next"], resumed["at"], resumed["depth"]
+        counts[:] = resumed["counts"]
+        box["generated0"] = resumed["generated0"]
+    else:
+        for s in system.initial:
+            key = hash(s) if fingerprint else s
+            if key not in seen:
+                seen[key] = None
+                level.append(s)
+        box["generated0"] = len(system.initial)
+        if first_bad is not None and (bad := first_bad(level)) >= 0:
+            raise _Stop(Verdict.ERROR, None, reason=f"initial state: {system.schema.check_raw(level[bad])}")
+        depth = 1 if level else 0
     box["depth"] = depth
+    box["at"], box["counts_at"] = at, list(counts)  # the last clean point: every state before `at` expanded
     s, i = None, -1
 
     def stop_if_bounded() -> None:
@@ -124,46 +151,61 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
         if why:
             raise _Stop(Verdict.UNDETERMINED, None, reason=why)
 
+    def expand(level: list, lo: int, hi: int, nxt: list, expand: bool, ticking: bool) -> bool:
+        """The one loop body: check and expand level[lo:hi], adding new successors to `seen` and `nxt`.
+        Returns whether the depth bound hid a state (only when not `expand`)."""
+        nonlocal s, i
+        append = nxt.append
+        cut = False
+        countdown = TICK_EVERY
+        for k in range(lo, hi):
+            s = level[k]
+            if first_failing is not None:
+                bad = first_failing(s)
+                if bad >= 0:
+                    rest = level[k + 1 :]
+                    ties = [u for u in rest if first_failing(u) == bad][:CANDIDATES]
+                    raise _Stop(Verdict.VIOLATED, s, invariants[bad].name, ties=ties)
+            if cons and not all(c(s) for c in cons):
+                continue
+            enabled = False
+            hs = hash(s) if fingerprint else s
+            for i, successors in acts:
+                succs = successors(s)
+                if succs:
+                    enabled = True
+                    counts[i] += len(succs)
+                    if not expand:  # the last level allowed: checked, not expanded
+                        if not cut and any((hash(t) if fingerprint else t) not in seen for t in succs):
+                            cut = True
+                        continue
+                    for t in succs:
+                        if t is s:  # a self-loop returning its own state: seen, no need to hash it
+                            continue
+                        key = hash(t) if fingerprint else t
+                        if key not in seen:
+                            seen[key] = hs
+                            append(t)
+            if not enabled and check_deadlock and not any(t(s) for t in terms):
+                raise _Stop(Verdict.VIOLATED, s, "deadlock")
+            countdown -= 1
+            if not countdown and ticking:
+                countdown = TICK_EVERY
+                box["at"], box["counts_at"] = k + 1, list(counts)
+                if saver is not None and saver.due():
+                    saver.save(seen, level, nxt, k + 1, depth, counts, box["generated0"])
+                stop_if_bounded()
+        return cut
+
+    box["saver"], box["level"], box["next"] = saver, level, nxt
     try:
         while level:
-            nxt: list = []
-            append = nxt.append
-            expand = depth < max_depth
-            cut = False  # whether the depth bound hides a state (known once the last level is checked)
-            countdown = TICK_EVERY
-            for s in level:
-                if first_failing is not None:
-                    bad = first_failing(s)
-                    if bad >= 0:
-                        rest = level[level.index(s) + 1 :]
-                        ties = [u for u in rest if first_failing(u) == bad][:CANDIDATES]
-                        raise _Stop(Verdict.VIOLATED, s, invariants[bad].name, ties=ties)
-                if cons and not all(c(s) for c in cons):
-                    continue
-                enabled = False
-                hs = hash(s) if fingerprint else s
-                for i, successors in acts:
-                    succs = successors(s)
-                    if succs:
-                        enabled = True
-                        counts[i] += len(succs)
-                        if not expand:  # the last level allowed: checked, not expanded
-                            if not cut and any((hash(t) if fingerprint else t) not in seen for t in succs):
-                                cut = True
-                            continue
-                        for t in succs:
-                            if t is s:  # a self-loop returning its own state: seen, no need to hash it
-                                continue
-                            key = hash(t) if fingerprint else t
-                            if key not in seen:
-                                seen[key] = hs
-                                append(t)
-                if not enabled and check_deadlock and not any(t(s) for t in terms):
-                    raise _Stop(Verdict.VIOLATED, s, "deadlock")
-                countdown -= 1
-                if not countdown:
-                    countdown = TICK_EVERY
-                    stop_if_bounded()
+            box["level"], box["next"] = level, nxt
+            more = depth < max_depth
+            if options.workers > 1 and len(level) - at >= PARALLEL_MIN and more:
+                cut = _parallel_level(expand, level, at, nxt, seen, counts, options.workers, fingerprint)
+            else:
+                cut = expand(level, at, len(level), nxt, more, True)
             if cut:
                 raise _Stop(Verdict.UNDETERMINED, None, reason=f"max_depth {max_depth} reached")
             if nxt:
@@ -173,8 +215,12 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
                     raise _Stop(Verdict.ERROR, parent, reason=_bad_state(system, parent, nxt[bad]))
                 depth += 1
                 box["depth"] = depth
+            level, nxt, at = nxt, [], 0
+            box["level"], box["next"], box["at"], box["counts_at"] = level, nxt, 0, list(counts)
+            if level:
+                if saver is not None and saver.due():
+                    saver.save(seen, level, nxt, 0, depth, counts, box["generated0"])
                 stop_if_bounded()
-            level = nxt
     except (_Stop, KeyboardInterrupt):
         raise
     except Exception as e:  # model code raised: report with the trace that reached it
@@ -190,6 +236,104 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
             reason=f"{where} raised {type(e).__name__}: {e}{hint}",
             error="".join(traceback.format_exception(e)),
         ) from None
+
+
+PARALLEL_MIN = 4096  # levels smaller than this are expanded by one process: forking costs more
+
+
+def _parallel_level(expand, level: list, at: int, nxt: list, seen: dict, counts: list, workers: int,
+                    fingerprint: bool) -> bool:
+    """Expand one level on `workers` processes: forked children see the visited set as it stood
+    (copy-on-write, nothing pickled) and each expands a contiguous slice of the level; this process
+    expands the first slice meanwhile, then merges the children's new states in slice order. The
+    merge keeps the first parent found, exactly as one process would, so counts, depths and
+    counterexamples are the same. A slice where something stopped (a violation, a deadlock, an
+    error) is expanded again here, which raises the same stop as one process would."""
+    n = len(level) - at
+    bounds = [at + n * k // workers for k in range(workers + 1)]
+    tmp = tempfile.mkdtemp(prefix="faultcheck-level-")
+    pids = []
+    try:
+        for k in range(1, workers):
+            pid = os.fork()
+            if pid == 0:  # the child: expand its slice, write what is new, leave without cleanup
+                status = 1
+                try:
+                    mine: list = []
+                    counts[:] = [0] * len(counts)
+                    try:
+                        expand(level, bounds[k], bounds[k + 1], mine, True, False)
+                        parents = [seen[hash(t) if fingerprint else t] for t in mine]
+                        out = ("ok", mine, parents, counts)
+                    except _Stop:
+                        out = ("stop", None, None, None)
+                    with open(os.path.join(tmp, str(k)), "wb") as f:
+                        pickle.dump(out, f, protocol=pickle.HIGHEST_PROTOCOL)
+                    status = 0
+                except BaseException:
+                    pass
+                finally:
+                    os._exit(status)
+            pids.append(pid)
+        expand(level, bounds[0], bounds[1], nxt, True, False)
+        for pid in pids:
+            os.waitpid(pid, 0)
+        pids = []
+        for k in range(1, workers):
+            path = os.path.join(tmp, str(k))
+            try:
+                with open(path, "rb") as f:
+                    kind, mine, parents, theirs = pickle.load(f)
+            except (OSError, EOFError, pickle.UnpicklingError):
+                kind = "stop"
+            if kind != "ok":  # expand it here: the same stop, raised with its trace
+                expand(level, bounds[k], bounds[k + 1], nxt, True, False)
+                continue
+            for j, c in enumerate(theirs):
+                counts[j] += c
+            append = nxt.append
+            if fingerprint:
+                for t, p in zip(mine, parents):
+                    key = hash(t)
+                    if key not in seen:
+                        seen[key] = p
+                        append(t)
+            else:
+                for t, p in zip(mine, parents):
+                    if t not in seen:
+                        seen[t] = p
+                        append(t)
+        return False
+    finally:
+        for pid in pids:  # interrupted: no child outlives the level
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _rss() -> int | None:
+    """This process's resident memory now, in bytes (Linux; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _bytes_per_state(rss0: int | None, distinct: int) -> float | None:
+    """Peak resident memory (the process's high-water mark) minus what it held before the search, per
+    state: an upper bound on what the visited store costs, as the peak may predate this search."""
+    if rss0 is None or not distinct:
+        return None
+    try:
+        with open("/proc/self/status") as f:
+            peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return round(max(peak - rss0, 0) / distinct, 1)
 
 
 def _all_successors(system: TransitionSystem, s: tuple) -> list[tuple]:

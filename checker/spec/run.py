@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import Monitor, SearchOptions, SearchResult, Stats, Verdict, search
+from ..engine.checkpoint import CheckpointError
 from ..engine.symmetry import Reduction, SymmetryError, concretize, reduced, reduction
 from ..logic import Predicate, PropertyError, compile_predicate
 from ..model import Model, ModelError
@@ -53,6 +54,8 @@ class CheckResult:
     details: tuple[str, ...] = ()  # lines to show under the summary (a counterexample to induction)
     warnings: tuple[str, ...] = ()  # what lint found wrong with the invariants
     symmetry: str | None = None  # how states were reduced by symmetry, if they were
+    workers: int = 1
+    strategy: str = "bfs"
 
     def to_json(self) -> dict[str, Any]:
         s = self.stats
@@ -80,6 +83,9 @@ class CheckResult:
             "details": list(self.details),
             "warnings": list(self.warnings),
             "symmetry": self.symmetry,
+            "bytes_per_state": s.bytes_per_state,
+            "workers": self.workers,
+            "strategy": self.strategy,
         }
 
 
@@ -120,6 +126,13 @@ def check(
     kind: str | None = None,
     simplest: bool = False,
     symmetry: bool | None = None,
+    workers: int = 1,
+    strategy: str = "bfs",
+    walks: int = 1000,
+    seed: int = 0,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: float = 600.0,
+    resume: str | os.PathLike | None = None,
 ) -> CheckResult:
     """Check a spec file, a loaded `Spec`, or a model instance or class.
 
@@ -160,19 +173,31 @@ def check(
             max_seconds=max_seconds if max_seconds is not None else b.get("max_seconds"),
             check_deadlock=_deadlock_default(spec, model) if check_deadlock is None else check_deadlock,
             store=store,
+            workers=workers,
+            strategy=strategy,
+            walks=walks,
+            seed=seed,
+            checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
+            checkpoint_every=checkpoint_every,
+            resume=None if resume is None else str(resume),
         )
     except ValueError as e:
         raise SpecError(f"{spec.where}: {e}") from None
     lives = liveness_properties(spec, model, system)
+    if lives and strategy != "bfs":
+        raise SpecError(f"{spec.where}: liveness is checked on the whole state graph: strategy {strategy} cannot")
     red = _symmetry(spec, model, system, invs, lives, symmetry)
-    result = search(
-        reduced(system, red) if red is not None else system,
-        invs,
-        options,
-        constraints=_predicates(system, "constraint", None, spec.where),
-        terminals=_predicates(system, "terminal", None, spec.where),
-        monitor=monitor,
-    )
+    try:
+        result = search(
+            reduced(system, red) if red is not None else system,
+            invs,
+            options,
+            constraints=_predicates(system, "constraint", None, spec.where),
+            terminals=_predicates(system, "terminal", None, spec.where),
+            monitor=monitor,
+        )
+    except CheckpointError as e:
+        raise SpecError(str(e)) from None
     if red is not None and result.path is not None:
         path, perms = concretize(system, red, result.path)
         result = replace(result, path=path, permutations=perms)
@@ -181,8 +206,7 @@ def check(
     if "converges" in spec.consistency and result.verdict is Verdict.HOLDS:
         result = check_convergence(spec, system, options, result)
     judged = _judge(spec, model, system, invs, result, out, update)
-    if red is not None:
-        judged = replace(judged, symmetry=red.describe())
+    judged = replace(judged, symmetry=red.describe() if red is not None else None, workers=workers, strategy=strategy)
     if simplest and result.verdict is Verdict.VIOLATED and out is not None:
         judged = replace(judged, details=judged.details + (_simplest(spec, system, invs, result, out, options),))
     return replace(judged, warnings=warnings) if warnings else judged

@@ -1,0 +1,219 @@
+"""Search orders besides breadth first: depth-first with a depth bound, random walks, and random
+schedules driven (and shrunk) by Hypothesis.
+
+They find violations in spaces too large to exhaust; none proves a property
+unless it exhausted the space (depth-first search whose bound hid nothing), so
+their verdict is otherwise at best undetermined. They share the breadth-first
+loop's pieces: the actions' `successors`, the fused invariant check, the
+constraints and terminals, the same statistics. Imports `checker.semantics`
+and `checker.logic`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from ..logic import Predicate, fuse
+from ..semantics import TransitionSystem
+from .monitor import Monitor
+from .result import SearchOptions, SearchResult, Stats, Verdict
+
+DEFAULT_WALK = 100  # steps per random walk when no max_depth is given
+
+
+class _Checks:
+    """What every order asks of a state: does an invariant fail, may it be expanded, its successors."""
+
+    def __init__(self, system: TransitionSystem, invariants: Sequence[Predicate], constraints: Sequence[Predicate],
+                 terminals: Sequence[Predicate], options: SearchOptions):
+        self.invariants = invariants
+        self.first_failing: Callable[[tuple], int] = fuse(invariants, system.schema) if invariants else (lambda s: -1)
+        self.cons = [p.check for p in constraints]
+        self.terms = [p.check for p in terminals]
+        self.acts = [(i, a.successors) for i, a in enumerate(system.actions)]
+        self.check_deadlock = options.check_deadlock
+        self.counts = [0] * len(system.actions)
+
+    def violation(self, s: tuple) -> str | None:
+        bad = self.first_failing(s)
+        return self.invariants[bad].name if bad >= 0 else None
+
+    def successors(self, s: tuple) -> list[tuple[int, tuple]] | None:
+        """Every (action index, successor); None where a constraint keeps `s` from being expanded."""
+        if self.cons and not all(c(s) for c in self.cons):
+            return None
+        out = []
+        for i, succ in self.acts:
+            ts = succ(s)
+            self.counts[i] += len(ts)
+            out.extend((i, t) for t in ts)
+        return out
+
+    def deadlocked(self, s: tuple, succs: list | None) -> bool:
+        return succs is not None and not succs and self.check_deadlock and not any(t(s) for t in self.terms)
+
+
+def explore(system: TransitionSystem, invariants: Sequence[Predicate], options: SearchOptions, *,
+            constraints: Sequence[Predicate] = (), terminals: Sequence[Predicate] = (),
+            monitor: Monitor | None = None) -> SearchResult:
+    """Search by `options.strategy` ("dfs", "random" or "hypothesis")."""
+    monitor = monitor or Monitor(max_seconds=options.max_seconds)
+    checks = _Checks(system, invariants, constraints, terminals, options)
+    start = time.perf_counter()
+    monitor.start()
+    run = {"dfs": _dfs, "random": _random, "hypothesis": _hypothesis}[options.strategy]
+    try:
+        verdict, prop, path, reason, distinct, depth = run(system, checks, options, monitor)
+    except KeyboardInterrupt:
+        verdict, prop, path, reason, distinct, depth = Verdict.UNDETERMINED, None, None, "interrupted (Ctrl-C)", 0, 0
+    except Exception as e:  # model code raised
+        verdict, prop, path, reason, distinct, depth = (Verdict.ERROR, None, None,
+                                                        f"model code raised {type(e).__name__}: {e}", 0, 0)
+    seconds = time.perf_counter() - start
+    coverage = {a.name: c for a, c in zip(system.actions, checks.counts)}
+    stats = Stats(distinct, len(system.initial) + sum(checks.counts), depth, seconds, coverage)
+    monitor.finish(stats)
+    return SearchResult(verdict, stats, prop, path, reason)
+
+
+def _dfs(system, checks: _Checks, options: SearchOptions, monitor: Monitor):
+    """Depth first, to `max_depth` levels (unbounded when not given). A state reached again at a
+    shallower depth is expanded again, so the bound hides no state within it."""
+    bound = options.max_depth or 1 << 62
+    max_states = options.max_states or 1 << 62
+    depth_of: dict[tuple, int] = {}
+    parent: dict[tuple, tuple | None] = {}
+    stack: list[tuple[tuple, int]] = []
+    for s in system.initial:
+        if s not in depth_of:
+            depth_of[s], parent[s] = 1, None
+            stack.append((s, 1))
+    cut, deepest, ticks = False, 1 if stack else 0, 0
+    for s, _ in stack:
+        if (prop := checks.violation(s)) is not None:
+            return Verdict.VIOLATED, prop, _chain(parent, s), "", len(depth_of), 1
+    while stack:
+        s, d = stack.pop()
+        if depth_of[s] < d:
+            continue  # reached again more shallowly since it was pushed: that visit expands it
+        ticks += 1
+        if not ticks % 2048:
+            why = monitor.tick(len(depth_of), len(system.initial) + sum(checks.counts), deepest)
+            if why or len(depth_of) >= max_states:
+                return Verdict.UNDETERMINED, None, None, why or f"max_states {max_states} reached", len(depth_of), deepest
+        if d >= bound:
+            succs = checks.successors(s)
+            if succs and any(t not in depth_of or depth_of[t] > d + 1 for _, t in succs):
+                cut = True
+            continue
+        succs = checks.successors(s)
+        if checks.deadlocked(s, succs):
+            return Verdict.VIOLATED, "deadlock", _chain(parent, s), "", len(depth_of), deepest
+        for _, t in reversed(succs or ()):
+            if t not in depth_of or depth_of[t] > d + 1:
+                new = t not in depth_of
+                depth_of[t], parent[t] = d + 1, s
+                deepest = max(deepest, d + 1)
+                if new and (prop := checks.violation(t)) is not None:
+                    return Verdict.VIOLATED, prop, _chain(parent, t), "", len(depth_of), deepest
+                stack.append((t, d + 1))
+    if cut:
+        return Verdict.UNDETERMINED, None, None, f"max_depth {bound} reached", len(depth_of), deepest
+    return Verdict.HOLDS, None, None, "", len(depth_of), deepest
+
+
+def _chain(parent: dict, s: tuple) -> tuple[tuple, ...]:
+    path = [s]
+    while (p := parent[path[-1]]) is not None:
+        path.append(p)
+    return tuple(reversed(path))
+
+
+def _walk(system, checks: _Checks, choose: Callable[[int], int], length: int, seen: set, taken: Counter,
+          kinds: list[str]):
+    """One schedule: from an initial state, `choose(n)` picks among the n successors at each step.
+    Returns (property violated or None, path)."""
+    s = system.initial[choose(len(system.initial))]
+    path = [s]
+    seen.add(s)
+    if (prop := checks.violation(s)) is not None:
+        return prop, path
+    for _ in range(length):
+        succs = checks.successors(s)
+        if checks.deadlocked(s, succs):
+            return "deadlock", path
+        if not succs:
+            break
+        i, s = succs[choose(len(succs))]
+        taken[kinds[i]] += 1
+        path.append(s)
+        seen.add(s)
+        if (prop := checks.violation(s)) is not None:
+            return prop, path
+    return None, path
+
+
+def _summary(what: str, seen: set, taken: Counter) -> str:
+    kinds = ", ".join(f"{k} {n:,}" for k, n in taken.most_common())
+    return f"{what}; {len(seen):,} distinct states seen; steps taken: {kinds or 'none'}; not exhaustive"
+
+
+def _random(system, checks: _Checks, options: SearchOptions, monitor: Monitor):
+    """`walks` random walks of up to `max_depth` steps, seeded: the same seed, the same walks."""
+    rng = random.Random(options.seed)
+    length = options.max_depth or DEFAULT_WALK
+    seen: set = set()
+    taken: Counter = Counter()
+    kinds = [a.kind if a.kind != "action" else a.name for a in system.actions]
+    deepest = 0
+    for w in range(options.walks):
+        prop, path = _walk(system, checks, rng.randrange, length, seen, taken, kinds)
+        deepest = max(deepest, len(path))
+        if prop is not None:
+            return Verdict.VIOLATED, prop, tuple(path), _summary(f"walk {w + 1} of {options.walks}", seen, taken), \
+                len(seen), deepest
+        why = monitor.tick(len(seen), len(system.initial) + sum(checks.counts), deepest)
+        if why:
+            return Verdict.UNDETERMINED, None, None, _summary(why, seen, taken), len(seen), deepest
+    return (Verdict.UNDETERMINED, None, None, _summary(f"{options.walks:,} random walks of up to {length} steps found "
+                                                      f"no violation (seed {options.seed})", seen, taken),
+            len(seen), deepest)
+
+
+def _hypothesis(system, checks: _Checks, options: SearchOptions, monitor: Monitor):
+    """Random schedules as a Hypothesis search: a schedule is a list of choices, one per step; a
+    failing one is shrunk to a short, simple schedule, then replayed for the trace."""
+    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis import strategies as st
+    from hypothesis.errors import NoSuchExample
+
+    length = options.max_depth or DEFAULT_WALK
+    seen: set = set()
+    taken: Counter = Counter()
+    kinds = [a.kind if a.kind != "action" else a.name for a in system.actions]
+
+    def run(schedule: list[int]):
+        it = iter(schedule)
+        return _walk(system, checks, lambda n: (next(it, 0) + options.seed) % n, length, seen, taken, kinds)
+
+    def fails(schedule: list[int]) -> bool:
+        if monitor.tick(len(seen), len(system.initial) + sum(checks.counts), 0):
+            raise KeyboardInterrupt  # out of time: Hypothesis lets this through
+        return run(schedule)[0] is not None
+
+    cfg = settings(max_examples=options.walks, database=None, derandomize=True, deadline=None,
+                   suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
+    try:
+        schedule = find(st.lists(st.integers(0, 255), max_size=length + 1), fails, settings=cfg)
+    except NoSuchExample:
+        return (Verdict.UNDETERMINED, None, None, _summary(f"{options.walks:,} Hypothesis schedules found no violation",
+                                                          seen, taken), len(seen), 0)
+    prop, path = run(schedule)
+    return Verdict.VIOLATED, prop, tuple(path), _summary(f"Hypothesis schedule of {len(path) - 1} steps, shrunk",
+                                                         seen, taken), len(seen), len(path)
+
+
+__all__ = ["explore"]
