@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--max-seconds", type=_positive_float, metavar="S", help="stop after S seconds")
     c.add_argument("--fingerprint", action="store_true",
                    help="store 64-bit fingerprints instead of states (less memory; reports the collision odds)")
+    c.add_argument("--compact", action="store_true",
+                   help="hold visited states as sorted 64-bit fingerprints in numpy arrays and each level packed: "
+                        "no Python object per state (reports the collision odds)")
     c.add_argument("--no-deadlock", action="store_true", help="do not report states without successors")
     c.add_argument("--check-determinism", action="store_true",
                    help="run every protocol handler twice (sets iterated in reverse the second time); "
@@ -225,7 +228,7 @@ def _check_files(args, files, overrides, codes, report) -> None:
                     max_depth=args.max_depth,
                     max_seconds=args.max_seconds,
                     check_deadlock=False if args.no_deadlock else None,
-                    store="fingerprint" if args.fingerprint else "exact",
+                    store="compact" if args.compact else "fingerprint" if args.fingerprint else "exact",
                     check_determinism=args.check_determinism,
                     out=args.out,
                     update=args.update,

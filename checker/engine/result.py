@@ -38,7 +38,7 @@ class SearchOptions:
     max_depth: int | None = None  # do not expand states at this BFS level (initial states are level 1)
     max_seconds: float | None = None  # stop (undetermined) after this much wall time
     check_deadlock: bool = True  # a state with no successor that no @terminal accepts is a violation
-    store: str = "exact"  # "exact": a set of states; "fingerprint": 64-bit hashes only
+    store: str = "exact"  # "exact": a set of states; "fingerprint": 64-bit hashes only; "compact": numpy arrays
     check_types: bool = True  # check every new state's slots against the schema
     workers: int = 1  # processes expanding each large level (fork; Linux and macOS)
     strategy: str = "bfs"  # "bfs" (exhaustive, shortest), "dfs" (depth-bounded), "random" (walks), "hypothesis"
@@ -57,8 +57,10 @@ class SearchOptions:
             isinstance(self.max_seconds, (int, float)) and not isinstance(self.max_seconds, bool) and self.max_seconds > 0
         ):
             raise ValueError(f"max_seconds must be a positive number, got {self.max_seconds!r}")
-        if self.store not in ("exact", "fingerprint"):
-            raise ValueError(f"store must be 'exact' or 'fingerprint', got {self.store!r}")
+        if self.store not in ("exact", "fingerprint", "compact"):
+            raise ValueError(f"store must be 'exact', 'fingerprint' or 'compact', got {self.store!r}")
+        if self.store == "compact" and (self.workers > 1 or self.checkpoint_dir or self.resume):
+            raise ValueError("the compact store runs on one process, without checkpoints")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         for name in ("workers", "walks"):

@@ -16,7 +16,7 @@ import signal
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..logic import Predicate, fuse
 from ..semantics import FAULT_KINDS, TransitionSystem
@@ -64,6 +64,8 @@ def search(
         from .orders import explore
 
         return explore(system, invariants, options, constraints=constraints, terminals=terminals, monitor=monitor)
+    if options.store == "compact":
+        return _search_compact(system, invariants, options, constraints, terminals, monitor)
     monitor = monitor or Monitor(max_seconds=options.max_seconds)
     counts = [0] * len(system.actions)
     seen: dict = {}
@@ -109,8 +111,24 @@ def search(
     return SearchResult(verdict, stats, prop, path, reason, error)
 
 
+def fingerprinter(schema) -> Callable[[tuple], int]:
+    """A 64-bit fingerprint of a raw state: Python's tuple hash, deterministic across processes for
+    ints. An int's hash is its value modulo 2**61 - 1, so slots that can exceed that (a network or
+    a set of more than 61 elements, as a bitmask) would collide by construction (bit 61 hashes as
+    bit 0): their value modulo a second prime joins the hash."""
+    wide = [i for i, b in enumerate(schema.slot_bounds) if b > 1 << 61]
+    if not wide:
+        return hash
+    extra = ", ".join(f"t[{i}] % {_Q}" for i in wide)
+    return eval(f"lambda t: hash((hash(t), {extra}))")  # noqa: S307 - generated from slot indices
+
+
+_Q = (1 << 62) - 57  # a prime other than 2**61 - 1
+
+
 def _bfs(system, invariants, constraints, terminals, options, monitor, seen, counts, box) -> None:
     fingerprint = options.store == "fingerprint"
+    fp = fingerprinter(system.schema)
     first_bad = system.schema.make_batch_check() if options.check_types else None
     first_failing = fuse(invariants, system.schema) if invariants else None
     cons = [p.check for p in constraints]
@@ -132,7 +150,7 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
         box["generated0"] = resumed["generated0"]
     else:
         for s in system.initial:
-            key = hash(s) if fingerprint else s
+            key = fp(s) if fingerprint else s
             if key not in seen:
                 seen[key] = None
                 level.append(s)
@@ -169,20 +187,20 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
             if cons and not all(c(s) for c in cons):
                 continue
             enabled = False
-            hs = hash(s) if fingerprint else s
+            hs = fp(s) if fingerprint else s
             for i, successors in acts:
                 succs = successors(s)
                 if succs:
                     enabled = True
                     counts[i] += len(succs)
                     if not expand:  # the last level allowed: checked, not expanded
-                        if not cut and any((hash(t) if fingerprint else t) not in seen for t in succs):
+                        if not cut and any((fp(t) if fingerprint else t) not in seen for t in succs):
                             cut = True
                         continue
                     for t in succs:
                         if t is s:  # a self-loop returning its own state: seen, no need to hash it
                             continue
-                        key = hash(t) if fingerprint else t
+                        key = fp(t) if fingerprint else t
                         if key not in seen:
                             seen[key] = hs
                             append(t)
@@ -203,7 +221,7 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
             box["level"], box["next"] = level, nxt
             more = depth < max_depth
             if options.workers > 1 and len(level) - at >= PARALLEL_MIN and more:
-                cut = _parallel_level(expand, level, at, nxt, seen, counts, options.workers, fingerprint)
+                cut = _parallel_level(expand, level, at, nxt, seen, counts, options.workers, fp if fingerprint else None)
             else:
                 cut = expand(level, at, len(level), nxt, more, True)
             if cut:
@@ -242,7 +260,7 @@ PARALLEL_MIN = 4096  # levels smaller than this are expanded by one process: for
 
 
 def _parallel_level(expand, level: list, at: int, nxt: list, seen: dict, counts: list, workers: int,
-                    fingerprint: bool) -> bool:
+                    fp: Callable[[tuple], int] | None) -> bool:
     """Expand one level on `workers` processes: forked children see the visited set as it stood
     (copy-on-write, nothing pickled) and each expands a contiguous slice of the level; this process
     expands the first slice meanwhile, then merges the children's new states in slice order. The
@@ -263,7 +281,7 @@ def _parallel_level(expand, level: list, at: int, nxt: list, seen: dict, counts:
                     counts[:] = [0] * len(counts)
                     try:
                         expand(level, bounds[k], bounds[k + 1], mine, True, False)
-                        parents = [seen[hash(t) if fingerprint else t] for t in mine]
+                        parents = [seen[fp(t) if fp else t] for t in mine]
                         out = ("ok", mine, parents, counts)
                     except _Stop:
                         out = ("stop", None, None, None)
@@ -292,9 +310,9 @@ def _parallel_level(expand, level: list, at: int, nxt: list, seen: dict, counts:
             for j, c in enumerate(theirs):
                 counts[j] += c
             append = nxt.append
-            if fingerprint:
+            if fp is not None:
                 for t, p in zip(mine, parents):
-                    key = hash(t)
+                    key = fp(t)
                     if key not in seen:
                         seen[key] = p
                         append(t)
@@ -404,15 +422,59 @@ def _path_exact(seen: dict, last: tuple) -> tuple[tuple, ...]:
     return tuple(reversed(path))
 
 
+def _search_compact(system, invariants, options, constraints, terminals, monitor) -> SearchResult:
+    """Breadth first with the compact store (`engine.compact`): the same verdicts and counts."""
+    from .compact import Stop, chain, run_compact
+
+    monitor = monitor or Monitor(max_seconds=options.max_seconds)
+    counts = [0] * len(system.actions)
+    box: dict = {"generated0": 0, "depth": 0, "distinct": 0}
+    rss0 = _rss()
+    start = time.perf_counter()
+    monitor.start()
+    collecting = gc.isenabled()
+    gc.disable()
+    last, prop, reason, verdict = None, None, "", Verdict.HOLDS
+    try:
+        run_compact(system, invariants, constraints, terminals, options, monitor, counts, box, Verdict,
+                    fingerprinter(system.schema))
+    except Stop as stop:
+        verdict, last, prop, reason = stop.verdict, stop.state, stop.prop, stop.reason
+    except KeyboardInterrupt:
+        verdict, reason = Verdict.UNDETERMINED, "interrupted (Ctrl-C)"
+    except Exception as e:
+        verdict, reason = Verdict.ERROR, f"model code raised {type(e).__name__}: {e}"
+    finally:
+        if collecting:
+            gc.enable()
+    seconds = time.perf_counter() - start
+    distinct, generated = box["distinct"], box["generated0"] + sum(counts)
+    collision = distinct * max(generated - distinct, 0) / 2.0**64
+    stats = Stats(distinct, generated, box["depth"], seconds, {a.name: c for a, c in zip(system.actions, counts)},
+                  collision, _bytes_per_state(rss0, distinct))
+    monitor.finish(stats)
+    path = None
+    if last is not None:
+        fp = fingerprinter(system.schema)
+        path = _path_from_chain(system, chain(box["visited"], box["parents"], box["has_parent"], fp(last)), fp)
+    return SearchResult(verdict, stats, prop, path, reason)
+
+
 def _path_fingerprint(system: TransitionSystem, seen: dict, last: tuple) -> tuple[tuple, ...]:
     """Rebuild the states behind a chain of fingerprints by re-executing the steps."""
-    chain = [hash(last)]
+    fp = fingerprinter(system.schema)
+    chain = [fp(last)]
     while (p := seen[chain[-1]]) is not None:
         chain.append(p)
     chain.reverse()
-    state = next(s for s in system.initial if hash(s) == chain[0])
+    return _path_from_chain(system, chain, fp)
+
+
+def _path_from_chain(system: TransitionSystem, chain: list[int], fp: Callable[[tuple], int]) -> tuple[tuple, ...]:
+    """The states whose fingerprints are `chain`, found by re-executing the steps from an initial state."""
+    state = next(s for s in system.initial if fp(s) == chain[0])
     path = [state]
     for h in chain[1:]:
-        state = next(t for a in system.actions for t in a.successors(state) if hash(t) == h)
+        state = next(t for a in system.actions for t in a.successors(state) if fp(t) == h)
         path.append(state)
     return tuple(path)

@@ -1,0 +1,173 @@
+"""The compact store: breadth-first search holding no Python object per visited state.
+
+The visited set is two flat numpy arrays, sorted 64-bit fingerprints and, aligned
+with them, each state's parent's fingerprint (16 bytes a state). The frontier is
+packed: each level is a 2-D array of the slots in the narrowest unsigned type
+the schema's bounds allow, unpacked to tuples a chunk at a time. Successors are
+deduplicated in batches: a chunk's fingerprints are made unique (first
+occurrence kept, so the order is breadth-first as in the exact store), those
+visited before or earlier in the level are dropped by binary search, and the
+level's new fingerprints join the visited arrays once, at its end, by one
+merge. Counterexamples are rebuilt from the parent links by re-executing the
+steps, as with the fingerprint store; the odds of a fingerprint collision are
+reported the same way (TLC's estimate).
+
+`run_compact` is called by `search` for `store="compact"`; it checks invariants,
+constraints, terminals and deadlock like the one loop, level by level.
+Imports numpy, `checker.semantics` and `checker.logic`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..logic import fuse
+from ..semantics import TransitionSystem
+
+CHUNK = 16384  # frontier states expanded per batch
+
+
+def _dtype(bounds) -> np.dtype:
+    top = max(bounds, default=1)
+    for t in (np.uint8, np.uint16, np.uint32, np.uint64):
+        if top <= np.iinfo(t).max + 1:
+            return np.dtype(t)
+    return np.dtype(object)  # a slot too wide for 64 bits (a large bitmask): kept as Python ints
+
+
+def _fps(states: list, fp) -> np.ndarray:
+    return np.fromiter((fp(t) for t in states), dtype=np.int64, count=len(states)).view(np.uint64)
+
+
+class Stop(Exception):
+    def __init__(self, verdict, state, prop=None, reason=""):
+        self.verdict, self.state, self.prop, self.reason = verdict, state, prop, reason
+
+
+def run_compact(system: TransitionSystem, invariants, constraints, terminals, options, monitor, counts, box, Verdict,
+                fp):
+    """Explore breadth first with fingerprints `fp`; returns (visited fingerprints, parent
+    fingerprints, has-a-parent flags), sorted by fingerprint. Raises `Stop`."""
+    first_failing = fuse(invariants, system.schema) if invariants else None
+    first_bad = system.schema.make_batch_check() if options.check_types else None
+    cons = [p.check for p in constraints]
+    terms = [p.check for p in terminals]
+    acts = [(i, a.successors) for i, a in enumerate(system.actions)]
+    dtype = _dtype(system.schema.slot_bounds)
+    max_states = options.max_states or 1 << 62
+    max_depth = options.max_depth or 1 << 62
+
+    init = list(dict.fromkeys(system.initial))
+    box["generated0"] = len(system.initial)
+    if first_bad is not None and init and (bad := first_bad(init)) >= 0:
+        raise Stop(Verdict.ERROR, None, reason=f"initial state: {system.schema.check_raw(init[bad])}")
+    fp0 = _fps(init, fp)
+    _, first = np.unique(fp0, return_index=True)
+    first.sort()
+    init = [init[i] for i in first]
+    order = np.argsort(fp0[first], kind="stable")
+    visited = fp0[first][order]
+    parents = np.zeros(len(visited), dtype=np.uint64)
+    has_parent = np.zeros(len(visited), dtype=bool)
+    box["visited"], box["parents"], box["has_parent"] = visited, parents, has_parent
+    level = np.array(init, dtype=dtype).reshape(len(init), system.schema.width)
+    depth = 1 if len(init) else 0
+    box["depth"], box["distinct"] = depth, len(visited)
+
+    while len(level):
+        expand = depth < max_depth
+        new_fps: list[np.ndarray] = []
+        new_par: list[np.ndarray] = []
+        new_states: list[np.ndarray] = []
+        level_sorted = np.empty(0, dtype=np.uint64)  # this level's new fingerprints so far, sorted
+        cut = False
+        for lo in range(0, len(level), CHUNK):
+            rows = level[lo:lo + CHUNK].tolist()
+            succ: list = []
+            owner: list = []
+            for r in rows:
+                s = tuple(r)
+                if first_failing is not None:
+                    bad = first_failing(s)
+                    if bad >= 0:
+                        raise Stop(Verdict.VIOLATED, s, invariants[bad].name)
+                if cons and not all(c(s) for c in cons):
+                    continue
+                enabled = False
+                hs = fp(s)
+                n0 = len(succ)
+                for i, successors in acts:
+                    ts = successors(s)
+                    if ts:
+                        enabled = True
+                        counts[i] += len(ts)
+                        succ.extend(t for t in ts if t is not s)
+                if not enabled and options.check_deadlock and not any(t(s) for t in terms):
+                    raise Stop(Verdict.VIOLATED, s, "deadlock")
+                owner.extend([hs] * (len(succ) - n0))
+            if not succ:
+                continue
+            fps = _fps(succ, fp)
+            uniq, idx = np.unique(fps, return_index=True)
+            old = _member(visited, uniq) | _member(level_sorted, uniq)
+            if not expand:
+                cut = cut or bool((~old).any())
+                continue
+            keep = np.sort(idx[~old])  # first occurrences, in breadth-first order
+            if not len(keep):
+                continue
+            fresh = fps[keep]
+            new_fps.append(fresh)
+            new_par.append(np.array([owner[k] for k in keep], dtype=np.int64).view(np.uint64))
+            packed = np.array([succ[k] for k in keep], dtype=dtype).reshape(len(keep), system.schema.width)
+            if first_bad is not None and (bad := first_bad([succ[k] for k in keep])) >= 0:
+                raise Stop(Verdict.ERROR, None, reason=f"a step produced a state outside the schema: "
+                                                       f"{system.schema.check_raw(succ[keep[bad]])}")
+            new_states.append(packed)
+            level_sorted = np.union1d(level_sorted, fresh)
+            box["distinct"] = len(visited) + len(level_sorted)
+            why = monitor.tick(box["distinct"], box["generated0"] + sum(counts), depth)
+            if why:
+                raise Stop(Verdict.UNDETERMINED, None, reason=why)
+            if box["distinct"] >= max_states:
+                raise Stop(Verdict.UNDETERMINED, None, reason=f"max_states {max_states} reached")
+        if cut:
+            raise Stop(Verdict.UNDETERMINED, None, reason=f"max_depth {max_depth} reached")
+        if not new_fps:
+            break
+        fresh = np.concatenate(new_fps)
+        par = np.concatenate(new_par)
+        o = np.argsort(fresh, kind="stable")
+        fresh, par = fresh[o], par[o]
+        at = np.searchsorted(visited, fresh)
+        visited = np.insert(visited, at, fresh)
+        parents = np.insert(parents, at, par)
+        has_parent = np.insert(has_parent, at, True)
+        box["visited"], box["parents"], box["has_parent"] = visited, parents, has_parent
+        level = np.concatenate(new_states)
+        depth += 1
+        box["depth"], box["distinct"] = depth, len(visited)
+    return visited, parents, has_parent
+
+
+def _member(sorted_arr: np.ndarray, x: np.ndarray) -> np.ndarray:
+    if not len(sorted_arr):
+        return np.zeros(len(x), dtype=bool)
+    pos = np.searchsorted(sorted_arr, x)
+    pos[pos == len(sorted_arr)] = 0
+    return sorted_arr[pos] == x
+
+
+def chain(visited: np.ndarray, parents: np.ndarray, has_parent: np.ndarray, last: int) -> list[int]:
+    """The fingerprints from an initial state to the one whose fingerprint is `last`, following the parent links."""
+    out = [int(np.int64(last).view(np.uint64))]
+    while True:
+        k = int(np.searchsorted(visited, np.uint64(out[-1])))
+        if not has_parent[k]:
+            break
+        out.append(int(parents[k]))
+    out.reverse()
+    return [int(np.uint64(f).view(np.int64)) for f in out]  # back to Python's signed hashes
+
+
+__all__ = ["CHUNK", "Stop", "chain", "run_compact"]
