@@ -42,6 +42,8 @@ class Step:
             return "stutter (nothing fair is enabled: the state repeats forever)"
         if self.kind == "detect" and len(self.params) == 2:
             return f"{self.params[0]} detects the crash of {self.params[1]}"
+        if self.kind == "detect" and len(self.params) == 3:  # detector = "partition": a timeout on a live peer
+            return f"{self.params[0]} times out on {self.params[1]} ({self.params[2]})"
         if self.kind == "timer" and len(self.params) == 2:
             return f"timer {self.params[1]}@{self.params[0]}"
         if self.kind == "request" and self.params:

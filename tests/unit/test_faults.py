@@ -436,7 +436,7 @@ def test_a_partition_cut_off_peer_is_suspected_in_a_trace_and_replays():
     assert replay(system, trace).ok
     labels = [step["label"] for step in trace.to_json()["steps"][1:]]
     assert labels[0].startswith("partition") and labels[-1] == "heal"
-    assert labels.count("detect(watcher1, watcher2, unreachable)") == 1
+    assert labels.count("watcher1 times out on watcher2 (unreachable)") == 1
 
 
 def test_the_detector_setting_is_validated(tmp_path, capsys):
