@@ -168,7 +168,8 @@ class Node:
 
     Handlers: `on_start(self)` at boot (and restart); `on_<message>(self, msg, src)`
     per message type; `@timer` methods; `@request` methods; `on_peer_crash(self, peer)`
-    (a perfect failure detector, when faults crash nodes). Inside a handler:
+    (a failure detector: perfect by default, told only of crashed peers; with the spec's
+    `[faults] detector = "partition"` also of live peers a partition cuts off). Inside a handler:
     `self.id`, `self.role`, `self.nodes(role)`, `self.peers(role)`,
     `self.send(dst, msg)`, `self.broadcast(msg, role=...)`, `self.set_timer(name)`,
     `self.cancel_timer(name)`, `self.choose(options)`.
