@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--compact", action="store_true",
                    help="hold visited states as sorted 64-bit fingerprints in numpy arrays and each level packed: "
                         "no Python object per state (reports the collision odds)")
+    c.add_argument("--compact-above", type=float, metavar="GIB",
+                   help="switch to the compact store once resident memory passes GIB (default: three quarters of "
+                        "the machine's memory; 0: never)")
     c.add_argument("--no-deadlock", action="store_true", help="do not report states without successors")
     c.add_argument("--check-determinism", action="store_true",
                    help="run every protocol handler twice (sets iterated in reverse the second time); "
@@ -243,6 +246,7 @@ def _check_files(args, files, overrides, codes, report) -> None:
                     checkpoint_dir=args.checkpoint_dir,
                     checkpoint_every=args.checkpoint_every,
                     resume=args.resume,
+                    compact_above=args.compact_above,
                 )
         except SpecError as e:
             codes.append(EXIT_ERROR)

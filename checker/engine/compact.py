@@ -36,7 +36,7 @@ def _dtype(bounds) -> np.dtype:
 
 
 def _fps(states: list, fp) -> np.ndarray:
-    return np.fromiter((fp(t) for t in states), dtype=np.int64, count=len(states)).view(np.uint64)
+    return np.fromiter(map(fp, states), dtype=np.int64, count=len(states)).view(np.uint64)
 
 
 class Stop(Exception):
@@ -44,10 +44,26 @@ class Stop(Exception):
         self.verdict, self.state, self.prop, self.reason = verdict, state, prop, reason
 
 
+def from_store(seen: dict, fingerprint: bool, fp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The arrays of the compact store from the exact store's dict (state -> parent state) or the
+    fingerprint store's (fingerprint -> parent fingerprint): how a search switches stores midway."""
+    n = len(seen)
+    if fingerprint:
+        keys = np.fromiter(seen.keys(), dtype=np.int64, count=n)
+        pars = np.fromiter((0 if p is None else p for p in seen.values()), dtype=np.int64, count=n)
+    else:
+        keys = np.fromiter(map(fp, seen.keys()), dtype=np.int64, count=n)
+        pars = np.fromiter((0 if p is None else fp(p) for p in seen.values()), dtype=np.int64, count=n)
+    has = np.fromiter((p is not None for p in seen.values()), dtype=bool, count=n)
+    o = np.argsort(keys.view(np.uint64), kind="stable")
+    return keys.view(np.uint64)[o], pars.view(np.uint64)[o], has[o]
+
+
 def run_compact(system: TransitionSystem, invariants, constraints, terminals, options, monitor, counts, box, Verdict,
-                fp):
+                fp, start: tuple | None = None):
     """Explore breadth first with fingerprints `fp`; returns (visited fingerprints, parent
-    fingerprints, has-a-parent flags), sorted by fingerprint. Raises `Stop`."""
+    fingerprints, has-a-parent flags), sorted by fingerprint. Raises `Stop`. `start` = (visited,
+    parents, has_parent, the next level's states, depth) goes on from another store's search."""
     first_failing = fuse(invariants, system.schema) if invariants else None
     first_bad = system.schema.make_batch_check() if options.check_types else None
     cons = [p.check for p in constraints]
@@ -57,21 +73,24 @@ def run_compact(system: TransitionSystem, invariants, constraints, terminals, op
     max_states = options.max_states or 1 << 62
     max_depth = options.max_depth or 1 << 62
 
-    init = list(dict.fromkeys(system.initial))
-    box["generated0"] = len(system.initial)
-    if first_bad is not None and init and (bad := first_bad(init)) >= 0:
-        raise Stop(Verdict.ERROR, None, reason=f"initial state: {system.schema.check_raw(init[bad])}")
-    fp0 = _fps(init, fp)
-    _, first = np.unique(fp0, return_index=True)
-    first.sort()
-    init = [init[i] for i in first]
-    order = np.argsort(fp0[first], kind="stable")
-    visited = fp0[first][order]
-    parents = np.zeros(len(visited), dtype=np.uint64)
-    has_parent = np.zeros(len(visited), dtype=bool)
+    if start is not None:
+        visited, parents, has_parent, init, depth = start
+    else:
+        init = list(dict.fromkeys(system.initial))
+        box["generated0"] = len(system.initial)
+        if first_bad is not None and init and (bad := first_bad(init)) >= 0:
+            raise Stop(Verdict.ERROR, None, reason=f"initial state: {system.schema.check_raw(init[bad])}")
+        fp0 = _fps(init, fp)
+        _, first = np.unique(fp0, return_index=True)
+        first.sort()
+        init = [init[i] for i in first]
+        order = np.argsort(fp0[first], kind="stable")
+        visited = fp0[first][order]
+        parents = np.zeros(len(visited), dtype=np.uint64)
+        has_parent = np.zeros(len(visited), dtype=bool)
+        depth = 1 if len(init) else 0
     box["visited"], box["parents"], box["has_parent"] = visited, parents, has_parent
     level = np.array(init, dtype=dtype).reshape(len(init), system.schema.width)
-    depth = 1 if len(init) else 0
     box["depth"], box["distinct"] = depth, len(visited)
 
     while len(level):
@@ -82,11 +101,12 @@ def run_compact(system: TransitionSystem, invariants, constraints, terminals, op
         level_sorted = np.empty(0, dtype=np.uint64)  # this level's new fingerprints so far, sorted
         cut = False
         for lo in range(0, len(level), CHUNK):
-            rows = level[lo:lo + CHUNK].tolist()
+            states = list(map(tuple, level[lo:lo + CHUNK].tolist()))
             succ: list = []
-            owner: list = []
-            for r in rows:
-                s = tuple(r)
+            starts: list[int] = []  # where each state's successors begin in `succ`
+            start = starts.append
+            for s in states:
+                start(len(succ))
                 if first_failing is not None:
                     bad = first_failing(s)
                     if bad >= 0:
@@ -94,17 +114,14 @@ def run_compact(system: TransitionSystem, invariants, constraints, terminals, op
                 if cons and not all(c(s) for c in cons):
                     continue
                 enabled = False
-                hs = fp(s)
-                n0 = len(succ)
                 for i, successors in acts:
                     ts = successors(s)
                     if ts:
                         enabled = True
                         counts[i] += len(ts)
-                        succ.extend(t for t in ts if t is not s)
+                        succ += ts  # self-loops included: they are visited, so membership drops them
                 if not enabled and options.check_deadlock and not any(t(s) for t in terms):
                     raise Stop(Verdict.VIOLATED, s, "deadlock")
-                owner.extend([hs] * (len(succ) - n0))
             if not succ:
                 continue
             fps = _fps(succ, fp)
@@ -118,7 +135,8 @@ def run_compact(system: TransitionSystem, invariants, constraints, terminals, op
                 continue
             fresh = fps[keep]
             new_fps.append(fresh)
-            new_par.append(np.array([owner[k] for k in keep], dtype=np.int64).view(np.uint64))
+            rows = np.searchsorted(np.array(starts), keep, side="right") - 1
+            new_par.append(_fps(states, fp)[rows])
             packed = np.array([succ[k] for k in keep], dtype=dtype).reshape(len(keep), system.schema.width)
             if first_bad is not None and (bad := first_bad([succ[k] for k in keep])) >= 0:
                 raise Stop(Verdict.ERROR, None, reason=f"a step produced a state outside the schema: "
@@ -170,4 +188,4 @@ def chain(visited: np.ndarray, parents: np.ndarray, has_parent: np.ndarray, last
     return [int(np.uint64(f).view(np.int64)) for f in out]  # back to Python's signed hashes
 
 
-__all__ = ["CHUNK", "Stop", "chain", "run_compact"]
+__all__ = ["CHUNK", "Stop", "chain", "from_store", "run_compact"]

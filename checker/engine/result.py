@@ -47,6 +47,7 @@ class SearchOptions:
     checkpoint_dir: str | None = None  # bfs: write checkpoints there
     checkpoint_every: float = 600.0  # seconds between two checkpoints
     resume: str | None = None  # bfs: go on from the checkpoint in this folder
+    compact_above: int | None = None  # bytes of resident memory past which the search goes on compactly
 
     def __post_init__(self) -> None:
         for name in ("max_states", "max_depth"):

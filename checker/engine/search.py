@@ -30,6 +30,13 @@ TICK_EVERY = 2048  # expanded states between two calls of the monitor
 CANDIDATES = 2000  # violating states of the last level compared for the simplest counterexample
 
 
+class _Switch(Exception):
+    """Raised between two levels when memory passed `compact_above`: the compact store goes on."""
+
+    def __init__(self, level: list):
+        self.level = level
+
+
 class _Stop(Exception):
     """Raised inside the loop to end it with a result."""
 
@@ -82,6 +89,17 @@ def search(
     try:
         _bfs(system, invariants, constraints, terminals, options, monitor, seen, counts, box)
         verdict, last, prop, reason, error = Verdict.HOLDS, None, None, "", None
+    except _Switch as switch:  # memory passed the threshold: go on with the compact store
+        from .compact import from_store
+
+        arrays = from_store(seen, options.store == "fingerprint", fingerprinter(system.schema))
+        seen.clear()
+        if collecting:
+            gc.enable()
+        return _search_compact(system, invariants, options, constraints, terminals, monitor,
+                               start=(*arrays, switch.level, box["depth"]), counts=counts, box=box, rss0=rss0,
+                               began=start, note=f"switched to the compact store at depth {box['depth']} "
+                                                 f"(resident memory above {options.compact_above:,} bytes)")
     except _Stop as stop:
         verdict, last, prop, reason, error = stop.verdict, stop.state, stop.prop, stop.reason, stop.error
         ties = stop.ties
@@ -138,6 +156,7 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
     max_states = options.max_states or 1 << 62
     max_depth = options.max_depth or 1 << 62
     saver = Checkpointer(options, system, invariants) if options.checkpoint_dir else None
+    compact_above = options.compact_above
 
     level: list = []
     nxt: list = []
@@ -235,11 +254,13 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
                 box["depth"] = depth
             level, nxt, at = nxt, [], 0
             box["level"], box["next"], box["at"], box["counts_at"] = level, nxt, 0, list(counts)
+            if level and compact_above is not None and (_rss() or 0) > compact_above:
+                raise _Switch(level)
             if level:
                 if saver is not None and saver.due():
                     saver.save(seen, level, nxt, 0, depth, counts, box["generated0"])
                 stop_if_bounded()
-    except (_Stop, KeyboardInterrupt):
+    except (_Stop, _Switch, KeyboardInterrupt):
         raise
     except Exception as e:  # model code raised: report with the trace that reached it
         where = f"action {system.actions[i].name}" if i >= 0 else "an invariant"
@@ -422,22 +443,26 @@ def _path_exact(seen: dict, last: tuple) -> tuple[tuple, ...]:
     return tuple(reversed(path))
 
 
-def _search_compact(system, invariants, options, constraints, terminals, monitor) -> SearchResult:
-    """Breadth first with the compact store (`engine.compact`): the same verdicts and counts."""
+def _search_compact(system, invariants, options, constraints, terminals, monitor, *, start=None, counts=None,
+                    box=None, rss0=None, began=None, note="") -> SearchResult:
+    """Breadth first with the compact store (`engine.compact`): the same verdicts and counts. With
+    `start`, it goes on from the exact or fingerprint store's search (counts, box, rss0, began)."""
     from .compact import Stop, chain, run_compact
 
     monitor = monitor or Monitor(max_seconds=options.max_seconds)
-    counts = [0] * len(system.actions)
-    box: dict = {"generated0": 0, "depth": 0, "distinct": 0}
-    rss0 = _rss()
-    start = time.perf_counter()
-    monitor.start()
+    counts = counts if counts is not None else [0] * len(system.actions)
+    box = box if box is not None else {"generated0": 0, "depth": 0}
+    box.setdefault("distinct", 0)
+    rss0 = rss0 if start is not None else _rss()
+    if began is None:
+        began = time.perf_counter()
+        monitor.start()
     collecting = gc.isenabled()
     gc.disable()
     last, prop, reason, verdict = None, None, "", Verdict.HOLDS
     try:
         run_compact(system, invariants, constraints, terminals, options, monitor, counts, box, Verdict,
-                    fingerprinter(system.schema))
+                    fingerprinter(system.schema), start)
     except Stop as stop:
         verdict, last, prop, reason = stop.verdict, stop.state, stop.prop, stop.reason
     except KeyboardInterrupt:
@@ -447,9 +472,11 @@ def _search_compact(system, invariants, options, constraints, terminals, monitor
     finally:
         if collecting:
             gc.enable()
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - began
     distinct, generated = box["distinct"], box["generated0"] + sum(counts)
     collision = distinct * max(generated - distinct, 0) / 2.0**64
+    if note:
+        reason = f"{reason}; {note}" if reason else note
     stats = Stats(distinct, generated, box["depth"], seconds, {a.name: c for a, c in zip(system.actions, counts)},
                   collision, _bytes_per_state(rss0, distinct))
     monitor.finish(stats)

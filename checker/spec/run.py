@@ -133,6 +133,7 @@ def check(
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: float = 600.0,
     resume: str | os.PathLike | None = None,
+    compact_above: float | None = None,
 ) -> CheckResult:
     """Check a spec file, a loaded `Spec`, or a model instance or class.
 
@@ -180,6 +181,7 @@ def check(
             checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
             checkpoint_every=checkpoint_every,
             resume=None if resume is None else str(resume),
+            compact_above=_compact_above(compact_above, store, workers, checkpoint_dir, resume),
         )
     except ValueError as e:
         raise SpecError(f"{spec.where}: {e}") from None
@@ -325,6 +327,20 @@ def _symmetry(spec: Spec, model: Model | Protocol, system: TransitionSystem, inv
         return reduction(system.schema, roles)
     except SymmetryError as e:
         raise SpecError(f"{spec.where}: {e}") from None
+
+
+def _compact_above(gib: float | None, store: str, workers: int, checkpoint_dir, resume) -> int | None:
+    """Bytes of resident memory past which the search switches to the compact store, if it may."""
+    if store == "compact" or workers > 1 or checkpoint_dir or resume or gib == 0:
+        return None
+    if gib is not None:
+        return int(gib * 2**30)
+    try:
+        with open("/proc/meminfo") as f:
+            total = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemTotal:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return total * 3 // 4
 
 
 def _deadlock_default(spec: Spec, model: Model | Protocol) -> bool:
