@@ -25,6 +25,8 @@ from ..trace.msc import to_dot, to_svg
 from .history import add_parser as history_parser
 from .history import cmd_history
 from .junit import junit_xml
+from .run import add_parser as run_parser
+from .run import cmd_run
 
 EPILOG = """exit codes: 0 every outcome as expected; 1 an outcome not as expected;
 2 bad input or internal error; 3 undetermined (a bound or Ctrl-C cut the work short).
@@ -119,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour for text")
 
     history_parser(sub)
+    run_parser(sub)
 
     g = sub.add_parser("graph", help="the reachable state graph of a small spec, with a trace's path highlighted")
     g.add_argument("spec", metavar="SPEC")
@@ -368,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     try:
         commands = {"check": cmd_check, "induct": cmd_check, "lint": cmd_lint, "show": cmd_show, "graph": cmd_graph,
-                    "history": cmd_history}
+                    "history": cmd_history, "run": cmd_run}
         return commands[args.command](args)
     except (UsageError, SpecError, TraceError) as e:
         print(f"faultcheck: {e}", file=sys.stderr)

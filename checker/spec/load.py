@@ -32,6 +32,8 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
                              # timer_firings = N (timer firings in all; default unbounded),
                              # detector = "perfect" (default: on_peer_crash only about crashed peers) or
                              # "partition" (also, once per partition, about each live peer it cuts off)
+    [runtime]                # `faultcheck run` only, in seconds: timer = 0.2 (every timer's duration),
+                             # timers = { suspect = 0.5 } (per timer), request_interval = 0.1 (per client)
 
 The module is imported with the spec's folder and the project root (the
 nearest folder above holding pyproject.toml, else the spec folder's parent)
@@ -59,7 +61,7 @@ EXPECTED = {"search": ("holds", "violated"), "induct": ("inductive", "not_induct
 TOP_KEYS = {
     "format", "protocol", "kind", "description", "invariants", "expected", "violates", "counterexample",
     "check_deadlock", "accept_bounds", "symmetry", "liveness", "fairness", "consistency", "params", "bounds",
-    "network", "faults",
+    "network", "faults", "runtime",
 }
 CONSISTENCY_KEYS = {"history": ("linearizable", "sequential"), "model": ("register", "kv"), "initial": None,
                     "converges": str}
@@ -73,6 +75,7 @@ NETWORK_KEYS = {"in_flight": ("multiset", "set"), "ordering": ("unordered", "fif
 FAULT_KEYS = {"crashes": int, "restarts": bool, "max_down": int, "crashable": list, "partitions": int, "splits": list,
               "timer_firings": int, "detector": str}
 BOUND_KEYS = {"max_states": int, "max_depth": int, "max_seconds": (int, float)}
+RUNTIME_KEYS = ("timer", "timers", "request_interval")  # `faultcheck run`: seconds
 
 
 class SpecError(Exception):
@@ -112,6 +115,7 @@ class Spec:
     bounds: dict[str, Any] = field(default_factory=dict)
     network: dict[str, Any] = field(default_factory=dict)  # [network]: in_flight, loss, duplication
     faults: Faults = field(default_factory=Faults)  # [faults] and the network's loss and duplication
+    runtime: dict[str, Any] = field(default_factory=dict)  # [runtime]: timer, timers, request_interval
 
     @property
     def name(self) -> str:
@@ -298,6 +302,16 @@ def load_spec(path: str | Path) -> Spec:
             raise SpecError(f"{where}: faults: unknown key {k!r} (known: {', '.join(FAULT_KEYS)})")
         if type(v) is not FAULT_KEYS[k]:
             raise SpecError(f"{where}: faults.{k}: expected {FAULT_KEYS[k].__name__}, got {v!r}")
+    runtime = get("runtime", dict, {})
+    for k, v in runtime.items():
+        if k not in RUNTIME_KEYS:
+            raise SpecError(f"{where}: runtime: unknown key {k!r} (known: {', '.join(RUNTIME_KEYS)})")
+        for name, sec in (v.items() if k == "timers" and isinstance(v, dict) else [(None, v)]):
+            if k == "timers" and not isinstance(v, dict):
+                raise SpecError(f"{where}: runtime.timers: expected a table of timer = seconds, got {v!r}")
+            if not isinstance(sec, (int, float)) or isinstance(sec, bool) or not sec > 0:
+                what = f"runtime.{k}" + (f".{name}" if name else "")
+                raise SpecError(f"{where}: {what}: expected a positive number of seconds, got {sec!r}")
     try:
         splits = fault_table.get("splits")
         if splits is not None and not all(
@@ -343,11 +357,14 @@ def load_spec(path: str | Path) -> Spec:
         bounds=dict(bounds),
         network=dict(network),
         faults=faults,
+        runtime=dict(runtime),
     )
     if network and not issubclass(model_class, Protocol):
         raise SpecError(f"{where}: network: only message-passing protocols have a network; {spec.protocol} is a low-level Model")
     if fault_table and not issubclass(model_class, Protocol):
         raise SpecError(f"{where}: faults: only message-passing protocols have nodes to fail; {spec.protocol} is a low-level Model")
+    if runtime and not issubclass(model_class, Protocol):
+        raise SpecError(f"{where}: runtime: only message-passing protocols run as processes; {spec.protocol} is a low-level Model")
     known = set(model_class._predicates)
     lively = [n for n, (k, _) in model_class._predicates.items() if k == "liveness"]
     for name in spec.liveness or ():

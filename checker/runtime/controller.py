@@ -1,0 +1,608 @@
+"""Starts a protocol's cluster (one `checker.runtime.host` process per node, each in its own process
+group, on free loopback ports), runs a seeded client workload, injects real faults on a seeded
+schedule, records the clients' history and takes consistent snapshots to check invariants.
+
+Faults: `crash` (SIGKILL; with restarts, the process is started again later and reloads its
+durable file; the controller tells live nodes with `on_peer_crash`, as a perfect failure
+detector), `partition` (every node drops traffic to and from the other side until the heal),
+`drop` and `duplicate` (a node's next message). The schedule (`plan_faults`) depends on the seed
+alone; real timing is not reproducible, so neither is the history. Every process is stopped at
+the end, on exceptions and Ctrl-C too (try/finally, an atexit hook, process groups; and a host
+exits when its controller connection closes). Judging the history against a consistency model is
+the caller's (the runtime imports only `checker.model`). Standard library only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..model.schema import Record, SchemaError
+from ..model.state import StateSchema
+from .cluster import Cluster, ClusterFile, load_protocol
+from .storage import DurableStore, StorageError
+
+FAULTS = ("crash", "partition", "drop", "duplicate")
+LOOPBACK = "127.0.0.1"
+_GROUPS: set[int] = set()  # process groups of hosts still running, for the atexit hook
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    _GROUPS.discard(pgid)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for pgid in list(_GROUPS):
+        _kill_group(pgid)
+
+
+class RunError(Exception):
+    """The cluster could not be run (a host that does not start, a bad option): one line."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """How to run a cluster: for how long, which faults, the seed, where files go, timer durations,
+    and the fault model (which nodes may crash, whether they restart, how many may be down)."""
+
+    duration: float = 5.0
+    faults: tuple[str, ...] = ()
+    seed: int = 0
+    out: Path = Path(".faultcheck/run")
+    timer_default: float = 0.2
+    timers: dict[str, float] = field(default_factory=dict)
+    request_interval: float = 0.1  # mean seconds between two requests of one client
+    fault_interval: float = 0.6  # mean seconds between two faults
+    settle: float = 0.5  # seconds of quiet (no requests, no faults, healed) before the final snapshot
+    snapshot_every: float = 0.5  # seconds between two consistent snapshots (invariants checked on each)
+    crashable: tuple[str, ...] | None = None  # roles or node ids; None: every node
+    restarts: bool = True  # a killed node is started again after a while
+    max_crashes: int | None = None  # kills in all (None: no limit)
+    max_down: int = 1  # nodes down at once
+    splits: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] | None = None  # allowed partitions (None: any)
+    invariants: tuple[str, ...] | None = None  # None: every invariant of the protocol
+    startup_timeout: float = 10.0
+
+
+@dataclass
+class RunReport:
+    """What happened in a run."""
+
+    nodes: tuple[str, ...]
+    history: list[dict[str, Any]]  # Jepsen-shaped entries in real-time order
+    plan: list[dict[str, Any]]  # the fault schedule (from the seed)
+    faults: list[dict[str, Any]]  # the faults injected, with when (seconds from the start)
+    errors: list[dict[str, Any]]  # handlers that raised: node, handler, context, traceback
+    invariants: dict[str, str]  # name -> "holds" | "violated" | "unchecked: why"
+    violation: dict[str, Any] | None  # the first snapshot that broke an invariant
+    snapshots: int
+    final: dict[str, dict[str, Any]]  # node -> fields (JSON) at the end
+    down: tuple[str, ...]  # nodes down at the end
+    requests: int
+    dropped_frames: int
+    seconds: float
+    out: Path
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free TCP ports on the loopback interface (held open together while chosen)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind((LOOPBACK, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def plan_faults(cluster: Cluster, options: RunOptions) -> list[dict[str, Any]]:
+    """The fault schedule: a function of the seed, the cluster and the options alone.
+
+    >>> from protocols.two_phase_commit import TwoPhaseCommit
+    >>> c = Cluster(TwoPhaseCommit(rms=2))
+    >>> plan = plan_faults(c, RunOptions(duration=2, faults=("crash",), seed=1))
+    >>> plan == plan_faults(c, RunOptions(duration=2, faults=("crash",), seed=1)), plan[0]["kind"]
+    (True, 'crash')
+    """
+    rng = random.Random(f"faults:{options.seed}")
+    names = cluster.names
+    crashable = [
+        n
+        for n in names
+        if options.crashable is None or n in options.crashable or cluster.role_of[n] in options.crashable
+    ]
+    down: dict[str, float] = {}  # node -> when it restarts (inf: never)
+    healed_at = 0.0
+    crashes = 0
+    plan: list[dict[str, Any]] = []
+    kinds = [k for k in FAULTS if k in options.faults]
+    t = 0.2 + rng.uniform(0.2, 1.0) * options.fault_interval
+    while kinds and t < options.duration:
+        for n in [n for n, r in down.items() if r <= t]:
+            del down[n]
+        kind = rng.choice(kinds)
+        if kind == "crash":
+            live = [n for n in crashable if n not in down]
+            budget = options.max_crashes is None or crashes < options.max_crashes
+            if live and budget and len(down) < options.max_down:
+                node = rng.choice(live)
+                crashes += 1
+                plan.append({"at": round(t, 3), "kind": "crash", "node": node})
+                if options.restarts:
+                    back = min(t + rng.uniform(0.3, 0.8), options.duration)
+                    plan.append({"at": round(back, 3), "kind": "restart", "node": node})
+                    down[node] = back
+                else:
+                    down[node] = float("inf")
+        elif kind == "partition" and t >= healed_at and len(names) > 1:
+            if options.splits:
+                a, b = rng.choice(options.splits)
+            else:
+                order = list(names)
+                rng.shuffle(order)
+                cut = rng.randint(1, len(order) - 1)
+                a, b = order[:cut], order[cut:]
+            heal = min(t + rng.uniform(0.3, 0.8), options.duration)
+            plan.append({"at": round(t, 3), "kind": "partition", "groups": [sorted(a), sorted(b)]})
+            plan.append({"at": round(heal, 3), "kind": "heal"})
+            healed_at = heal
+        elif kind in ("drop", "duplicate"):
+            plan.append({"at": round(t, 3), "kind": kind, "node": rng.choice(names)})
+        t += rng.uniform(0.5, 1.5) * options.fault_interval
+    plan.sort(key=lambda e: e["at"])  # stable: a crash and its restart keep their order
+    return plan
+
+
+class _Conn:
+    """The control connection of one running host."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, incarnation: int):
+        self.reader, self.writer, self.incarnation = reader, writer, incarnation
+        self.waiting: dict[int, asyncio.Future] = {}
+        self.closed = False
+
+
+class Controller:
+    """Runs one cluster of `protocol` ("module:Class") with `params`; `paths` are folders to import
+    its module from. `echo` gets one line per thing that happens (None: silent)."""
+
+    def __init__(
+        self,
+        protocol: str,
+        params: dict[str, Any],
+        options: RunOptions,
+        paths: tuple[str, ...] = (),
+        echo: Callable[[str], None] | None = None,
+    ):
+        self.ref, self.params, self.options, self.paths = protocol, dict(params), options, tuple(paths)
+        self.echo = echo or (lambda line: None)
+        self.protocol = load_protocol(protocol, params, paths)
+        self.cluster = Cluster(self.protocol)
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.conns: dict[str, _Conn] = {}
+        self.incarnations: dict[str, int] = {n: 0 for n in self.cluster.names}
+        self.hello: dict[str, asyncio.Event] = {}
+        self.down: set[str] = set()
+        self.group_of: dict[str, list[str]] | None = None
+        self.events: list[tuple[int, int, str, int, dict]] = []  # (t, arrival, node, incarnation, event)
+        self.errors: list[dict[str, Any]] = []
+        self.faults_done: list[dict[str, Any]] = []
+        self.requests = 0
+        self.next_id = 0
+        self.t0 = time.monotonic()
+        self.lock: asyncio.Lock | None = None
+        self.invariant_status: dict[str, str] = {}
+        self.violation: dict[str, Any] | None = None
+        self.snapshots = 0
+        self.final: dict[str, dict[str, Any]] = {}
+        self.dropped = 0
+        preds = self.protocol.predicates("invariant")
+        wanted = options.invariants if options.invariants is not None else tuple(preds)
+        self.invariants = {n: preds[n] for n in wanted if n in preds}
+        records = {
+            n: Record(self.cluster.classes[n].__name__, **{f: t for f, t, _, _ in self.cluster.node_fields(n)})
+            for n in self.cluster.names
+        }
+        self.schema = StateSchema(records, groups=self.cluster.groups)
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def say(self, text: str) -> None:
+        self.echo(f"{self.now():6.2f}s  {text}")
+
+    # -- processes -------------------------------------------------------------------------------
+    def spawn(self, node: str) -> None:
+        inc = self.incarnations[node]
+        log = open(self.logs / f"{node}.log", "ab")  # noqa: SIM115 (the child keeps it)
+        root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([root, *self.paths, *filter(None, [env.get("PYTHONPATH")])])
+        self.hello[node] = asyncio.Event()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "checker.runtime.host", str(self.cluster_file), node, "--incarnation", str(inc)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+            cwd=self.options.out,
+        )
+        log.close()
+        self.procs[node] = proc
+        _GROUPS.add(proc.pid)
+
+    async def started(self, nodes: list[str]) -> None:
+        deadline = self.options.startup_timeout
+        try:
+            await asyncio.wait_for(asyncio.gather(*(self.hello[n].wait() for n in nodes)), deadline)
+        except TimeoutError:
+            late = [n for n in nodes if not self.hello[n].is_set()]
+            tail = ""
+            with contextlib.suppress(OSError):
+                tail = (self.logs / f"{late[0]}.log").read_text(errors="replace").strip().splitlines()[-1]
+            raise RunError(
+                f"{', '.join(late)} did not start within {deadline:g} s" + (f": {tail}" if tail else "")
+            ) from None
+
+    def kill(self, node: str) -> None:
+        proc = self.procs.pop(node, None)
+        if proc is None:
+            return
+        _kill_group(proc.pid)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        conn = self.conns.pop(node, None)
+        if conn is not None:
+            self._close(conn)
+
+    def stop_all(self) -> None:
+        for node in list(self.procs):
+            self.kill(node)
+
+    # -- control connections ----------------------------------------------------------------------
+    async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            hello = json.loads(line)
+            node = hello["node"]
+        except (ValueError, KeyError, TypeError, OSError):
+            writer.close()
+            return
+        conn = _Conn(reader, writer, int(hello.get("incarnation", 0)))
+        self.conns[node] = conn
+        self.hello[node].set()
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                with contextlib.suppress(ValueError):
+                    self.received(node, conn, json.loads(line))
+        except (OSError, ConnectionError):
+            pass
+        finally:
+            self._close(conn)
+
+    def _close(self, conn: _Conn) -> None:
+        conn.closed = True
+        for fut in conn.waiting.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("the node went down"))
+        conn.waiting.clear()
+        conn.writer.close()
+
+    def received(self, node: str, conn: _Conn, msg: dict[str, Any]) -> None:
+        if "re" in msg:
+            fut = conn.waiting.pop(msg["re"], None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+        elif msg.get("event") == "history":
+            self.events.append((int(msg["t"]), len(self.events), node, conn.incarnation, msg))
+        elif msg.get("event") == "error":
+            err = {
+                "at": round(self.now(), 3),
+                "node": node,
+                **{k: msg.get(k) for k in ("handler", "context", "traceback")},
+            }
+            self.errors.append(err)
+            last = (msg.get("traceback") or "").strip().splitlines()[-1:] or [""]
+            self.say(f"ERROR {node}: {msg.get('handler')} ({msg.get('context')}) raised: {last[0]}")
+
+    async def call(self, node: str, cmd: str, timeout: float = 3.0, **kw: Any) -> dict[str, Any]:
+        conn = self.conns.get(node)
+        if conn is None or conn.closed:
+            raise ConnectionError(f"{node} is down")
+        self.next_id += 1
+        fut = asyncio.get_running_loop().create_future()
+        conn.waiting[self.next_id] = fut
+        conn.writer.write((json.dumps({"id": self.next_id, "cmd": cmd, **kw}) + "\n").encode())
+        reply = await asyncio.wait_for(fut, timeout)
+        if not reply.get("ok"):
+            raise RuntimeError(f"{node}: {reply.get('error')}")
+        return reply
+
+    async def tell_all(self, cmd: str, **kw: Any) -> None:
+        for node in [n for n in self.cluster.names if n not in self.down]:
+            with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+                await self.call(node, cmd, **kw)
+
+    # -- faults ------------------------------------------------------------------------------------
+    async def inject(self, event: dict[str, Any]) -> None:
+        kind, node = event["kind"], event.get("node")
+        done = {**event, "at": round(self.now(), 3), "planned": event["at"]}
+        if kind == "crash":
+            self.kill(node)
+            self.down.add(node)
+            self.say(f"crash {node} (SIGKILL)")
+            for peer in self.watchers():  # the perfect failure detector
+                with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+                    await self.call(peer, "peer_crash", peer=node)
+        elif kind == "restart":
+            self.incarnations[node] += 1
+            self.spawn(node)
+            await self.started([node])
+            self.down.discard(node)
+            if self.group_of is not None:
+                await self.call(node, "partition", group=self.group_of[node])
+            self.say(f"restart {node} from its durable file (incarnation {self.incarnations[node]})")
+            if hasattr(self.cluster.classes[node], "on_peer_crash"):
+                for peer in sorted(self.down):
+                    with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+                        await self.call(node, "peer_crash", peer=peer)
+        elif kind == "partition":
+            a, b = event["groups"]
+            self.group_of = {n: (a if n in a else b) for n in self.cluster.names}
+            for n in self.cluster.names:
+                if n not in self.down:
+                    with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+                        await self.call(n, "partition", group=self.group_of[n])
+            self.say(f"partition {{{', '.join(a)}}} | {{{', '.join(b)}}}")
+        elif kind == "heal":
+            self.group_of = None
+            await self.tell_all("partition", group=None)
+            self.say("heal")
+        elif kind in ("drop", "duplicate"):
+            if node in self.down:
+                return
+            with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+                await self.call(node, f"{kind}_next")
+            self.say(f"{kind} the next message {node} sends")
+        self.faults_done.append(done)
+
+    def watchers(self) -> list[str]:
+        return [
+            n for n in self.cluster.names if n not in self.down and hasattr(self.cluster.classes[n], "on_peer_crash")
+        ]
+
+    async def fault_loop(self, plan: list[dict[str, Any]], stop: asyncio.Event) -> None:
+        assert self.lock is not None
+        for event in plan:
+            delay = event["at"] - self.now()
+            if delay > 0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return
+            async with self.lock:
+                await self.inject(event)
+
+    # -- workload ------------------------------------------------------------------------------------
+    async def client(self, node: str, requests: dict[str, Any], stop: asyncio.Event) -> None:
+        rng = random.Random(f"workload:{self.options.seed}:{node}")
+        names = sorted(requests)
+        values = {n: (None if t is None else list(t.values())) for n, t in requests.items()}
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), rng.uniform(0.5, 1.5) * self.options.request_interval)
+            if stop.is_set() or node in self.down:
+                continue
+            name = rng.choice(names)
+            kw: dict[str, Any] = {"name": name}
+            if values[name] is not None:
+                t = requests[name]
+                kw["value"] = t.to_json(rng.choice(values[name]))
+            with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+                await self.call(node, "request", **kw)
+                self.requests += 1
+
+    # -- snapshots and invariants ------------------------------------------------------------------------
+    def durable_state(self, node: str) -> dict[str, Any]:
+        """A down node's fields as the model has them: durable ones from its file, volatile ones reset."""
+        values = self.cluster.initial_values(node)
+        store = DurableStore(self.data / f"{node}.json", self.cluster.durable_types(node), node=node)
+        with contextlib.suppress(StorageError):
+            values.update(store.load() or {})
+        return values
+
+    async def snapshot(self, final: bool = False) -> None:
+        """Hold every live node in turn (a consistent cut), read every state, release, check."""
+        up = [n for n in self.cluster.names if n not in self.down]
+        held: list[str] = []
+        states: dict[str, dict[str, Any]] = {}
+        try:
+            for n in up:
+                with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+                    await self.call(n, "hold", on=True)
+                    held.append(n)
+            for n in self.cluster.names:
+                values = None
+                if n in held:
+                    with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+                        reply = await self.call(n, "state")
+                        values = {f: t.from_json(reply["fields"][f], f) for f, t, _, _ in self.cluster.node_fields(n)}
+                        if final:
+                            self.dropped += int(reply.get("dropped", 0))
+                states[n] = values if values is not None else self.durable_state(n)
+        finally:
+            for n in held:
+                with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+                    await self.call(n, "hold", on=False)
+        self.snapshots += 1
+        if final:
+            self.final = {n: self.cluster.fields_json(n, v) for n, v in states.items()}
+        self.judge(states)
+
+    def judge(self, states: dict[str, dict[str, Any]]) -> None:
+        try:
+            view = self.schema.view(self.schema.encode(states))
+        except SchemaError as e:
+            self.say(f"a snapshot does not fit the schema: {e}")
+            return
+        for name, inv in self.invariants.items():
+            status = self.invariant_status.get(name, "holds")
+            if status != "holds":
+                continue
+            try:
+                ok = bool(inv(view))
+            except (AttributeError, KeyError) as e:  # reads what a real run has no value for (the network, ...)
+                self.invariant_status[name] = f"unchecked: it reads {e} (not part of a real node's state)"
+                continue
+            except Exception as e:
+                self.invariant_status[name] = f"unchecked: it raised {type(e).__name__}: {e}"
+                continue
+            self.invariant_status[name] = "holds" if ok else "violated"
+            if not ok and self.violation is None:
+                self.violation = {
+                    "invariant": name,
+                    "at": round(self.now(), 3),
+                    "state": {n: self.cluster.fields_json(n, v) for n, v in states.items()},
+                    "down": sorted(self.down),
+                }
+                self.say(f"VIOLATED {name} in a snapshot")
+
+    async def snapshot_loop(self, stop: asyncio.Event) -> None:
+        assert self.lock is not None
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.options.snapshot_every)
+            if stop.is_set():
+                return
+            async with self.lock:
+                await self.snapshot()
+
+    # -- the run ---------------------------------------------------------------------------------------------
+    def history(self) -> list[dict[str, Any]]:
+        """The recorded events as Jepsen entries, in real-time order; a restarted client is a new process."""
+        hist = getattr(type(self.protocol), "history", None)
+        keyed = hist is not None and hist.keys is not None
+        index = {n: i for i, n in enumerate(self.cluster.names)}
+        out = []
+        for t, _, node, inc, ev in sorted(self.events):
+            value = ev.get("value")
+            if keyed and ev["kind"] == "invoke" and ev["f"] == "get" and not isinstance(value, list):
+                value = [value, None]
+            out.append(
+                {
+                    "process": index[node] + len(index) * inc,
+                    "type": ev["kind"],
+                    "f": ev["f"],
+                    "value": value,
+                    "time": max(0, t - int(self.t0 * 1e9)),
+                    "node": node,
+                }
+            )
+        return out
+
+    async def main(self) -> RunReport:
+        o = self.options
+        self.lock = asyncio.Lock()
+        server = await asyncio.start_server(self.accept, LOOPBACK, 0)
+        control_port = server.sockets[0].getsockname()[1]
+        ports = free_ports(len(self.cluster.names))
+        cfg = ClusterFile(
+            protocol=self.ref,
+            params=self.params,
+            paths=self.paths,
+            ports=dict(zip(self.cluster.names, ports)),
+            control_port=control_port,
+            data_dir=str(self.data),
+            timer_default=o.timer_default,
+            timers=dict(o.timers),
+            seed=o.seed,
+        )
+        cfg.save(self.cluster_file)
+        plan = plan_faults(self.cluster, o)
+        (o.out / "faults.json").write_text(
+            json.dumps({"seed": o.seed, "faults": list(o.faults), "plan": plan}, indent=1) + "\n", encoding="utf-8"
+        )
+        try:
+            self.t0 = time.monotonic()
+            for n in self.cluster.names:
+                self.spawn(n)
+            await self.started(list(self.cluster.names))
+            self.t0 = time.monotonic()
+            self.say(
+                f"{len(self.cluster.names)} nodes up: "
+                + ", ".join(f"{n}:{p}" for n, p in zip(self.cluster.names, ports))
+            )
+            stop = asyncio.Event()
+            tasks = [asyncio.create_task(self.fault_loop(plan, stop)), asyncio.create_task(self.snapshot_loop(stop))]
+            tasks += [asyncio.create_task(self.client(n, reqs, stop)) for n, reqs in self.cluster.clients().items()]
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(asyncio.gather(*tasks)), o.duration)
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for t in tasks:
+                if t.done() and not t.cancelled() and t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+            if self.group_of is not None:
+                await self.inject({"kind": "heal", "at": round(self.now(), 3)})
+            await asyncio.sleep(o.settle)
+            await self.snapshot(final=True)
+            self.say(f"stopped after {self.now():.2f} s; {len(self.down)} node(s) down")
+            await self.tell_all("shutdown")
+        finally:
+            self.stop_all()
+            server.close()
+        return RunReport(
+            nodes=self.cluster.names,
+            history=self.history(),
+            plan=plan,
+            faults=self.faults_done,
+            errors=self.errors,
+            invariants={n: self.invariant_status.get(n, "holds") for n in self.invariants},
+            violation=self.violation,
+            snapshots=self.snapshots,
+            final=self.final,
+            down=tuple(sorted(self.down)),
+            requests=self.requests,
+            dropped_frames=self.dropped,
+            seconds=round(self.now(), 3),
+            out=o.out,
+        )
+
+    def run(self) -> RunReport:
+        """Run the cluster to the end (blocking); every process is stopped when this returns or raises."""
+        o = self.options
+        o.out.mkdir(parents=True, exist_ok=True)
+        self.data, self.logs = o.out / "nodes", o.out / "logs"
+        for d in (self.data, self.logs):
+            shutil.rmtree(d, ignore_errors=True)  # a run starts from the initial states
+            d.mkdir(parents=True)
+        self.cluster_file = (o.out / "cluster.json").resolve()
+        self.data, self.logs = self.data.resolve(), self.logs.resolve()
+        try:
+            return asyncio.run(self.main())
+        finally:
+            self.stop_all()

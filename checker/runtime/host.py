@@ -1,0 +1,391 @@
+"""Runs one node of a protocol as a real process: `python -m checker.runtime.host CLUSTER.json NODE`.
+
+The node class is the protocol's own, unchanged. The host listens on its TCP port on 127.0.0.1
+for frames (`codec`) from the other nodes, delivers each to `on_<message>(msg, src)`, fires
+`@timer`s on real time (the cluster file's durations), and performs the effects a handler
+records. After a handler whose run changed a durable field, the host rewrites the node's
+durable-state file (`storage`: fsynced, atomic) *before* any message that handler sent leaves.
+A malformed frame is dropped and logged; a handler that raises (or breaks a field's type) is
+reported to the controller with its traceback and what it was handling, its changes are
+discarded, and the node keeps running. Restart = start the process again: durable fields come
+from the file, volatile ones are reset, `on_start` runs. The host exits when its controller
+connection closes, so a lost controller leaves no process behind.
+
+Control protocol. The host connects to the controller's port and speaks JSON, one object per
+line. First it sends ``{"event": "hello", "node", "pid", "incarnation", "port"}``. Then the
+controller sends commands ``{"id": N, "cmd": ..., ...}`` and the host answers each with
+``{"re": N, "ok": true, ...}`` or ``{"re": N, "ok": false, "error": "..."}``. Commands:
+
+- ``state``: ``fields`` (every field, decoded, as JSON), ``timers`` (armed, by name), ``due``
+  (held timers that expired), ``held`` (held messages: id, src, msg as JSON), ``partition``,
+  ``hold``, ``incarnation``, ``pid``, ``dropped`` (malformed frames dropped), ``errors``.
+- ``request`` (``name``, ``value`` when the request takes one): run that @request method.
+- ``peer_crash`` (``peer``): run ``on_peer_crash(peer)`` (the controller is the failure detector).
+- ``partition`` (``group``: the node ids on this node's side, or null to heal): traffic to and
+  from nodes outside the group is dropped, in both directions.
+- ``drop_next`` / ``duplicate_next`` (``count``, default 1): the next messages this node sends
+  are dropped / sent twice.
+- ``hold`` (``on``: bool): while on, arriving messages are held (each gets an id) and expired
+  timers become due instead of firing; turning it off delivers the held messages in arrival
+  order and fires the due timers. Holding every node gives the controller a consistent cut.
+- ``deliver`` (``msg``: a held id): deliver that held message now; ``discard`` (``msg``): drop it.
+- ``fire`` (``timer``): fire an armed (or due) timer now, whatever its duration.
+- ``shutdown``: answer, then exit. (Killing is the controller's SIGKILL.)
+
+Commands that run a handler answer with ``handled`` (the handler's name, or null when the node
+has none) and ``error`` (the traceback) if it raised. Unprompted, the host sends
+``{"event": "history", "kind", "f", "value", "t"}`` for each `invoke`/`complete` a handler records
+(``t``: `time.monotonic_ns()`, one clock for every process of the machine, so the controller
+orders events as they really happened) and ``{"event": "error", "handler", "context",
+"traceback"}`` for each handler that failed. Standard library and `checker.model` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .cluster import Cluster, ClusterError, ClusterFile, Effects, HandlerFailure, LiveNode, jsonable, load_protocol
+from .codec import CodecError, read_body
+from .storage import DurableStore, StorageError
+
+LOOPBACK = "127.0.0.1"
+
+
+def log(node: str, text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {node}: {text}", file=sys.stderr, flush=True)
+
+
+class Host:
+    """One node's process: its transport, timers, durable file and control connection."""
+
+    def __init__(self, cfg: ClusterFile, cluster: Cluster, node: str, incarnation: int = 0):
+        self.cfg, self.cluster, self.id, self.incarnation = cfg, cluster, node, incarnation
+        self.node = LiveNode(cluster, node, seed=hash((cfg.seed, incarnation)) & 0xFFFFFFFF)
+        self.store = DurableStore(os.path.join(cfg.data_dir, f"{node}.json"), cluster.durable_types(node), node=node)
+        self.timers: dict[str, asyncio.TimerHandle | None] = {}  # armed; None: expired while held (due)
+        self.group: frozenset[str] | None = None  # partition: the nodes on this side; None: healed
+        self.holding = False
+        self.held: dict[int, tuple[str, Any]] = {}  # id -> (src, message), in arrival order
+        self.next_held = 1
+        self.drop_next = self.dup_next = 0
+        self.dropped = self.errors = 0
+        self.out: dict[str, asyncio.Queue] = {}
+        self.tasks: list[asyncio.Task] = []
+        self.ctl_writer: asyncio.StreamWriter | None = None
+        self.stopping: asyncio.Event | None = None
+
+    # -- running handlers --------------------------------------------------------------------
+    def execute(self, handler: str, args: tuple = (), context: str = "") -> str | None:
+        """Run a handler and perform its effects; the failure's text if it failed, else None."""
+        try:
+            fx = self.node.run(handler, *args)
+        except HandlerFailure as e:
+            self.errors += 1
+            log(self.id, f"{handler} failed ({context or 'no message'}):\n{e.text}")
+            self.emit({"event": "error", "handler": handler, "context": context, "traceback": e.text})
+            return e.text
+        self.perform(fx)
+        return None
+
+    def perform(self, fx: Effects) -> None:
+        if fx.durable_changed:  # on disk before anything this handler sent can leave the node
+            try:
+                self.store.save(self.node.durable_values())
+            except (OSError, StorageError) as e:
+                log(self.id, f"cannot persist the durable fields: {e}; stopping")
+                os._exit(3)
+        now = time.monotonic_ns()
+        for kind, f, value in fx.events:
+            self.emit({"event": "history", "kind": kind, "f": f, "value": jsonable(value), "t": now})
+        for op, name in fx.timers:
+            if op == "set_timer":
+                self.arm(name)
+            else:
+                handle = self.timers.pop(name, None)
+                if handle is not None:
+                    handle.cancel()
+        for dst, frame, _ in fx.sends:
+            self.send(dst, frame)
+
+    def arm(self, name: str) -> None:
+        if name in self.timers:
+            return  # arming an armed timer changes nothing
+        loop = asyncio.get_running_loop()
+        self.timers[name] = loop.call_later(self.cfg.timer_seconds(name), self.expired, name)
+
+    def expired(self, name: str) -> None:
+        if self.holding:
+            self.timers[name] = None  # due: fires when the hold ends or the controller says so
+            return
+        self.fire(name)
+
+    def fire(self, name: str) -> str | None:
+        handle = self.timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+        return self.execute(name, (), f"timer {name}")
+
+    def deliver(self, src: str, msg: Any) -> tuple[str | None, str | None]:
+        handler = type(msg).handler_name()
+        if not self.node.has(handler):
+            return None, None  # no handler: the message is consumed
+        return handler, self.execute(handler, (msg, src), f"{type(msg).__name__} from {src}: {msg!r}")
+
+    # -- transport -----------------------------------------------------------------------------
+    def cut_off(self, other: str) -> bool:
+        return self.group is not None and other not in self.group
+
+    def send(self, dst: str, frame: bytes) -> None:
+        if self.cut_off(dst):
+            return  # the partition drops it
+        if self.drop_next:
+            self.drop_next -= 1
+            log(self.id, f"dropped a message to {dst} (controller's fault)")
+            return
+        copies = 1
+        if self.dup_next:
+            self.dup_next -= 1
+            copies = 2
+            log(self.id, f"duplicated a message to {dst} (controller's fault)")
+        q = self.out.get(dst)
+        if q is None:
+            q = self.out[dst] = asyncio.Queue()
+            self.tasks.append(asyncio.get_running_loop().create_task(self.sender(dst, q)))
+        for _ in range(copies):
+            q.put_nowait(frame)
+
+    async def sender(self, dst: str, q: asyncio.Queue) -> None:
+        """Keeps one connection to `dst`; a message it cannot hand over is lost, as on a real network."""
+        writer: asyncio.StreamWriter | None = None
+        port = self.cfg.ports[dst]
+        while True:
+            frame = await q.get()
+            for _ in range(2):
+                if writer is None:
+                    try:
+                        _, writer = await asyncio.wait_for(asyncio.open_connection(LOOPBACK, port), 1.0)
+                    except (TimeoutError, OSError):
+                        writer = None
+                        break  # dst is down: the message is lost
+                try:
+                    writer.write(frame)
+                    await writer.drain()
+                    break
+                except (OSError, ConnectionError):
+                    writer.close()
+                    writer = None  # dst restarted: reconnect and try once more
+
+    async def peer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Reads frames from one incoming connection; a malformed frame is dropped and logged."""
+        try:
+            while True:
+                try:
+                    body = await read_body(reader, self.cluster.codec.max_frame)
+                except CodecError as e:  # a bad length or a cut: the stream cannot be resynchronised
+                    self.dropped += 1
+                    log(self.id, f"dropped a connection: {e}")
+                    return
+                if body is None:
+                    return
+                try:
+                    src, dst, msg = self.cluster.codec.decode(body)
+                except CodecError as e:
+                    self.dropped += 1
+                    log(self.id, f"dropped a malformed frame: {e}")
+                    continue
+                if dst != self.id:
+                    self.dropped += 1
+                    log(self.id, f"dropped a frame for {dst}")
+                    continue
+                if self.cut_off(src):
+                    continue
+                if self.holding:
+                    self.held[self.next_held] = (src, msg)
+                    self.next_held += 1
+                    continue
+                self.deliver(src, msg)
+        except (OSError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+    # -- control ---------------------------------------------------------------------------------
+    def emit(self, obj: dict[str, Any]) -> None:
+        if self.ctl_writer is not None and not self.ctl_writer.is_closing():
+            self.ctl_writer.write((json.dumps(obj) + "\n").encode())
+
+    def state(self) -> dict[str, Any]:
+        codec = self.cluster.codec
+        return {
+            "node": self.id,
+            "fields": self.cluster.fields_json(self.id, self.node.values),
+            "timers": sorted(n for n, h in self.timers.items() if h is not None),
+            "due": sorted(n for n, h in self.timers.items() if h is None),
+            "held": [{"id": k, "src": s, "msg": codec.to_json(m)} for k, (s, m) in self.held.items()],
+            "partition": None if self.group is None else sorted(self.group),
+            "hold": self.holding,
+            "incarnation": self.incarnation,
+            "pid": os.getpid(),
+            "dropped": self.dropped,
+            "errors": self.errors,
+        }
+
+    def command(self, req: dict[str, Any]) -> dict[str, Any]:
+        cmd = req.get("cmd")
+        handler = getattr(self, f"cmd_{cmd}", None) if isinstance(cmd, str) else None
+        if handler is None:
+            return {"ok": False, "error": f"unknown command {cmd!r}"}
+        try:
+            return {"ok": True, **handler(req)}
+        except Exception as e:  # a bad command (or a bug here) is answered, never the end of the node
+            return {"ok": False, "error": f"{cmd}: {type(e).__name__}: {e}"}
+
+    def _ran(self, handler: str | None, error: str | None) -> dict[str, Any]:
+        return {"handled": handler, **({"error_text": error} if error else {})}
+
+    def cmd_state(self, req: dict) -> dict:
+        return self.state()
+
+    def cmd_request(self, req: dict) -> dict:
+        name = req["name"]
+        requests = self.node.cls._requests_
+        if name not in requests:
+            raise ValueError(f"{self.id} has no @request {name!r} (requests: {', '.join(requests) or 'none'})")
+        over = requests[name]
+        args = () if over is None else (over.from_json(req["value"], "value"),)
+        return self._ran(name, self.execute(name, args, f"request {name}{args!r}"))
+
+    def cmd_peer_crash(self, req: dict) -> dict:
+        peer = req["peer"]
+        if peer not in self.cluster.names:
+            raise ValueError(f"no node {peer!r}")
+        if not self.node.has("on_peer_crash"):
+            return self._ran(None, None)
+        return self._ran("on_peer_crash", self.execute("on_peer_crash", (peer,), f"{peer} crashed"))
+
+    def cmd_partition(self, req: dict) -> dict:
+        group = req.get("group")
+        self.group = None if group is None else frozenset(group) | {self.id}
+        return {}
+
+    def cmd_drop_next(self, req: dict) -> dict:
+        self.drop_next += int(req.get("count", 1))
+        return {}
+
+    def cmd_duplicate_next(self, req: dict) -> dict:
+        self.dup_next += int(req.get("count", 1))
+        return {}
+
+    def cmd_hold(self, req: dict) -> dict:
+        on = bool(req["on"])
+        self.holding = on
+        if not on:
+            held, self.held = self.held, {}
+            for src, msg in held.values():
+                self.deliver(src, msg)
+            for name in [n for n, h in self.timers.items() if h is None]:
+                self.fire(name)
+        return {}
+
+    def cmd_deliver(self, req: dict) -> dict:
+        src, msg = self.held.pop(int(req["msg"]))
+        return self._ran(*self.deliver(src, msg))
+
+    def cmd_discard(self, req: dict) -> dict:
+        self.held.pop(int(req["msg"]))
+        return {}
+
+    def cmd_fire(self, req: dict) -> dict:
+        name = req["timer"]
+        if name not in self.timers:
+            raise ValueError(f"timer {name!r} is not armed on {self.id}")
+        return self._ran(name, self.fire(name))
+
+    def cmd_shutdown(self, req: dict) -> dict:
+        assert self.stopping is not None
+        asyncio.get_running_loop().call_soon(self.stopping.set)
+        return {}
+
+    async def control(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break  # the controller is gone: so is this node
+                try:
+                    req = json.loads(line)
+                    if not isinstance(req, dict):
+                        raise ValueError("not an object")
+                except ValueError as e:
+                    self.emit({"re": None, "ok": False, "error": f"bad command line: {e}"})
+                    continue
+                self.emit({"re": req.get("id"), **self.command(req)})
+        except (OSError, ConnectionError):
+            pass
+        assert self.stopping is not None
+        self.stopping.set()
+
+    async def main(self) -> None:
+        self.stopping = asyncio.Event()
+        durable = self.store.load()
+        self.node.boot(durable)
+        reader, self.ctl_writer = await asyncio.open_connection(LOOPBACK, self.cfg.control_port)
+        server = await asyncio.start_server(self.peer, LOOPBACK, self.cfg.ports[self.id], reuse_address=True)
+        self.emit(
+            {
+                "event": "hello",
+                "node": self.id,
+                "pid": os.getpid(),
+                "incarnation": self.incarnation,
+                "port": self.cfg.ports[self.id],
+                "restored": durable is not None,
+            }
+        )
+        ctl = asyncio.get_running_loop().create_task(self.control(reader))
+        self.execute("on_start", (), "start" if durable is None else "restart")
+        try:
+            await self.stopping.wait()
+        finally:
+            server.close()
+            ctl.cancel()
+            for t in self.tasks:
+                t.cancel()
+            with contextlib.suppress(Exception):
+                await self.ctl_writer.drain()
+                self.ctl_writer.close()
+
+
+def main(argv: list[str] | None = None, *, run: Callable = asyncio.run) -> int:
+    p = argparse.ArgumentParser(prog="python -m checker.runtime.host", description="Run one node of a cluster.")
+    p.add_argument("cluster", help="the cluster file (JSON) the controller wrote")
+    p.add_argument("node", help="this node's id")
+    p.add_argument("--incarnation", type=int, default=0, help="how many times this node has started before")
+    args = p.parse_args(argv)
+    try:
+        cfg = ClusterFile.load(args.cluster)
+        cluster = Cluster(load_protocol(cfg.protocol, cfg.params, cfg.paths))
+        if args.node not in cluster.names:
+            raise ClusterError(f"no node {args.node!r} (nodes: {', '.join(cluster.names)})")
+        host = Host(cfg, cluster, args.node, args.incarnation)
+        run(host.main())
+    except (ClusterError, StorageError) as e:
+        print(f"host {args.node}: {e}", file=sys.stderr)
+        return 2
+    except (OSError, ConnectionError) as e:
+        print(f"host {args.node}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
