@@ -126,8 +126,9 @@ class RaftElection(Protocol):
     servers = Param(3, "number of servers", lo=1, hi=5)
     server = Role(Server, "servers")
     messages = (RequestVote, RequestVoteReply)
+    symmetry = ("server",)  # the servers are interchangeable: `faultcheck check --symmetry`
 
-    @invariant
+    @invariant(symmetric=True)
     def ElectionSafety(self, state):
         """At most one leader can be elected in a given term (Figure 3)."""
         terms = [t for s in state.role("server") for t in s.won]

@@ -180,15 +180,19 @@ def _walk(t: Type, src: int, dst: int, ids: tuple[str, ...], mapping: dict[str, 
             _walk(ft, src, dst, ids, mapping, exprs, env)
             src, dst = src + ft.width, dst + ft.width
         return
-    if isinstance(t, Option):
+    if isinstance(t, Option):  # an absent value's slots stay zeros: one encoding per value
         exprs[dst] = f"s[{src}]"
         _walk(t.inner, src + 1, dst + 1, ids, mapping, exprs, env)
+        for k in range(dst + 1, dst + t.width):
+            exprs[k] = f"({exprs[k]} if s[{src}] else 0)"
         return
-    if isinstance(t, Seq) and not isinstance(t, Queue):
+    if isinstance(t, Seq) and not isinstance(t, Queue):  # so do the unused blocks of a sequence
         exprs[dst] = f"s[{src}]"
         for j in range(t.max_len):
             o = 1 + j * t.elem.width
             _walk(t.elem, src + o, dst + o, ids, mapping, exprs, env)
+            for k in range(dst + o, dst + o + t.elem.width):
+                exprs[k] = f"({exprs[k]} if s[{src}] > {j} else 0)"
         return
     name = f"T{len(env)}"
     if isinstance(t, (Set, Bag, Queue)):
