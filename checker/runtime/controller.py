@@ -286,7 +286,7 @@ class Controller:
             line = await reader.readline()
             hello = json.loads(line)
             node = hello["node"]
-        except (ValueError, KeyError, TypeError, OSError):
+        except (ValueError, KeyError, TypeError, OSError, asyncio.CancelledError):
             writer.close()
             return
         conn = _Conn(reader, writer, int(hello.get("incarnation", 0)))
@@ -299,8 +299,8 @@ class Controller:
                     break
                 with contextlib.suppress(ValueError):
                     self.received(node, conn, json.loads(line))
-        except (OSError, ConnectionError):
-            pass
+        except (OSError, ConnectionError, asyncio.CancelledError):
+            pass  # cancelled: the run is over (asyncio would report a cancelled connection handler)
         finally:
             self._close(conn)
 
@@ -575,6 +575,7 @@ class Controller:
         finally:
             self.stop_all()
             server.close()
+            await asyncio.sleep(0.05)  # the control connections see their ends
         return RunReport(
             nodes=self.cluster.names,
             history=self.history(),
