@@ -8,6 +8,8 @@ Layers (imports point down this list, never up; tests/test_layering.py keeps it 
                compiled to Python for the search and (lazily) to Z3 for induct, lint and violation cores
     engine     the one search loop, its options, monitor and results
     trace      traces: JSON format, labelling, replay, text rendering
+    runtime    the same Node classes as real processes on loopback (imports model, and trace for live
+               replay; never the engine)
     spec, cli  spec files, `check()`, the command line, JUnit, the pytest plugin (nothing imports these)
 """
 
@@ -18,6 +20,7 @@ from .model import (
     Bag,
     Bool,
     Enum,
+    FrozenDict,
     History,
     Ids,
     Int,
@@ -59,6 +62,7 @@ def check(spec_or_model, **options):
 __all__ = [
     # the schema
     "Bag", "Bool", "Enum", "Ids", "Int", "Map", "NodeId", "OneOf", "Option", "Record", "Seq", "Set",
+    "FrozenDict",  # a Map's value: hashable, so it can sit in a message or a module constant
     # the low-level form
     "Model", "Param", "action", "constraint", "invariant", "terminal",
     # the formula language

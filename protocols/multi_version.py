@@ -47,6 +47,7 @@ converge, to the surviving value.
 
 from checker import (
     Bool,
+    FrozenDict,
     Int,
     Map,
     Message,
@@ -61,7 +62,6 @@ from checker import (
     request,
     volatile,
 )
-from checker.model import FrozenDict  # how a Map value is held: hashable, so it can travel in a message
 
 REPLICAS = 2
 CLIENTS = 2  # client i writes the value i, once
