@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .lowlevel import ModelError, Param, _check_arity, collect_declarations, set_params
-from .schema import Ids, RecordValue, SchemaError, Symbolic, Type, field_properties
+from .schema import FrozenDict, Ids, RecordValue, SchemaError, Symbolic, Type, field_properties
 
 _MISSING = object()
 
@@ -73,6 +73,17 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
+def _freeze(v: Any) -> Any:
+    """A message is hashable: a dict, set or list given for a Map, Set or Seq field is frozen."""
+    if isinstance(v, dict) and not isinstance(v, FrozenDict):
+        return FrozenDict((k, _freeze(x)) for k, x in v.items())
+    if isinstance(v, set):
+        return frozenset(_freeze(x) for x in v)
+    if isinstance(v, list):
+        return tuple(_freeze(x) for x in v)
+    return v
+
+
 class Message(RecordValue):
     """A message type: subclass it, declaring fields as class attributes with schema types.
 
@@ -118,7 +129,7 @@ class Message(RecordValue):
         missing = [f for f in cls._fields if f not in values]
         if missing:
             raise ModelError(f"{cls.__name__} is missing field {missing[0]!r}")
-        return tuple.__new__(cls, [values[f] for f in cls._fields])
+        return tuple.__new__(cls, [_freeze(values[f]) for f in cls._fields])
 
     @classmethod
     def _from_slots(cls, values: Iterable[Any]) -> Message:
