@@ -91,7 +91,8 @@ def _dfs(system, checks: _Checks, options: SearchOptions, monitor: Monitor):
         if s not in depth_of:
             depth_of[s], parent[s] = 1, None
             stack.append((s, 1))
-    cut, deepest, ticks = False, 1 if stack else 0, 0
+    deepest, ticks = 1 if stack else 0, 0
+    hidden: set = set()  # successors of states at the bound, unseen when met: hidden if still unseen at the end
     for s, _ in stack:
         if (prop := checks.violation(s)) is not None:
             return Verdict.VIOLATED, prop, _chain(parent, s), "", len(depth_of), 1
@@ -104,14 +105,12 @@ def _dfs(system, checks: _Checks, options: SearchOptions, monitor: Monitor):
             why = monitor.tick(len(depth_of), len(system.initial) + sum(checks.counts), deepest)
             if why or len(depth_of) >= max_states:
                 return Verdict.UNDETERMINED, None, None, why or f"max_states {max_states} reached", len(depth_of), deepest
-        if d >= bound:
-            succs = checks.successors(s)
-            if succs and any(t not in depth_of or depth_of[t] > d + 1 for _, t in succs):
-                cut = True
-            continue
         succs = checks.successors(s)
         if checks.deadlocked(s, succs):
             return Verdict.VIOLATED, "deadlock", _chain(parent, s), "", len(depth_of), deepest
+        if d >= bound:
+            hidden.update(t for _, t in succs or () if t not in depth_of)
+            continue
         for _, t in reversed(succs or ()):
             if t not in depth_of or depth_of[t] > d + 1:
                 new = t not in depth_of
@@ -120,7 +119,7 @@ def _dfs(system, checks: _Checks, options: SearchOptions, monitor: Monitor):
                 if new and (prop := checks.violation(t)) is not None:
                     return Verdict.VIOLATED, prop, _chain(parent, t), "", len(depth_of), deepest
                 stack.append((t, d + 1))
-    if cut:
+    if any(t not in depth_of for t in hidden):
         return Verdict.UNDETERMINED, None, None, f"max_depth {bound} reached", len(depth_of), deepest
     return Verdict.HOLDS, None, None, "", len(depth_of), deepest
 

@@ -14,6 +14,7 @@ import pickle
 import shutil
 import signal
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -86,6 +87,7 @@ def search(
     collecting = gc.isenabled()
     gc.disable()
     ties: list = []
+    previous = _defer_sigint(box)
     try:
         _bfs(system, invariants, constraints, terminals, options, monitor, seen, counts, box)
         verdict, last, prop, reason, error = Verdict.HOLDS, None, None, "", None
@@ -111,6 +113,8 @@ def search(
                                box["generated0"])
             reason += f"; checkpoint written to {where.parent} (--resume {where.parent})"
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         if collecting:
             gc.enable()
     seconds = time.perf_counter() - start
@@ -182,6 +186,8 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
     s, i = None, -1
 
     def stop_if_bounded() -> None:
+        if box["sigint"]:  # Ctrl-C, taken here, where everything before `at` is expanded and counted
+            raise KeyboardInterrupt
         if len(seen) >= max_states:
             raise _Stop(Verdict.UNDETERMINED, None, reason=f"max_states {max_states} reached")
         why = monitor.tick(len(seen), box["generated0"] + sum(counts), depth)
@@ -351,6 +357,22 @@ def _parallel_level(expand, level: list, at: int, nxt: list, seen: dict, counts:
             except OSError:
                 pass
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _defer_sigint(box: dict):
+    """Ctrl-C during the search stops it at the next clean point (the monitor's tick), so that a
+    checkpoint written then loses and repeats nothing; a second Ctrl-C stops it at once. Returns
+    the previous handler (None where signals cannot be handled: not the main thread)."""
+    box["sigint"] = False
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigint(signum, frame):
+        if box["sigint"]:
+            raise KeyboardInterrupt
+        box["sigint"] = True
+
+    return signal.signal(signal.SIGINT, on_sigint)
 
 
 def _rss() -> int | None:

@@ -408,12 +408,6 @@ def test_dfs_without_a_bound_agrees_with_bfs(sys_, bad, deadlock):
             assert dfs.property == bfs.property == "Good"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DFS checks no deadlock in states at the depth bound, so it says 'holds' "
-    "where BFS with the same bound finds the deadlock (orders._dfs: `if d >= bound: ... continue` "
-    "before `checks.deadlocked`)",
-)
 def test_dfs_finds_a_deadlock_at_the_bound():
     system = table_system(2, [[[1], []]], [0])  # 0 -> 1, and 1 has no successor
     bfs = search(system, [], SearchOptions(max_depth=2))
@@ -423,12 +417,6 @@ def test_dfs_finds_a_deadlock_at_the_bound():
     assert (dfs.verdict, dfs.property, dfs.path) == (Verdict.VIOLATED, "deadlock", ((0,), (1,)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DFS sets 'cut' when a state at the bound has a successor not yet seen, "
-    "even if that successor is later found within the bound: 'undetermined' where the bound hid "
-    "nothing and BFS says 'holds' (sound, but imprecise)",
-)
 def test_dfs_whose_bound_hid_nothing_holds():
     # 0 -> [1, 2]; 1 -> 3; 3 -> 4; 2 -> 4: with bound 3, 3 is at the bound and 4 is found via 2 later
     system = table_system(5, [[[1, 2], [3], [4], [4], []]], [0])
