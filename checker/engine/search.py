@@ -308,7 +308,11 @@ def _parallel_level(expand, level: list, at: int, nxt: list, seen: dict, counts:
                     counts[:] = [0] * len(counts)
                     try:
                         expand(level, bounds[k], bounds[k + 1], mine, True, False)
-                        parents = [seen[fp(t) if fp else t] for t in mine]
+                        if fp is not None:  # parents as fingerprints, as the store keeps them
+                            parents = [seen[fp(t)] for t in mine]
+                        else:  # parents as positions in the level: the parent keeps sharing its tuples
+                            where = {id(level[j]): j for j in range(bounds[k], bounds[k + 1])}
+                            parents = [where[id(seen[t])] for t in mine]
                         out = ("ok", mine, parents, counts)
                     except _Stop:
                         out = ("stop", None, None, None)
@@ -344,9 +348,9 @@ def _parallel_level(expand, level: list, at: int, nxt: list, seen: dict, counts:
                         seen[key] = p
                         append(t)
             else:
-                for t, p in zip(mine, parents):
+                for t, j in zip(mine, parents):
                     if t not in seen:
-                        seen[t] = p
+                        seen[t] = level[j]
                         append(t)
         return False
     finally:
