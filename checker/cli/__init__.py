@@ -25,6 +25,8 @@ from ..trace.msc import to_dot, to_svg
 from .history import add_parser as history_parser
 from .history import cmd_history
 from .junit import junit_xml
+from .replay import add_parsers as replay_parsers
+from .replay import cmd_export, cmd_replay
 from .run import add_parser as run_parser
 from .run import cmd_run
 
@@ -122,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
 
     history_parser(sub)
     run_parser(sub)
+    replay_parsers(sub)
 
     g = sub.add_parser("graph", help="the reachable state graph of a small spec, with a trace's path highlighted")
     g.add_argument("spec", metavar="SPEC")
@@ -371,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     try:
         commands = {"check": cmd_check, "induct": cmd_check, "lint": cmd_lint, "show": cmd_show, "graph": cmd_graph,
-                    "history": cmd_history, "run": cmd_run}
+                    "history": cmd_history, "run": cmd_run, "replay": cmd_replay,
+                    "export": cmd_export}
         return commands[args.command](args)
     except (UsageError, SpecError, TraceError) as e:
         print(f"faultcheck: {e}", file=sys.stderr)

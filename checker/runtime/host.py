@@ -30,10 +30,17 @@ controller sends commands ``{"id": N, "cmd": ..., ...}`` and the host answers ea
   order and fires the due timers. Holding every node gives the controller a consistent cut.
 - ``deliver`` (``msg``: a held id): deliver that held message now; ``discard`` (``msg``): drop it.
 - ``fire`` (``timer``): fire an armed (or due) timer now, whatever its duration.
+- ``start``: run ``on_start`` now; only for a host started with ``--replay`` (which defers it).
 - ``shutdown``: answer, then exit. (Killing is the controller's SIGKILL.)
 
+With ``--replay`` (live replay of a trace) the host holds from the first arriving message and
+waits for ``start`` before ``on_start`` runs, so nothing happens but what the controller says.
+
 Commands that run a handler answer with ``handled`` (the handler's name, or null when the node
-has none) and ``error`` (the traceback) if it raised. Unprompted, the host sends
+has none), ``sent`` (the messages it handed to the transport: ``dst``, ``msg`` as JSON, one entry
+per copy) and ``error_text`` (the traceback) if it raised. Any command may carry ``choices`` (a list of
+option indices): the handler's `choose` calls take those options in order (live replay follows the
+trace's branch), then pick at random again. Unprompted, the host sends
 ``{"event": "history", "kind", "f", "value", "t"}`` for each `invoke`/`complete` a handler records
 (``t``: `time.monotonic_ns()`, one clock for every process of the machine, so the controller
 orders events as they really happened) and ``{"event": "error", "handler", "context",
@@ -49,6 +56,7 @@ import json
 import os
 import sys
 import time
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -66,13 +74,16 @@ def log(node: str, text: str) -> None:
 class Host:
     """One node's process: its transport, timers, durable file and control connection."""
 
-    def __init__(self, cfg: ClusterFile, cluster: Cluster, node: str, incarnation: int = 0):
+    def __init__(self, cfg: ClusterFile, cluster: Cluster, node: str, incarnation: int = 0, replay: bool = False):
         self.cfg, self.cluster, self.id, self.incarnation = cfg, cluster, node, incarnation
+        self.replay = replay  # hold from the start; on_start waits for the controller's `start`
+        self.started = False
+        self.sent: list[tuple[str, Any]] = []  # (dst, message) the last handler run handed to the transport
         self.node = LiveNode(cluster, node, seed=hash((cfg.seed, incarnation)) & 0xFFFFFFFF)
         self.store = DurableStore(os.path.join(cfg.data_dir, f"{node}.json"), cluster.durable_types(node), node=node)
         self.timers: dict[str, asyncio.TimerHandle | None] = {}  # armed; None: expired while held (due)
         self.group: frozenset[str] | None = None  # partition: the nodes on this side; None: healed
-        self.holding = False
+        self.holding = replay
         self.held: dict[int, tuple[str, Any]] = {}  # id -> (src, message), in arrival order
         self.next_held = 1
         self.drop_next = self.dup_next = 0
@@ -85,6 +96,7 @@ class Host:
     # -- running handlers --------------------------------------------------------------------
     def execute(self, handler: str, args: tuple = (), context: str = "") -> str | None:
         """Run a handler and perform its effects; the failure's text if it failed, else None."""
+        self.sent = []
         try:
             fx = self.node.run(handler, *args)
         except HandlerFailure as e:
@@ -112,8 +124,8 @@ class Host:
                 handle = self.timers.pop(name, None)
                 if handle is not None:
                     handle.cancel()
-        for dst, frame, _ in fx.sends:
-            self.send(dst, frame)
+        for dst, frame, msg in fx.sends:
+            self.sent += [(dst, msg)] * self.send(dst, frame)
 
     def arm(self, name: str) -> None:
         if name in self.timers:
@@ -143,13 +155,14 @@ class Host:
     def cut_off(self, other: str) -> bool:
         return self.group is not None and other not in self.group
 
-    def send(self, dst: str, frame: bytes) -> None:
+    def send(self, dst: str, frame: bytes) -> int:
+        """Queue `frame` for `dst`; the number of copies queued (0: the partition or a drop took it)."""
         if self.cut_off(dst):
-            return  # the partition drops it
+            return 0  # the partition drops it
         if self.drop_next:
             self.drop_next -= 1
             log(self.id, f"dropped a message to {dst} (controller's fault)")
-            return
+            return 0
         copies = 1
         if self.dup_next:
             self.dup_next -= 1
@@ -161,17 +174,22 @@ class Host:
             self.tasks.append(asyncio.get_running_loop().create_task(self.sender(dst, q)))
         for _ in range(copies):
             q.put_nowait(frame)
+        return copies
 
     async def sender(self, dst: str, q: asyncio.Queue) -> None:
         """Keeps one connection to `dst`; a message it cannot hand over is lost, as on a real network."""
         writer: asyncio.StreamWriter | None = None
+        reader: asyncio.StreamReader | None = None
         port = self.cfg.ports[dst]
         while True:
             frame = await q.get()
+            if writer is not None and reader is not None and reader.at_eof():
+                writer.close()  # dst closed it (killed): a write would vanish into the dead socket
+                writer = None
             for _ in range(2):
                 if writer is None:
                     try:
-                        _, writer = await asyncio.wait_for(asyncio.open_connection(LOOPBACK, port), 1.0)
+                        reader, writer = await asyncio.wait_for(asyncio.open_connection(LOOPBACK, port), 1.0)
                     except (TimeoutError, OSError):
                         writer = None
                         break  # dst is down: the message is lost
@@ -243,13 +261,35 @@ class Host:
         handler = getattr(self, f"cmd_{cmd}", None) if isinstance(cmd, str) else None
         if handler is None:
             return {"ok": False, "error": f"unknown command {cmd!r}"}
+        choices = req.get("choices")
+        if isinstance(choices, list):  # live replay: the handler's `choose` calls take these options, in order
+            self.script(choices)
         try:
             return {"ok": True, **handler(req)}
         except Exception as e:  # a bad command (or a bug here) is answered, never the end of the node
             return {"ok": False, "error": f"{cmd}: {type(e).__name__}: {e}"}
+        finally:
+            if isinstance(choices, list):
+                self.script(None)
+
+    def script(self, choices: list | None) -> None:
+        """Make `choose` take option `choices[k]` at its k-th call (past the end, or None: at random)."""
+        obj, rng = self.node.obj, self.node.rng
+        left = list(choices or ())
+
+        def choose(self_: Any, options: Any) -> Any:
+            options = list(options)
+            if not options:
+                raise ValueError(f"{self.id}: choose() needs at least one option")
+            k = left.pop(0) if left else None
+            return options[k] if isinstance(k, int) and 0 <= k < len(options) else rng.choice(options)
+
+        object.__setattr__(obj, "choose", types.MethodType(choose, obj))
 
     def _ran(self, handler: str | None, error: str | None) -> dict[str, Any]:
-        return {"handled": handler, **({"error_text": error} if error else {})}
+        sent = [{"dst": d, "msg": self.cluster.codec.to_json(m)} for d, m in self.sent] if handler else []
+        self.sent = []
+        return {"handled": handler, "sent": sent, **({"error_text": error} if error else {})}
 
     def cmd_state(self, req: dict) -> dict:
         return self.state()
@@ -309,6 +349,12 @@ class Host:
             raise ValueError(f"timer {name!r} is not armed on {self.id}")
         return self._ran(name, self.fire(name))
 
+    def cmd_start(self, req: dict) -> dict:
+        if self.started:
+            raise ValueError(f"{self.id} has started already")
+        self.started = True
+        return self._ran("on_start", self.execute("on_start", (), "start" if self.incarnation == 0 else "restart"))
+
     def cmd_shutdown(self, req: dict) -> dict:
         assert self.stopping is not None
         asyncio.get_running_loop().call_soon(self.stopping.set)
@@ -350,7 +396,9 @@ class Host:
             }
         )
         ctl = asyncio.get_running_loop().create_task(self.control(reader))
-        self.execute("on_start", (), "start" if durable is None else "restart")
+        if not self.replay:
+            self.started = True
+            self.execute("on_start", (), "start" if durable is None else "restart")
         try:
             await self.stopping.wait()
         finally:
@@ -368,13 +416,16 @@ def main(argv: list[str] | None = None, *, run: Callable = asyncio.run) -> int:
     p.add_argument("cluster", help="the cluster file (JSON) the controller wrote")
     p.add_argument("node", help="this node's id")
     p.add_argument("--incarnation", type=int, default=0, help="how many times this node has started before")
+    p.add_argument(
+        "--replay", action="store_true", help="live replay: hold every message; run on_start on the `start` command"
+    )
     args = p.parse_args(argv)
     try:
         cfg = ClusterFile.load(args.cluster)
         cluster = Cluster(load_protocol(cfg.protocol, cfg.params, cfg.paths))
         if args.node not in cluster.names:
             raise ClusterError(f"no node {args.node!r} (nodes: {', '.join(cluster.names)})")
-        host = Host(cfg, cluster, args.node, args.incarnation)
+        host = Host(cfg, cluster, args.node, args.incarnation, replay=args.replay)
         run(host.main())
     except (ClusterError, StorageError) as e:
         print(f"host {args.node}: {e}", file=sys.stderr)
