@@ -149,6 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         spec.instantiate()
         controller = Controller(spec.protocol, spec.params, options, paths=paths, echo=echo)
+        _compile_formulas(controller)
         if echo:
             kinds = ", ".join(options.faults) or "none"
             echo(
@@ -172,6 +173,23 @@ def _outside_fault_model(spec: Any, options: RunOptions) -> list[str]:
     if "crash" in options.faults and not f.crashes:
         out.append("the spec's fault model has no crashes; crashed nodes restart from their durable files")
     return out
+
+
+def _compile_formulas(controller: Controller) -> None:
+    """Formula invariants are built on a symbolic state, not called on a view: compile them (checker.logic,
+    which the runtime may not import) over the real nodes' fields; one that reads more (the network)
+    stays unchecked, as the controller says."""
+    from ..logic import compile_predicate
+
+    for name, fn in list(controller.invariants.items()):
+        declared = getattr(getattr(fn, "__func__", fn), "_fc_predicate", None)
+        if declared is None or not declared.formula:
+            continue
+        try:
+            check = compile_predicate(name, fn, controller.schema).check
+        except Exception:
+            continue
+        controller.invariants[name] = lambda view, check=check: check(view.raw_state)
 
 
 def judge(spec: Any, report: RunReport) -> dict[str, dict[str, Any]]:
