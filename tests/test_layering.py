@@ -21,7 +21,7 @@ import checker
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "checker"
 ORDER = ["model", "semantics", "logic", "engine", "trace", "runtime", "spec", "cli"]
-RANK = {"model": 0, "semantics": 1, "logic": 2, "engine": 3, "trace": 4, "runtime": 4, "spec": 5, "cli": 5}
+RANK = {"model": 0, "semantics": 1, "logic": 2, "engine": 3, "trace": 4, "runtime": 5, "spec": 6, "cli": 6}
 SUBPACKAGES = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
 
 
