@@ -61,6 +61,21 @@ Broken on purpose:
   where it is alone, acknowledges write 1; server1 crashes and server2 is
   promoted without write 1.
 
+A recorded history (`LinearizablePrimaryBackup`, `RegisterClient`). The
+client above keeps only what its invariants need (`acked`, the ghost
+`stale`). `RegisterClient` behaves as a Jepsen process instead: one operation
+outstanding at a time, in the order write 1, read, write 2, read (it stops at
+the first that never completes), each recorded with `invoke`/`complete`; a
+read of an empty log returns the register's initial value, null. With the
+same servers and one crash of a server, every history is linearizable
+(`[consistency] history = "linearizable"`), and so is the history that
+`faultcheck run` records from real processes under SIGKILLs. The runtime's
+partitions drop messages, which this model's network never does, and the
+client neither retries nor times out: an operation whose request or answer
+is cut off stays pending and the workload stops there (still linearizable).
+The same client in front of `EarlyServer` records a read of null after
+write 1 was acknowledged: not linearizable.
+
 Not modelled here: the majority-vote variant of the view service, and
 liveness (the model is safe, not live: a write replicated to a joiner before
 its state arrives is ignored on an unordered network, and a primary waits
@@ -69,6 +84,7 @@ for a joiner that crashed while catching up).
 
 from checker import (
     Bool,
+    History,
     Ids,
     Int,
     Message,
@@ -509,3 +525,44 @@ class EagerViewService(RejoiningViewService):
 
 class NoTransfer(StateTransfer):
     vs = Role(EagerViewService, 1)
+
+
+# -- a linearizable history: the client as a Jepsen process ---------------------------------------
+
+
+class RegisterClient(Client):
+    """A Jepsen process: one operation outstanding at a time, in the order write 1, read, write 2, read (it
+    stops at the first that never completes), each recorded in the history. A read of an empty log (0)
+    returns the register's initial value, Jepsen's null."""
+
+    def idle(self):
+        return not self.waiting and not self.reading
+
+    @request
+    def write(self):
+        if self.idle() and self.reads == self.next - 1 and self.next <= self.max_writes:
+            self.invoke("write", self.next)
+            super().write()
+
+    def on_ack(self, msg, src):
+        if self.waiting and msg.value == self.next - 1:  # the acknowledgement of the outstanding write
+            self.complete("ok", "write", msg.value)
+            super().on_ack(msg, src)
+
+    @request
+    def read(self):
+        if self.idle() and self.reads < min(self.next - 1, self.max_reads):  # a read after each write
+            self.invoke("read")
+            super().read()
+
+    def on_read_reply(self, msg, src):
+        if self.reading and msg.id == self.reads:  # the answer to the outstanding read
+            self.complete("ok", "read", msg.value or None)
+        super().on_read_reply(msg, src)
+
+
+class LinearizablePrimaryBackup(PrimaryBackup):
+    """The correct variant with a client that records its operations: its history is linearizable."""
+
+    client = Role(RegisterClient, 1)
+    history = History(values=Value, max_events=2 * (WRITES + READS), ops=("read", "write"))
