@@ -592,6 +592,9 @@ def same(d: Any, j: Any) -> bool:
         if isinstance(j, dict):  # a map: keys (node names, enum names) -> values
             return (len(d) == len(j) and all(isinstance(k, str | int) and str(k) in j for k, _ in d)
                     and all(same(x, j[str(k)]) for k, x in d))
+        if isinstance(j, list) and len(j) == len(d) and all(isinstance(p, list) and len(p) == 2 for p in j) \
+                and all(same(k, jk) and same(x, jx) for (k, x), (jk, jx) in zip(d, j)):
+            return True  # a map whose keys are not names (ints, records): JSON [key, value] pairs in key order
         if isinstance(j, list):  # a bag: element -> copies
             assert all(isinstance(n, int) and n >= 1 for _, n in d), d
             return _same_multiset([k for k, n in d for _ in range(n)], j)
