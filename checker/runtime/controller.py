@@ -232,6 +232,8 @@ class Controller:
         self.echo(f"{self.now():6.2f}s  {text}")
 
     # -- processes -------------------------------------------------------------------------------
+    host_flags: tuple[str, ...] = ()  # extra arguments of every host (live replay: "--replay")
+
     def spawn(self, node: str) -> None:
         inc = self.incarnations[node]
         log = open(self.logs / f"{node}.log", "ab")  # noqa: SIM115 (the child keeps it)
@@ -240,7 +242,8 @@ class Controller:
         env["PYTHONPATH"] = os.pathsep.join([root, *self.paths, *filter(None, [env.get("PYTHONPATH")])])
         self.hello[node] = asyncio.Event()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "checker.runtime.host", str(self.cluster_file), node, "--incarnation", str(inc)],
+            [sys.executable, "-m", "checker.runtime.host", str(self.cluster_file), node, "--incarnation", str(inc),
+             *self.host_flags],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

@@ -35,8 +35,6 @@ import contextlib
 import json
 import shutil
 import socket
-import subprocess
-import sys
 import time
 import types
 from collections import Counter
@@ -49,7 +47,7 @@ from ..model.schema import OneOf, SchemaError
 from ..model.state import StateSchema
 from ..trace.format import Trace, TraceStep
 from .cluster import ClusterFile, HandlerFailure, LiveNode
-from .controller import _GROUPS, LOOPBACK, Controller, RunError, RunOptions, free_ports
+from .controller import LOOPBACK, Controller, RunError, RunOptions, free_ports
 
 NEVER = 3600.0  # timers never expire on their own in a replay: the trace says when they fire
 ARRIVAL_TIMEOUT = 5.0  # seconds to wait for a sent message to be held at its destination
@@ -141,28 +139,7 @@ class _Diverged(Exception):
 class _Driver(Controller):
     """The controller, with hosts started in replay mode."""
 
-    def spawn(self, node: str) -> None:
-        import os
-
-        inc = self.incarnations[node]
-        log = open(self.logs / f"{node}.log", "ab")  # noqa: SIM115 (the child keeps it)
-        root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([root, *self.paths, *filter(None, [env.get("PYTHONPATH")])])
-        self.hello[node] = asyncio.Event()
-        argv = [sys.executable, "-m", "checker.runtime.host", str(self.cluster_file), node]
-        proc = subprocess.Popen(
-            [*argv, "--incarnation", str(inc), "--replay"],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            env=env,
-            start_new_session=True,
-            cwd=self.options.out,
-        )
-        log.close()
-        self.procs[node] = proc
-        _GROUPS.add(proc.pid)
+    host_flags = ("--replay",)
 
 
 class LiveReplay:
