@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--compact", action="store_true",
                    help="hold visited states as sorted 64-bit fingerprints in numpy arrays and each level packed: "
                         "no Python object per state (reports the collision odds)")
-    c.add_argument("--compact-above", type=float, metavar="GIB",
+    c.add_argument("--compact-above", type=_gib, metavar="GIB",
                    help="switch to the compact store once resident memory passes GIB (default: three quarters of "
                         "the machine's memory; 0: never)")
     c.add_argument("--no-deadlock", action="store_true", help="do not report states without successors")
@@ -144,6 +144,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return v
+
+
+def _gib(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of GiB (0: never), got {text!r}") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of GiB (0: never), got {text!r}")
     return v
 
 

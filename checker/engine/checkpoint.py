@@ -82,7 +82,8 @@ def load_checkpoint(where: str | os.PathLike, system: TransitionSystem, invarian
         with open(path, "rb") as f:
             data = pickle.load(f)
     except FileNotFoundError:
-        raise CheckpointError(f"{where}: no checkpoint there (expected {path})") from None
+        what = f"{FILE} is missing" if Path(where).is_dir() else "no such folder"
+        raise CheckpointError(f"{where}: no checkpoint there ({what})") from None
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError) as e:
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
