@@ -142,7 +142,8 @@ def run_compact(system: TransitionSystem, invariants, constraints, terminals, op
                 raise Stop(Verdict.ERROR, None, reason=f"a step produced a state outside the schema: "
                                                        f"{system.schema.check_raw(succ[keep[bad]])}")
             new_states.append(packed)
-            level_sorted = np.union1d(level_sorted, fresh)
+            add = np.sort(fresh)  # new this level, so disjoint from level_sorted: a merge, not a union
+            level_sorted = np.insert(level_sorted, np.searchsorted(level_sorted, add), add)
             box["distinct"] = len(visited) + len(level_sorted)
             why = monitor.tick(box["distinct"], box["generated0"] + sum(counts), depth)
             if why:
