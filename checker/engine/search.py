@@ -145,7 +145,7 @@ def fingerprinter(schema) -> Callable[[tuple], int]:
     return eval(f"lambda t: hash((hash(t), {extra}))")  # noqa: S307 - generated from slot indices
 
 
-_Q = (1 << 62) - 57  # a prime other than 2**61 - 1
+_Q = (1 << 60) - 93  # a prime below 2**61 - 1, so that its residues hash to themselves
 
 
 def _bfs(system, invariants, constraints, terminals, options, monitor, seen, counts, box) -> None:
