@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_orders import assert_real_path, good, naive_bfs, spec_system, table_system
 
 from checker.engine import SearchOptions, Verdict, search
 from checker.engine.search import fingerprinter
 from checker.model import Int, Set, StateSchema
 from checker.spec import load_spec
-from tests.unit.test_orders import assert_real_path, good, naive_bfs, spec_system, table_system
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 SEARCH_SPECS = [pytest.param(p, id=p.stem) for p in sorted(SPECS.glob("*.toml")) if load_spec(p).kind == "search"]
@@ -61,7 +61,7 @@ def test_on_random_systems_the_compact_store_finds_what_a_naive_search_finds(cas
 
 
 def test_the_compact_store_reports_its_bytes_per_state():
-    from tests.unit.test_orders import two_phase
+    from test_orders import two_phase
 
     system, _, terms = two_phase(5)
     r = search(system, [], SearchOptions(store="compact"), terminals=terms)
@@ -82,7 +82,7 @@ def test_wide_slots_do_not_collide_by_construction():
 
 
 def test_a_violation_found_after_switching_keeps_the_shortest_counterexample():
-    from tests.unit.test_orders import two_phase
+    from test_orders import two_phase
 
     system, invs, terms = two_phase(3, "EarlyCommit")
     exact = search(system, invs, SearchOptions(), terminals=terms)
