@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..logic import fuse
 from ..semantics import TransitionSystem
+from .checks import Checks, Stop
+from .result import Verdict
 
 CHUNK = 16384  # frontier states expanded per batch
 
@@ -37,11 +38,6 @@ def _dtype(bounds) -> np.dtype:
 
 def _fps(states: list, fp) -> np.ndarray:
     return np.fromiter(map(fp, states), dtype=np.int64, count=len(states)).view(np.uint64)
-
-
-class Stop(Exception):
-    def __init__(self, verdict, state, prop=None, reason=""):
-        self.verdict, self.state, self.prop, self.reason = verdict, state, prop, reason
 
 
 def from_store(seen: dict, fingerprint: bool, fp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -59,16 +55,13 @@ def from_store(seen: dict, fingerprint: bool, fp) -> tuple[np.ndarray, np.ndarra
     return keys.view(np.uint64)[o], pars.view(np.uint64)[o], has[o]
 
 
-def run_compact(system: TransitionSystem, invariants, constraints, terminals, options, monitor, counts, box, Verdict,
-                fp, start: tuple | None = None):
+def run_compact(system: TransitionSystem, invariants, constraints, terminals, options, monitor, counts, box, fp,
+                start: tuple | None = None):
     """Explore breadth first with fingerprints `fp`; returns (visited fingerprints, parent
     fingerprints, has-a-parent flags), sorted by fingerprint. Raises `Stop`. `start` = (visited,
     parents, has_parent, the next level's states, depth) goes on from another store's search."""
-    first_failing = fuse(invariants, system.schema) if invariants else None
-    first_bad = system.schema.make_batch_check() if options.check_types else None
-    cons = [p.check for p in constraints]
-    terms = [p.check for p in terminals]
-    acts = [(i, a.successors) for i, a in enumerate(system.actions)]
+    c = Checks(system, invariants, constraints, terminals, options)
+    first_bad, first_failing, cons, terms, acts = c.first_bad, c.first_failing, c.cons, c.terms, c.acts
     dtype = _dtype(system.schema.slot_bounds)
     max_states = options.max_states or 1 << 62
     max_depth = options.max_depth or 1 << 62
@@ -189,4 +182,4 @@ def chain(visited: np.ndarray, parents: np.ndarray, has_parent: np.ndarray, last
     return [int(np.uint64(f).view(np.int64)) for f in out]  # back to Python's signed hashes
 
 
-__all__ = ["CHUNK", "Stop", "chain", "from_store", "run_compact"]
+__all__ = ["CHUNK", "chain", "from_store", "run_compact"]

@@ -16,28 +16,26 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from ..logic import Predicate, fuse
+from ..logic import Predicate
 from ..semantics import TransitionSystem
+from .checks import Checks
 from .monitor import Monitor
 from .result import SearchOptions, SearchResult, Stats, Verdict
 
 DEFAULT_WALK = 100  # steps per random walk when no max_depth is given
 
 
-class _Checks:
-    """What every order asks of a state: does an invariant fail, may it be expanded, its successors."""
+class _Checks(Checks):
+    """The shared checks, as calls for orders that are not hot loops, with the successors counted."""
 
     def __init__(self, system: TransitionSystem, invariants: Sequence[Predicate], constraints: Sequence[Predicate],
                  terminals: Sequence[Predicate], options: SearchOptions):
-        self.invariants = invariants
-        self.first_failing: Callable[[tuple], int] = fuse(invariants, system.schema) if invariants else (lambda s: -1)
-        self.cons = [p.check for p in constraints]
-        self.terms = [p.check for p in terminals]
-        self.acts = [(i, a.successors) for i, a in enumerate(system.actions)]
-        self.check_deadlock = options.check_deadlock
+        super().__init__(system, invariants, constraints, terminals, options)
         self.counts = [0] * len(system.actions)
 
     def violation(self, s: tuple) -> str | None:
+        if self.first_failing is None:
+            return None
         bad = self.first_failing(s)
         return self.invariants[bad].name if bad >= 0 else None
 

@@ -19,9 +19,11 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from ..logic import Predicate, fuse
+from ..logic import Predicate
 from ..semantics import FAULT_KINDS, TransitionSystem
 from .checkpoint import Checkpointer, load_checkpoint
+from .checks import Checks
+from .checks import Stop as _Stop
 from .monitor import Monitor
 from .result import SearchOptions, SearchResult, Stats, Verdict
 
@@ -36,15 +38,6 @@ class _Switch(Exception):
 
     def __init__(self, level: list):
         self.level = level
-
-
-class _Stop(Exception):
-    """Raised inside the loop to end it with a result."""
-
-    def __init__(self, verdict: Verdict, state: tuple | None, prop: str | None = None, reason: str = "",
-                 error: str | None = None, ties: list | None = None):
-        self.verdict, self.state, self.prop, self.reason, self.error = verdict, state, prop, reason, error
-        self.ties = ties or []  # other states of the same level violating the same property
 
 
 def search(
@@ -96,6 +89,9 @@ def search(
 
         arrays = from_store(seen, options.store == "fingerprint", fingerprinter(system.schema))
         seen.clear()
+        if previous is not None:  # the compact store stops on the first Ctrl-C, as a plain search does
+            signal.signal(signal.SIGINT, previous)
+            previous = None
         if collecting:
             gc.enable()
         return _search_compact(system, invariants, options, constraints, terminals, monitor,
@@ -120,9 +116,7 @@ def search(
     seconds = time.perf_counter() - start
     coverage = {a.name: c for a, c in zip(system.actions, counts)}
     distinct, generated = len(seen), box.get("generated0", 0) + sum(counts)
-    collision = None
-    if options.store == "fingerprint":
-        collision = distinct * max(generated - distinct, 0) / 2.0**64  # TLC's optimistic estimate
+    collision = _collision_odds(distinct, generated) if options.store == "fingerprint" else None
     stats = Stats(distinct, generated, box["depth"], seconds, coverage, collision, _bytes_per_state(rss0, distinct))
     monitor.finish(stats)
     path = None
@@ -131,6 +125,11 @@ def search(
     elif last is not None:
         path = _path_fingerprint(system, seen, last)
     return SearchResult(verdict, stats, prop, path, reason, error)
+
+
+def _collision_odds(distinct: int, generated: int) -> float:
+    """TLC's optimistic estimate of the probability that two of the states share a 64-bit fingerprint."""
+    return distinct * max(generated - distinct, 0) / 2.0**64
 
 
 def fingerprinter(schema) -> Callable[[tuple], int]:
@@ -151,11 +150,8 @@ _Q = (1 << 60) - 93  # a prime below 2**61 - 1, so that its residues hash to the
 def _bfs(system, invariants, constraints, terminals, options, monitor, seen, counts, box) -> None:
     fingerprint = options.store == "fingerprint"
     fp = fingerprinter(system.schema)
-    first_bad = system.schema.make_batch_check() if options.check_types else None
-    first_failing = fuse(invariants, system.schema) if invariants else None
-    cons = [p.check for p in constraints]
-    terms = [p.check for p in terminals]
-    acts = [(i, a.successors) for i, a in enumerate(system.actions)]
+    c = Checks(system, invariants, constraints, terminals, options)
+    first_bad, first_failing, cons, terms, acts = c.first_bad, c.first_failing, c.cons, c.terms, c.acts
     check_deadlock = options.check_deadlock
     max_states = options.max_states or 1 << 62
     max_depth = options.max_depth or 1 << 62
@@ -243,7 +239,6 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
     box["saver"], box["level"], box["next"] = saver, level, nxt
     try:
         while level:
-            box["level"], box["next"] = level, nxt
             more = depth < max_depth
             if options.workers > 1 and len(level) - at >= PARALLEL_MIN and more:
                 cut = _parallel_level(expand, level, at, nxt, seen, counts, options.workers, fp if fingerprint else None)
@@ -473,7 +468,7 @@ def _search_compact(system, invariants, options, constraints, terminals, monitor
                     box=None, rss0=None, began=None, note="") -> SearchResult:
     """Breadth first with the compact store (`engine.compact`): the same verdicts and counts. With
     `start`, it goes on from the exact or fingerprint store's search (counts, box, rss0, began)."""
-    from .compact import Stop, chain, run_compact
+    from .compact import chain, run_compact
 
     monitor = monitor or Monitor(max_seconds=options.max_seconds)
     counts = counts if counts is not None else [0] * len(system.actions)
@@ -487,9 +482,9 @@ def _search_compact(system, invariants, options, constraints, terminals, monitor
     gc.disable()
     last, prop, reason, verdict = None, None, "", Verdict.HOLDS
     try:
-        run_compact(system, invariants, constraints, terminals, options, monitor, counts, box, Verdict,
+        run_compact(system, invariants, constraints, terminals, options, monitor, counts, box,
                     fingerprinter(system.schema), start)
-    except Stop as stop:
+    except _Stop as stop:
         verdict, last, prop, reason = stop.verdict, stop.state, stop.prop, stop.reason
     except KeyboardInterrupt:
         verdict, reason = Verdict.UNDETERMINED, "interrupted (Ctrl-C)"
@@ -500,7 +495,7 @@ def _search_compact(system, invariants, options, constraints, terminals, monitor
             gc.enable()
     seconds = time.perf_counter() - began
     distinct, generated = box["distinct"], box["generated0"] + sum(counts)
-    collision = distinct * max(generated - distinct, 0) / 2.0**64
+    collision = _collision_odds(distinct, generated)
     if note:
         reason = f"{reason}; {note}" if reason else note
     stats = Stats(distinct, generated, box["depth"], seconds, {a.name: c for a, c in zip(system.actions, counts)},
