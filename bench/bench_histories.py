@@ -3,7 +3,7 @@
     python3 bench/bench_histories.py [--data DIR] [--fail drop|returned-false] [--shrink none|weaken|delete]
                                      [--sequential SECONDS] [--repeat K] [-v]
 
-Checks every file in DIR/verdicts.tsv (default tests/data/jepsen-histories, a copy of ../shared/data/jepsen-histories) for linearizability
+Checks every file in DIR/verdicts.tsv (default tests/data/jepsen-histories: Porcupine's histories; provenance in its README) for linearizability
 with its model (register from null; kv per key), and prints, per model: files, operations, verdicts
 agreeing with Porcupine's, total time and the slowest file. Timing is the check alone (--shrink
 none, the default); --shrink weaken (or delete) also times the explanation of every failing
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from checker.logic.consistency import check_linearizable, check_sequential  # noqa: E402
 
-DATA = ROOT / "tests" / "data" / "jepsen-histories"  # a copy of ../shared/data/jepsen-histories
+DATA = ROOT / "tests" / "data" / "jepsen-histories"  # Porcupine's test histories (MIT; see its README)
 
 
 def _sequential(path: str, model: str, out) -> None:

@@ -24,7 +24,7 @@ ratios against baselines run in the same invocation, each in its own process; a 
 seconds over faultcheck's for the same question (> 1: faultcheck is faster), so where both explore the
 same states it is the ratio of states per second, distinct or generated alike:
 
-- hand       a hand-written plain-Python BFS of the same model: ../shared/reference/twophase_handwritten.py
+- hand       a hand-written plain-Python BFS of the same model: bench/baselines/twophase_handwritten.py
              for TwoPhase.tla (the project's reference baseline), bench/baselines/twophase_msgs_handwritten.py
              for the message-passing form (a flat model with the same states and steps)
 - minicheck  the PyPI package minicheck (bench/baselines/minicheck_twophase.py), TwoPhase.tla only
@@ -55,7 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 BASELINES = BENCH / "baselines"
-REFERENCE = ROOT.parent / "shared" / "reference" / "twophase_handwritten.py"
+REFERENCE = BASELINES / "twophase_handwritten.py"
 TLA = BENCH / "tla"
 CACHE = Path(tempfile.gettempdir()) / "faultcheck-bench"
 
@@ -459,7 +459,7 @@ def main() -> None:
     print(f"faultcheck bench — {m['cores']} cores ({m['usable_cores']} usable), {m['cpu']}; {m['python']}; "
           f"{m['platform']}; load average {load} at start")
     mc = minicheck_version()
-    print(f"baselines: hand-written BFS ({REFERENCE.relative_to(ROOT.parent)}), "
+    print(f"baselines: hand-written BFS ({REFERENCE.relative_to(ROOT)}), "
           f"minicheck {mc or 'not installed'}, TLC {'skipped' if not args.tlc else '(tla2tools.jar, 1 worker)'}; "
           f"ratio = baseline seconds / faultcheck seconds (>1: faultcheck faster)")
     table = Table()

@@ -4,7 +4,7 @@
 
 minicheck's `Protocol` is a tuple of named fields, one initial state, a function returning labelled
 successors and invariants over a {field: value} dict; `check_safety` explores it breadth first.
-The successor function is `../shared/reference/twophase_handwritten.py`'s, with a label per step
+The successor function is `bench/baselines/twophase_handwritten.py`'s, with a label per step
 (TLC's action names), so distinct counts equal TLC's and faultcheck's. minicheck counts no
 generated states (the line says generated=0). Prints the reference's line format (distinct, seconds
 of the search alone).

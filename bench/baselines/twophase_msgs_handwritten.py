@@ -3,7 +3,7 @@
     python3 bench/baselines/twophase_msgs_handwritten.py N
 
 The same transition system as `specs/two_phase_commit_ok.toml` with `rms=N`, written the way
-`../shared/reference/twophase_handwritten.py` writes TwoPhase.tla: one TM, N RMs, an unordered
+`bench/baselines/twophase_handwritten.py` (the reference) writes TwoPhase.tla: one TM, N RMs, an unordered
 network. Every message is sent at most once (the TM broadcasts Prepare once and decides once; an
 RM votes once), so the multiset network is a bitmask per message type and direction; the TM's
 timeout is armed exactly while it is undecided, so it needs no slot of its own. Each step consumes

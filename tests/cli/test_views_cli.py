@@ -63,6 +63,7 @@ def looks_like(fmt: str, text: str, raw: dict) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.needs_graphviz(fmt=("svg", "html"))
 def test_show_writes_each_format_to_stdout_and_to_a_file(fmt, tmp_path, capsys):
     raw = json.loads(TPC.read_text())
     code, out, err = run(capsys, "show", TPC, "--format", fmt)
@@ -170,6 +171,7 @@ def test_itf_errors_name_the_trace_file(case, make, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("fmt", ["dot", "svg", "graphml"])
+@pytest.mark.needs_graphviz(fmt=("svg",))
 def test_graph_writes_each_format_to_stdout_and_to_a_file(fmt, tmp_path, capsys):
     code, out, err = run(capsys, "graph", TLA_SPEC, "--set", "rms=1", "--format", fmt)
     assert code == 0 and err == ""

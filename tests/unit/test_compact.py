@@ -17,7 +17,11 @@ from checker.model import Int, Set, StateSchema
 from checker.spec import load_spec
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
-SEARCH_SPECS = [pytest.param(p, id=p.stem) for p in sorted(SPECS.glob("*.toml")) if load_spec(p).kind == "search"]
+# the largest spaces (over a second each on 2 cores) run with `pytest -m slow`; the other specs by default
+SLOW_SPECS = {"primary_backup_state_transfer", "quorum_register_abd", "paxos_ok", "multi_version_vectors",
+              "block_store_quorum", "chain_replication_head_reads"}
+SEARCH_SPECS = [pytest.param(p, id=p.stem, marks=[pytest.mark.slow] * (p.stem in SLOW_SPECS))
+                for p in sorted(SPECS.glob("*.toml")) if load_spec(p).kind == "search"]
 
 
 @pytest.mark.parametrize("path", SEARCH_SPECS)

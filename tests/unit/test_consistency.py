@@ -35,7 +35,7 @@ from checker.logic.consistency import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data" / "jepsen-histories"  # a copy of ../shared/data/jepsen-histories (MIT; see its README)
+DATA = ROOT / "tests" / "data" / "jepsen-histories"  # Porcupine's test histories (MIT; see its README)
 
 
 def needs_data(fn):  # the data is part of the repository: missing, it is a failure, never a skip
@@ -329,6 +329,7 @@ def test_kv_without_partitioning(name):
 
 
 @needs_data
+@pytest.mark.slow
 def test_explanations_of_the_corpus():
     """Every failing history's explanation fails on its own, is minimal for weakening, and names
     a completed operation; a few are checked operation by operation with the checker itself."""

@@ -10,6 +10,7 @@ import itertools
 import operator
 import random
 
+import pytest
 import z3
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -458,6 +459,7 @@ def _value_formula(int_ast, set_ast, raw):
 
 @SETTINGS
 @given(value_cases)
+@pytest.mark.slow
 def test_int_and_set_values_agree_with_the_reference(case):
     # every value of a random Int and a random set expression, under every binding of a node and an int
     int_ast, set_ast, raw = case
@@ -592,6 +594,7 @@ def _sat_with(formula, raw, slots):
 
 @settings(max_examples=100, deadline=None, derandomize=True)
 @given(cases, st.lists(states, min_size=3, max_size=3))
+@pytest.mark.slow
 def test_core_is_minimal_and_forces_falsity(case, others):
     ast, raw = case
     f = build(ast)

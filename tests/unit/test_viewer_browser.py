@@ -25,6 +25,7 @@ ACK_EARLY = ROOT / "counterexamples" / "primary_backup_ack_early.json"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 SCREENSHOT = ROOT / ".faultcheck" / "screenshots" / "trace-viewer.png"
+pytestmark = pytest.mark.needs_chromium
 
 
 def _find(path: str) -> str | None:

@@ -264,6 +264,7 @@ def lane_edges(lay: Layout, lane: str) -> dict[int, dict]:
 # -- the chart, read back from Graphviz's layout -------------------------------------------------------------------------
 
 
+@pytest.mark.needs_graphviz
 def test_committed_2pc_chart_has_its_lanes_rows_and_messages():
     trace = Trace.load(TPC)
     lay = Layout(to_dot(trace))
@@ -295,6 +296,7 @@ def test_committed_2pc_chart_has_its_lanes_rows_and_messages():
     assert drawn_messages(lay, trace, lanes) == by_hand
 
 
+@pytest.mark.needs_graphviz
 def test_each_row_marks_the_lane_where_its_step_happens():
     trace = Trace.load(TPC)
     lay = Layout(to_dot(trace))
@@ -305,6 +307,7 @@ def test_each_row_marks_the_lane_where_its_step_happens():
             assert lay.by_id[f"cell-{i}-{other}"]["shape"] == "point", (i, other)
 
 
+@pytest.mark.needs_graphviz
 def test_the_verdict_box_states_the_property_and_its_core():
     trace = Trace.load(TPC)
     raw = json.loads(TPC.read_text())
@@ -319,6 +322,7 @@ def test_the_verdict_box_states_the_property_and_its_core():
 
 
 @pytest.mark.parametrize("name", ["faulty", "fifo"])
+@pytest.mark.needs_graphviz
 def test_drops_copies_partitions_and_restarts_are_drawn(name, request):
     trace: Trace = request.getfixturevalue(name)
     assert [st.label for st in trace.steps[1:]] == [s if isinstance(s, str) else s[0] for s in FAULT_STEPS]
@@ -359,6 +363,7 @@ def test_drops_copies_partitions_and_restarts_are_drawn(name, request):
     assert {i for i in range(len(trace.steps)) if lay.by_id[f"row-{i}"]["fillcolor"] != "white"} == {5, 6}
 
 
+@pytest.mark.needs_graphviz
 def test_a_crash_without_restart_stays_down_to_the_end():
     trace = Trace.load(ACK_EARLY)
     crash = [i for i, st in enumerate(trace.steps) if st.kind == "crash"]
@@ -376,6 +381,7 @@ def test_a_crash_without_restart_stays_down_to_the_end():
     assert ends(drawn_messages(lay, trace, lanes)) == ends(expected_messages(trace))
 
 
+@pytest.mark.needs_graphviz
 def test_message_labels_keep_their_fields_in_order():
     trace = Trace.load(ACK_EARLY)
     lay = Layout(to_dot(trace))
@@ -383,6 +389,7 @@ def test_message_labels_keep_their_fields_in_order():
     assert "NewView(1, server2, [])" in labels
 
 
+@pytest.mark.needs_graphviz
 def test_a_low_level_model_has_lanes_from_its_steps_and_no_messages():
     trace = Trace.load(TLA)
     lay = Layout(to_dot(trace))
@@ -398,6 +405,7 @@ def test_a_low_level_model_has_lanes_from_its_steps_and_no_messages():
         assert lay.by_id[f"cell-{i}-{st.params[0] if st.params else 'system'}"]["shape"] == "circle"
 
 
+@pytest.mark.needs_graphviz
 def test_a_message_lost_in_a_crash_is_not_drawn_as_delivered(spec_dir):
     trace = walk(spec_dir / "lossy_crash.toml", ["crash rm2"])
     assert in_flight(trace.steps[1].state) == Counter({("Prepare", "tm1", "rm1"): 1})  # lost with the crash
@@ -408,6 +416,7 @@ def test_a_message_lost_in_a_crash_is_not_drawn_as_delivered(spec_dir):
     assert e.get("arrowhead") == "tee" or e["label"].startswith("✕"), (e["label"], e.get("arrowhead"), e["color"])
 
 
+@pytest.mark.needs_graphviz
 def test_every_node_has_a_lane_even_one_that_never_messages():
     trace = walk(ACK_EARLY_SPEC, ["write()@client1", "crash server2"])
     lay = Layout(to_dot(trace))
@@ -455,6 +464,7 @@ def ring_layout(ring) -> Layout:
     return Layout(to_dot(ring))
 
 
+@pytest.mark.needs_graphviz
 def test_a_long_chart_keeps_lanes_in_order_and_rows_in_time(ring, ring_layout):
     lay = ring_layout
     assert len(ring) == 40
@@ -478,6 +488,7 @@ def test_a_long_chart_keeps_lanes_in_order_and_rows_in_time(ring, ring_layout):
     assert drawn_messages(lay, ring, NODES) == expected_messages(ring)
 
 
+@pytest.mark.needs_graphviz
 def test_a_long_chart_is_a_sane_size(ring):
     svg = to_svg(ring)
     root = ET.fromstring(svg[svg.find("<svg"):])
@@ -489,6 +500,7 @@ def test_a_long_chart_is_a_sane_size(ring):
 
 
 @pytest.mark.parametrize("which", ["committed 2PC", "40-step ring"])
+@pytest.mark.needs_graphviz
 def test_each_message_stays_between_its_lanes(which, ring, ring_layout):
     trace, lay, lanes = ((Trace.load(TPC), None, ["tm1", "rm1", "rm2", "rm3"]) if which == "committed 2PC"
                          else (ring, ring_layout, NODES))
@@ -512,6 +524,7 @@ def test_each_message_stays_between_its_lanes(which, ring, ring_layout):
 
 
 @pytest.mark.parametrize("path", [TPC, ACK_EARLY, TLA], ids=lambda p: p.stem)
+@pytest.mark.needs_graphviz
 def test_svg_is_one_svg_document_with_the_charts_ids(path):
     trace = Trace.load(path)
     svg = to_svg(trace)
@@ -779,6 +792,7 @@ def data_of(page: Page) -> dict:
 
 
 @pytest.mark.parametrize("path", [TPC, ACK_EARLY], ids=lambda p: p.stem)
+@pytest.mark.needs_graphviz
 def test_html_is_self_contained(path):
     trace = Trace.load(path)
     text = to_html(trace)
@@ -808,6 +822,7 @@ def test_html_is_self_contained(path):
 
 
 @pytest.mark.parametrize("evil", ["</script><script>window.owned = 1</script>", "</SCRIPT >", "<\\/script>", "]]>"])
+@pytest.mark.needs_graphviz
 def test_a_state_holding_a_script_end_tag_stays_data(evil):
     trace = hand_trace("plain", evil)
     page = Page(to_html(trace))
@@ -815,6 +830,7 @@ def test_a_state_holding_a_script_end_tag_stays_data(evil):
     assert data_of(page)["steps"][1]["state"] == {"box": {"note": evil}, "n": 1}
 
 
+@pytest.mark.needs_graphviz
 def test_the_data_json_holds_no_html_comment_or_script_opener():
     trace = hand_trace("plain", "<!--<script>")
     page = Page(to_html(trace))
@@ -822,6 +838,7 @@ def test_the_data_json_holds_no_html_comment_or_script_opener():
     assert "<!--" not in data and "<script" not in data.lower()
 
 
+@pytest.mark.needs_graphviz
 def test_html_escapes_what_it_writes_as_markup():
     raw = hand_trace("a", "b").to_json()
     raw["protocol"] = "x:<b>bold</b>"
@@ -866,6 +883,7 @@ def dot_graph(dot: str) -> tuple[dict[int, str], list[tuple[int, int, str]]]:
     return nodes, edges
 
 
+@pytest.mark.needs_graphviz
 def test_graph_has_every_reachable_state():
     states, steps = bfs({"rms": 1})
     dot = state_graph(TLA_SPEC, params={"rms": 1})
@@ -880,6 +898,7 @@ def test_graph_has_every_reachable_state():
     assert "#b00020" not in dot  # no trace, nothing highlighted
 
 
+@pytest.mark.needs_graphviz
 def test_graph_highlights_the_path_of_a_trace():
     r = check(TLA_SPEC, params={"rms": 2}, out=None)
     trace = r.trace
