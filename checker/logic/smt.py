@@ -255,6 +255,11 @@ def _type_constraints(t: Any, vs: Sequence[Any]) -> list:
     if isinstance(t, Map):
         w = t.value.width
         return [c for i in range(len(t.keys)) for c in _type_constraints(t.value, vs[i * w:(i + 1) * w])]
+    if isinstance(t, Queue):  # one int slot: each element's rank + 1 a base-`t.base` digit, the first the lowest
+        q, b = vs[0], t.base
+        # no empty digit below a used one (the encoding of each queue is unique)
+        return [q >= 0, q < b**t.max_len] + [z3.Implies(q >= b ** (i + 1), q / b**i % b != 0)
+                                             for i in range(t.max_len - 1)]
     if isinstance(t, Seq):
         n, w = vs[0], t.elem.width
         out = [n >= 0, n <= t.max_len]
