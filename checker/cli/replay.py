@@ -1,12 +1,16 @@
 """`faultcheck replay [--live] TRACE` and `faultcheck export PROTOCOL --out DIR`.
 
-    faultcheck replay TRACE                  re-execute the trace on the model (is it still a counterexample?)
+    faultcheck replay TRACE [--spec SPEC] [--set NAME=VALUE]
+                                             re-execute the trace on the model and judge its end
+                                             (checker.trace.replay.reproduce)
     faultcheck replay --live TRACE [--impl MODULE:CLASS] [--out DIR] [--json]
                                              drive a real cluster through it (checker.runtime.replay)
     faultcheck export PROTOCOL --out DIR     a runnable reference implementation (checker.runtime.export)
 
-Exit codes of `replay --live`: 0 the violation reproduced on real processes, 1 the implementation
-diverged from the model (or the violation did not show on the real state), 2 bad input.
+Exit codes of `replay`: 0 every step matched and the end shows the recorded violation; 1 it does not
+(a step, the final state, a property the model lacks, a trace recorded for other params); 2 bad input.
+With --live: 0 the violation reproduced on real processes, 1 the implementation diverged from the model
+(or the violation did not show on the real state), 2 bad input.
 Wire them in with `add_parsers(sub)`; the commands' functions are `cmd_replay` and `cmd_export`.
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +29,12 @@ from ..trace import Trace, TraceError
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
-REPLAY_EPILOG = """exit codes: 0 the trace's violation reproduced (with --live: on real processes); 1 the
-implementation diverged from the model at a step (or the trace no longer replays on the model,
-without --live); 2 bad input (a malformed trace, a low-level model, a stale trace with --live)."""
+REPLAY_EPILOG = """exit codes: 0 the trace's violation reproduced: every step re-executes to its recorded state and
+the final state violates the recorded property (a lasso: its cycle closes, is fair and violates the liveness
+property; with --live: on real processes); 1 it does not (the first step that differs, a final state that
+satisfies the property, a property the model does not have, a trace recorded for other parameters or another
+protocol than --spec's; with --live: the implementation diverged from the model); 2 bad input (a malformed
+trace, a bad spec; with --live: a low-level model, a stale trace)."""
 
 
 def add_parsers(sub: Any) -> None:
@@ -34,7 +42,10 @@ def add_parsers(sub: Any) -> None:
     r = sub.add_parser(
         "replay",
         help="re-execute a trace on the model, or (--live) drive a real cluster through it step by step",
-        description="Without --live: re-execute the trace's steps on its model. With --live: start the trace's "
+        description="Without --live: re-execute the trace's steps on its model (the trace's protocol and "
+        "parameters, with the fault and network settings of the spec it names; or --spec's, which must be those "
+        "the trace was recorded for) and check that its final state violates the property it names. With "
+        "--live: start the trace's "
         "protocol as real processes on 127.0.0.1 holding every message, take each step for real (deliver "
         "exactly this message, fire this timer, SIGKILL, restart from the durable file, ...), compare every "
         "live node's state with the trace's after each step, and evaluate the violated property on the real "
@@ -53,8 +64,11 @@ def add_parsers(sub: Any) -> None:
     r.add_argument(
         "--spec",
         metavar="SPEC",
-        help="the spec to take the network and fault settings from (default: the one the trace names)",
+        help="the spec to take the protocol, parameters, network and fault settings from (default: the one the "
+        "trace names, with the trace's parameters); a trace recorded for others does not replay",
     )
+    r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="without --live: override a parameter (of --spec, else of the trace)")
     r.add_argument(
         "--out",
         metavar="DIR",
@@ -105,6 +119,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         trace = Trace.load(path)
     except TraceError as e:
         return _error(str(e))
+    if not args.live:
+        return _replay_on_model(args, path, trace)
     spec_path = _find_spec(trace, path, args.spec)
     try:
         if spec_path is not None:
@@ -132,12 +148,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except SpecError as e:
         return _error(f"{path}: {e}")
     checked = replay(system, trace)
-    if not args.live:
-        if checked.ok:
-            print(f"ok   {path}: replays on the model ({len(trace)} steps; {trace.property or trace.verdict})")
-            return EXIT_OK
-        print(f"FAIL {path}: {checked.message}")
-        return EXIT_FAIL
     if not checked.ok:
         hint = "" if spec_path is not None else " (the trace names no spec it could be checked with; try --spec)"
         return _error(f"{path}: does not replay on the model, so it cannot be replayed live: {checked.message}{hint}")
@@ -156,10 +166,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
             f"property {trace.property}"
         )
     try:
-        result = live_replay(trace, schema=system.schema, judge=judge, impl=args.impl, paths=paths, out=out, echo=echo)
+        result = live_replay(
+            trace, schema=system.schema, judge=judge, impl=args.impl, paths=paths, out=out, own_out=not args.out,
+            echo=echo,
+        )
     except ReplayError as e:
         return _error(f"{path}: {e}")
-    code = EXIT_OK if result.reproduced else EXIT_FAIL
+    code = 3 if result.interrupted else EXIT_OK if result.reproduced else EXIT_FAIL
+    if result.interrupted:  # Ctrl-C: one line; what was recorded is in report.json and history.json
+        if args.json:
+            print(json.dumps({"trace": str(path), "exit_code": code, **result.to_json()}), flush=True)
+        print(f"faultcheck: {path}: {result.message}; what was recorded is in {out / 'report.json'}", file=sys.stderr)
+        return code
     if args.json:
         print(json.dumps({"trace": str(path), "exit_code": code, **result.to_json()}), flush=True)
         return code
@@ -168,6 +186,112 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for line in (e["traceback"] or "").rstrip().splitlines():
             print(f"         {line}")
     print(f"{'ok  ' if result.reproduced else 'FAIL'} {path}: {result.message} (logs: {out / 'logs'})", flush=True)
+    return code
+
+
+def _replay_on_model(args: argparse.Namespace, path: Path, trace: Trace) -> int:
+    """Without --live: rebuild the model, replay every step and judge the end (`reproduce`)."""
+    from . import parse_sets
+
+    overrides = parse_sets(args.set)
+    try:
+        spec, source = _spec_for(trace, path, args.spec, overrides)
+        if trace.protocol != spec.protocol:
+            return _report(args, path, False, f"recorded for protocol {trace.protocol}, {source} {spec.protocol}")
+        unknown = [k for k in trace.params if k not in getattr(spec.model_class, "_params", trace.params)]
+        if unknown:
+            return _report(args, path, False, f"recorded for {unknown[0]}={json.dumps(trace.params[unknown[0]])}, "
+                           f"{spec.protocol} has no parameter {unknown[0]!r}")
+        model = spec.instantiate()
+        differs = _params_differ(trace.params, json.loads(json.dumps(dict(model.params), default=str)))
+        if differs:
+            return _report(args, path, False, f"recorded for {differs[0]}, {source} {differs[1]}")
+        system, properties = _model_of(spec, model)
+    except SpecError as e:
+        return _error(f"{path}: {e}")
+    from ..trace.replay import reproduce
+
+    try:
+        r = reproduce(system, trace, properties)
+    except Exception as e:  # the model's own code raised while replaying
+        return _error(f"{path}: replaying it on {trace.protocol} raised {type(e).__name__}: {e}")
+    return _report(args, path, r.ok, r.message, r.step)
+
+
+def _spec_for(trace: Trace, path: Path, given: str | None, overrides: dict[str, Any]) -> tuple[Any, str]:
+    """The spec to replay on, and how a mismatch names it: --spec as it is (with --set); else the spec the
+    trace names with the trace's parameters; else the trace's protocol alone, with default settings."""
+    from ..spec import spec_for_model
+    from ..spec.load import project_root, resolve_protocol
+
+    spec_path = _find_spec(trace, path, given)
+    if given is not None:
+        return load_spec(spec_path).with_params(overrides), "the spec says"  # type: ignore[arg-type]
+    source = "--set says" if overrides else "the spec says"
+    if spec_path is not None:
+        return load_spec(spec_path).with_params({**trace.params, **overrides}), source
+    where = str(path)
+    cls = resolve_protocol(trace.protocol, where, [Path.cwd(), project_root(path.resolve().parent)])
+    spec = replace(spec_for_model(cls), protocol=trace.protocol)
+    return spec.with_params({**trace.params, **overrides}), source
+
+
+def _params_differ(recorded: dict[str, Any], have: dict[str, Any]) -> tuple[str, str] | None:
+    """('rms=3', 'rms=4'): the parameters whose values differ, as recorded and as the model has them."""
+    keys = [k for k in sorted({*recorded, *have}) if recorded.get(k, _UNSET) != have.get(k, _UNSET)]
+    if not keys:
+        return None
+
+    def show(d: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={json.dumps(d[k])}" if k in d else f"no {k}" for k in keys)
+
+    return show(recorded), show(have)
+
+
+_UNSET = object()
+
+
+def _model_of(spec: Any, model: Any) -> tuple[Any, Any]:
+    """The spec's transition system and every property a trace of it may name."""
+    from ..logic import PropertyError
+    from ..spec.properties import history_predicates
+    from ..spec.run import _system
+    from ..trace.replay import Properties
+
+    system = _system(spec, model, False)
+    try:
+        props = Properties.of(system, model.predicates("liveness"), fairness=spec.fairness,
+                              extra=history_predicates(spec, system))
+    except PropertyError as e:
+        raise SpecError(f"{spec.where}: {e}") from None
+    if "converges" in spec.consistency:
+        props = replace(props, state={**props.state, "Converges": _converges(spec.consistency["converges"], system)})
+    return system, props
+
+
+def _converges(role_field: str, system: Any):
+    """[consistency] converges = "role.field" on one state (as checker.spec.properties.check_convergence
+    judges it): false only in a quiescent state where the role's nodes hold different values."""
+    role, _, fld = role_field.partition(".")
+    schema = system.schema
+    nodes = schema.groups.get(role, ())
+
+    def holds(raw: tuple) -> bool:
+        if any(t != raw for a in system.actions for t in a.successors(raw)):
+            return True
+        st = schema.decode(raw)
+        return len({st[n]._asdict()[fld] for n in nodes}) <= 1
+
+    return holds
+
+
+def _report(args: argparse.Namespace, path: Path, ok: bool, message: str, step: int | None = None) -> int:
+    code = EXIT_OK if ok else EXIT_FAIL
+    if getattr(args, "json", False):
+        print(json.dumps({"trace": str(path), "exit_code": code, "ok": ok, "step": step, "message": message}),
+              flush=True)
+    else:
+        print(f"{'ok  ' if ok else 'FAIL'} {path}: {message}", flush=True)
     return code
 
 

@@ -4,7 +4,8 @@ Renderers read traces and never re-run the model. Imports `checker.semantics` an
 """
 
 from .format import FORMAT, Trace, TraceError, TraceStep, build_trace
-from .replay import Replay, replay
+from .replay import Properties, Replay, replay, reproduce
 from .text import render_text
 
-__all__ = ["FORMAT", "Replay", "Trace", "TraceError", "TraceStep", "build_trace", "render_text", "replay"]
+__all__ = ["FORMAT", "Properties", "Replay", "Trace", "TraceError", "TraceStep", "build_trace", "render_text", "replay",
+           "reproduce"]

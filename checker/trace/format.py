@@ -162,16 +162,12 @@ class Trace:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Trace:
         """Read a trace file; any problem is a TraceError naming the file."""
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise TraceError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise TraceError(f"{path}: cannot read: {e}") from None
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise TraceError(f"{path}: not valid JSON (truncated?): {e.msg} at line {e.lineno}") from None
+        from ..model.inputs import TRACE_LIMIT, InputError, read_json
+
+        try:  # a regular file of at most TRACE_LIMIT bytes, UTF-8, JSON nested a sane depth
+            obj = read_json(path, TRACE_LIMIT, "trace")
+        except InputError as e:
+            raise TraceError(str(e)) from None
         return cls.from_json(obj, str(path))
 
 
