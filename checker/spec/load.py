@@ -9,7 +9,8 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
     invariants = ["TypeOK", "TCConsistent"]                # default: every @invariant
     expected = "holds"       # or "violated"; for kind = "induct": "inductive" or "not_inductive"
     violates = "TCConsistent"                              # with expected = "violated"
-    counterexample = "counterexamples/<spec-stem>.json"    # committed trace, relative to the project
+    counterexample = "counterexamples/<spec-stem>.json"    # committed trace, relative to the project;
+                             # it must lie inside the project (spec/paths.py): --update writes it
     check_deadlock = true    # default: true for low-level models, false for protocols
     accept_bounds = false    # true: a bounded search that finds nothing counts as expected
     [consistency]            # protocols with a client history: history = "linearizable" | "sequential",
@@ -45,7 +46,6 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,6 +54,7 @@ from typing import Any
 from ..model import Model, ModelError
 from ..model.faults import FaultError, Faults
 from ..model.node import Protocol
+from .paths import PathError, inside, write_root
 
 SPEC_FORMAT = 1
 KINDS = ("search", "induct")
@@ -200,18 +201,14 @@ def load_spec(path: str | Path) -> Spec:
     >>> spec.expected, spec.params, spec.model_class.__name__
     ('holds', {'rms': 3}, 'TwoPhase')
     """
+    from ..model.inputs import SPEC_LIMIT, InputError, read_toml
+
     path = Path(path)
     where = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(f"{where}: no such file") from None
-    except IsADirectoryError:
-        raise SpecError(f"{where}: is a directory, not a spec file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"{where}: cannot read: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"{where}: not valid TOML: {e}") from None
+    try:  # a regular file of at most SPEC_LIMIT bytes, UTF-8, TOML nested a sane depth
+        data = read_toml(path, SPEC_LIMIT, "spec")
+    except InputError as e:
+        raise SpecError(str(e)) from None
 
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
@@ -335,6 +332,11 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError(f"{where}: faults: {e}") from None
 
     root = project_root(path.resolve().parent)
+    if counterexample is not None:
+        try:
+            inside(root / counterexample, write_root(path), where=where, field="counterexample", shown=counterexample)
+        except PathError as e:
+            raise SpecError(str(e)) from None
     model_class = resolve_protocol(data["protocol"], where, [path.resolve().parent, root])
     spec = Spec(
         path=path,

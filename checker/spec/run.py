@@ -6,6 +6,7 @@ internal error, 3 undetermined. Imports every layer below; nothing imports this.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..semantics import TransitionSystem, from_model
 from ..semantics.nodes import from_protocol
 from ..trace import Trace, TraceError, build_trace, replay
 from .load import Spec, SpecError, load_spec, spec_for_model
+from .paths import PathError, inside, write_root
 from .properties import check_convergence, check_liveness, history_predicates, liveness_properties
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_ERROR, EXIT_UNDETERMINED = 0, 1, 2, 3
@@ -143,7 +145,9 @@ def check(
     (None: nowhere); a committed counterexample is rewritten only with `update`. With `lint` and an `out`
     folder, formula invariants are linted by Z3 when `out`'s cache has not seen them (warnings in the
     result). `kind="induct"` asks whether a search spec's invariants are inductive.
-    Bad input raises `SpecError` (one line); everything else is in the result.
+    Bad input raises `SpecError` (one line); everything else is in the result. A committed
+    counterexample must lie inside the spec's project, and `update` never overwrites a file there
+    that is not a faultcheck trace (both `SpecError`).
     """
     if isinstance(spec_or_model, Spec):
         spec = spec_or_model
@@ -151,8 +155,12 @@ def check(
         spec = load_spec(spec_or_model)
     else:
         spec = spec_for_model(spec_or_model)
+    declared = _declared_params(spec)
     if params:
         spec = spec.with_params(params)
+    committed = _committed(spec)
+    if update and committed is not None and spec.expected == "violated" and (why := _not_a_trace(committed)):
+        raise SpecError(_why_not_overwritten(spec, committed, why))
     model = spec.instantiate()
     names = tuple(invariants) if invariants is not None else spec.invariants
     if names is not None:
@@ -189,9 +197,12 @@ def check(
     if lives and strategy != "bfs":
         raise SpecError(f"{spec.where}: liveness is checked on the whole state graph: strategy {strategy} cannot")
     red = _symmetry(spec, model, system, invs, lives, symmetry)
+    searched = reduced(system, red) if red is not None else system
+    if checkpoint_dir is not None or resume is not None:  # what a checkpoint records and a resume compares
+        searched = replace(searched, name=_identity(spec, red))
     try:
         result = search(
-            reduced(system, red) if red is not None else system,
+            searched,
             invs,
             options,
             constraints=_predicates(system, "constraint", None, spec.where),
@@ -207,7 +218,7 @@ def check(
         result = check_liveness(spec, system, lives, options, result)
     if "converges" in spec.consistency and result.verdict is Verdict.HOLDS:
         result = check_convergence(spec, system, options, result)
-    judged = _judge(spec, model, system, invs, result, out, update)
+    judged = _judge(spec, model, system, invs, result, out, update, committed, declared)
     judged = replace(judged, symmetry=red.describe() if red is not None else None, workers=workers, strategy=strategy)
     if simplest and result.verdict is Verdict.VIOLATED and out is not None:
         judged = replace(judged, details=judged.details + (_simplest(spec, system, invs, result, out, options),))
@@ -349,8 +360,69 @@ def _deadlock_default(spec: Spec, model: Model | Protocol) -> bool:
     return not isinstance(model, Protocol)  # a protocol with nothing left to do is quiescent, not deadlocked
 
 
+def _identity(spec: Spec, red: Reduction | None) -> str:
+    """The searched system's name while checkpointing: the protocol, the spec file and the reduction, so
+    that a checkpoint of another spec (or of the same one with symmetry on or off) is refused."""
+    where = str(spec.path.resolve()) if spec.path is not None else "no spec file"
+    return f"{spec.protocol} ({where})" + (f", {red.describe()}" if red is not None else "")
+
+
+def _declared_params(spec: Spec) -> dict[str, Any]:
+    """Every parameter of the spec's model as the spec file sets it (defaults filled in), in JSON's terms."""
+    names = getattr(spec.model_class, "_params", {})
+    return _as_json({n: spec.params.get(n, p.default) for n, p in names.items()})
+
+
+def _as_json(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
+
+
+def _committed(spec: Spec) -> Path | None:
+    """The committed counterexample's path, resolved, and checked to lie inside the spec's project."""
+    if spec.counterexample is None:
+        return None
+    root = write_root(spec.path) if spec.path is not None else spec.root
+    try:
+        return inside(spec.root / spec.counterexample, root, where=spec.where, field="counterexample",
+                      shown=spec.counterexample)
+    except PathError as e:
+        raise SpecError(str(e)) from None
+
+
+def _not_a_trace(path: Path) -> str | None:
+    """Why the file at `path` is not a faultcheck trace, or None (also when there is no file)."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        Trace.load(path)
+    except TraceError as e:
+        return str(e).removeprefix(f"{path}: ")
+    return None
+
+
+def _why_not_overwritten(spec: Spec, path: Path, why: str) -> str:
+    return (f"{spec.where}: counterexample: {path} exists and is not a faultcheck trace ({why}); --update "
+            "overwrites only traces: move it away or fix the spec's counterexample path")
+
+
+def _stale(old: Trace, spec: Spec, declared: dict[str, Any]) -> str | None:
+    """How a committed trace was recorded for another protocol or other parameters than the spec's."""
+    if old.protocol != spec.protocol:
+        return f"recorded for protocol {old.protocol}, the spec says {spec.protocol}"
+    recorded = _as_json(old.params)
+    if recorded == declared:
+        return None
+    keys = sorted(k for k in {*recorded, *declared} if recorded.get(k, ...) != declared.get(k, ...))
+
+    def show(params: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={json.dumps(params[k])}" if k in params else f"no {k}" for k in keys)
+
+    return f"recorded for {show(recorded)}, the spec says {show(declared)}"
+
+
 def _judge(spec: Spec, model: Model, system: TransitionSystem, invs: list[Predicate], result: SearchResult,
-           out: str | os.PathLike | None, update: bool) -> CheckResult:
+           out: str | os.PathLike | None, update: bool, committed: Path | None,
+           declared: dict[str, Any]) -> CheckResult:
     trace = None
     written = None
     v = result.verdict
@@ -366,7 +438,6 @@ def _judge(spec: Spec, model: Model, system: TransitionSystem, invs: list[Predic
             trace.extra["loop"] = result.loop
         if out is not None:
             written = str(trace.save(Path(out) / f"{spec.name}.json"))
-    committed = spec.counterexample_path()
     common = dict(spec=spec.where, verdict=v, expected=spec.expected, stats=result.stats, property=result.property,
                   trace=trace, reason=result.reason, error=result.error, params=dict(model.params), written=written)
     shown = str(spec.counterexample) if committed is not None else written
@@ -392,20 +463,27 @@ def _judge(spec: Spec, model: Model, system: TransitionSystem, invs: list[Predic
     assert trace is not None
     if committed is None:
         return done(True, EXIT_OK, f"violated {result.property}, as expected ({len(trace)} steps)")
-    return _against_committed(spec, system, invs, trace, committed, update, done)
+    return _against_committed(spec, system, invs, trace, committed, update, done, declared)
 
 
-def _against_committed(spec, system, invs, trace, committed: Path, update: bool, done) -> CheckResult:
-    """The regression check: the committed counterexample must replay to the same violation and
-    be no longer than the one just found. `update` rewrites it only when it fails that."""
+def _against_committed(spec, system, invs, trace, committed: Path, update: bool, done,
+                       declared: dict[str, Any]) -> CheckResult:
+    """The regression check: the committed counterexample must be recorded for the spec's protocol and
+    parameters, replay to the same violation and be no longer than the one just found. `update`
+    rewrites it only when it fails that, only with a trace of the spec's own parameters, and only
+    over a faultcheck trace."""
     rel = str(spec.counterexample)
     problem = None
-    if not committed.is_file():
+    overridden = _as_json(trace.params) != declared  # --set: this run's trace is for other parameters
+    if not committed.exists() and not committed.is_symlink():
         problem = f"counterexample {rel} is missing"
     else:
         try:
             old = Trace.load(committed)
-            if old.params != trace.params:  # parameters overridden (--set): the committed trace is for others
+            stale = _stale(old, spec, declared)
+            if stale is not None:
+                raise TraceError(f"counterexample {rel} is stale: {stale}")
+            if overridden:
                 return done(True, EXIT_OK, f"violated {spec.violates}, as expected ({len(trace)} steps; {rel} is for "
                             f"params {old.params}, not compared)")
             r = replay(system, old)
@@ -421,6 +499,12 @@ def _against_committed(spec, system, invs, trace, committed: Path, update: bool,
     if problem is None:
         return done(True, EXIT_OK, f"violated {spec.violates}, as expected; {rel} replays ({len(trace)} steps)")
     if update:
+        if overridden:
+            return done(False, EXIT_UNEXPECTED, f"{problem}; not rewritten: this run's params {trace.params} are not "
+                        "the spec's (--update rewrites it without --set)")
+        why = _not_a_trace(committed)
+        if why is not None:
+            raise SpecError(_why_not_overwritten(spec, committed, why))
         trace.save(committed)
         return done(True, EXIT_OK, f"{problem}; rewritten with the new {len(trace)}-step trace (--update)")
     return done(False, EXIT_UNEXPECTED, f"{problem} (rerun with --update to rewrite it)")

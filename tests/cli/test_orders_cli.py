@@ -181,7 +181,7 @@ def test_resume_an_interrupted_run(capsys, tmp_path):
     ckpt = tmp_path / "ckpt"
     part = check(HOLDS, out=None, checkpoint_dir=ckpt, checkpoint_every=1e-6, monitor=StopAfter(4))
     assert part.exit_code == 3 and part.reason.startswith("interrupted")
-    assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint.pickle"]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint.npz"]
     code, lines, _ = run(capsys, "check", HOLDS, "--resume", ckpt, "--json", "-q", "--out", tmp_path)
     assert code == 0
     distinct, depth = naive_levels(HOLDS)
@@ -208,7 +208,7 @@ def test_checkpoints_on_the_command_line(capsys, tmp_path):
         tmp_path,
     )
     assert code == 0
-    assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint.pickle"]  # written, nothing temporary left
+    assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint.npz"]  # written, nothing temporary left
     code, again, _ = run(capsys, "check", HOLDS, "--resume", ckpt, "--json", "-q", "--out", tmp_path)
     assert code == 0
     assert (again[0]["distinct_states"], again[0]["states_generated"], again[0]["depth"]) == (

@@ -401,6 +401,10 @@ def test_the_committed_counterexample_is_not_rewritten_without_update(tmp_path):
     assert (r.ok, r.exit_code) == (False, 1)
     assert r.counterexample == "counterexamples/two_phase_commit_tla_early_commit.json"
     assert cex.read_text() == "{}"
+    with pytest.raises(SpecError, match="is not a faultcheck trace"):  # --update overwrites only traces
+        check(tmp_path / "specs" / "two_phase_commit_tla_early_commit.toml", out=None, update=True)
+    assert cex.read_text() == "{}"
+    cex.unlink()
     r = check(tmp_path / "specs" / "two_phase_commit_tla_early_commit.toml", out=None, update=True)
     assert r.ok and len(Trace.load(cex)) == 5
 
