@@ -101,9 +101,21 @@ def _find_spec(trace: Trace, path: Path, given: str | None) -> Path | None:
         return Path(given)
     if not trace.spec:
         return None
+    from ..spec.paths import PathError, inside, write_root
+
+    # loading a spec imports its protocol's code: a spec the trace names must lie in the trace's project or
+    # in the project the command runs in, never wherever a doctored trace points
+    roots = (write_root(path), write_root(Path.cwd() / "x"))
     for base in (Path.cwd(), path.resolve().parent, path.resolve().parent.parent):
         p = base / trace.spec
         if p.is_file():
+            try:
+                inside(p, roots[0], where=str(path), field="spec", shown=trace.spec)
+            except PathError as e:
+                try:
+                    inside(p, roots[1], where=str(path), field="spec", shown=trace.spec)
+                except PathError:
+                    raise SpecError(f"{e}; pass --spec to replay it with a spec of your choice") from None
             return p
     return None
 
@@ -206,7 +218,11 @@ def _replay_on_model(args: argparse.Namespace, path: Path, trace: Trace) -> int:
         differs = _params_differ(trace.params, json.loads(json.dumps(dict(model.params), default=str)))
         if differs:
             return _report(args, path, False, f"recorded for {differs[0]}, {source} {differs[1]}")
-        system, properties = _model_of(spec, model)
+        from ..spec.properties import replay_properties
+        from ..spec.run import system_of
+
+        system = system_of(spec, model, False)
+        properties = replay_properties(spec, model, system)
     except SpecError as e:
         return _error(f"{path}: {e}")
     from ..trace.replay import reproduce
@@ -249,40 +265,6 @@ def _params_differ(recorded: dict[str, Any], have: dict[str, Any]) -> tuple[str,
 
 
 _UNSET = object()
-
-
-def _model_of(spec: Any, model: Any) -> tuple[Any, Any]:
-    """The spec's transition system and every property a trace of it may name."""
-    from ..logic import PropertyError
-    from ..spec.properties import history_predicates
-    from ..spec.run import _system
-    from ..trace.replay import Properties
-
-    system = _system(spec, model, False)
-    try:
-        props = Properties.of(system, model.predicates("liveness"), fairness=spec.fairness,
-                              extra=history_predicates(spec, system))
-    except PropertyError as e:
-        raise SpecError(f"{spec.where}: {e}") from None
-    if "converges" in spec.consistency:
-        props = replace(props, state={**props.state, "Converges": _converges(spec.consistency["converges"], system)})
-    return system, props
-
-
-def _converges(role_field: str, system: Any):
-    """[consistency] converges = "role.field" on one state (as checker.spec.properties.check_convergence
-    judges it): false only in a quiescent state where the role's nodes hold different values."""
-    role, _, fld = role_field.partition(".")
-    schema = system.schema
-    nodes = schema.groups.get(role, ())
-
-    def holds(raw: tuple) -> bool:
-        if any(t != raw for a in system.actions for t in a.successors(raw)):
-            return True
-        st = schema.decode(raw)
-        return len({st[n]._asdict()[fld] for n in nodes}) <= 1
-
-    return holds
 
 
 def _report(args: argparse.Namespace, path: Path, ok: bool, message: str, step: int | None = None) -> int:

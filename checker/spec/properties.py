@@ -16,6 +16,7 @@ from ..logic import Predicate, PropertyError
 from ..model import Model
 from ..model.node import Protocol
 from ..semantics import TransitionSystem
+from ..trace.replay import Properties
 from .load import CONSISTENCY_PROPERTIES, Spec, SpecError
 
 
@@ -148,3 +149,32 @@ def budget_spent(system: TransitionSystem, cycle: list[tuple]) -> str:
 
 
 __all__ = ["check_convergence", "check_liveness", "history_of", "history_predicates", "liveness_properties"]
+
+
+def replay_properties(spec: Spec, model: Model | Protocol, system: TransitionSystem) -> Properties:
+    """Every property a trace of this spec may name, as `checker.trace.replay.reproduce` judges them: the
+    invariants, terminals and liveness properties of the model, the spec's history checks and `Converges`
+    (on one state: false only in a quiescent state where the role's nodes hold different values), under the
+    spec's fairness. `check` judges committed counterexamples with it, and `faultcheck replay` any trace."""
+    try:
+        props = Properties.of(system, model.predicates("liveness"), fairness=spec.fairness,
+                              extra=history_predicates(spec, system))
+    except PropertyError as e:
+        raise SpecError(f"{spec.where}: {e}") from None
+    if "converges" in spec.consistency:
+        props = replace(props, state={**props.state, "Converges": _converged(spec.consistency["converges"], system)})
+    return props
+
+
+def _converged(role_field: str, system: TransitionSystem):
+    role, _, fld = role_field.partition(".")
+    schema = system.schema
+    nodes = schema.groups.get(role, ())
+
+    def holds(raw: tuple) -> bool:
+        if any(t != raw for a in system.actions for t in a.successors(raw)):
+            return True
+        st = schema.decode(raw)
+        return len({st[n]._asdict()[fld] for n in nodes}) <= 1
+
+    return holds

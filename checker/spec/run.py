@@ -20,10 +20,10 @@ from ..model import Model, ModelError
 from ..model.node import Protocol
 from ..semantics import TransitionSystem, from_model
 from ..semantics.nodes import from_protocol
-from ..trace import Trace, TraceError, build_trace, replay
+from ..trace import Trace, TraceError, build_trace, reproduce
 from .load import Spec, SpecError, load_spec, spec_for_model
 from .paths import PathError, inside, write_root
-from .properties import check_convergence, check_liveness, history_predicates, liveness_properties
+from .properties import check_convergence, check_liveness, history_predicates, liveness_properties, replay_properties
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_ERROR, EXIT_UNDETERMINED = 0, 1, 2, 3
 
@@ -168,7 +168,7 @@ def check(
         for n in names:
             if n not in known:
                 raise SpecError(f"{spec.where}: unknown invariant {n!r} (invariants: {', '.join(known) or 'none'})")
-    system = _system(spec, model, check_determinism)
+    system = system_of(spec, model, check_determinism)
     invs = _predicates(system, "invariant", names, spec.where) + history_predicates(spec, system)
     if (kind or spec.kind) == "induct":
         return _check_induct(spec, model, system, invs, max_states if max_states is not None
@@ -298,11 +298,11 @@ def prepare(path: str | os.PathLike, params: dict[str, Any] | None = None) -> tu
     if params:
         spec = spec.with_params(params)
     model = spec.instantiate()
-    system = _system(spec, model, False)
+    system = system_of(spec, model, False)
     return system, _predicates(system, "invariant", spec.invariants, spec.where)
 
 
-def _system(spec: Spec, model: Model | Protocol, check_determinism: bool) -> TransitionSystem:
+def system_of(spec: Spec, model: Model | Protocol, check_determinism: bool) -> TransitionSystem:
     try:
         if isinstance(model, Protocol):
             return from_protocol(model, network=spec.network.get("in_flight", "multiset"),
@@ -463,10 +463,10 @@ def _judge(spec: Spec, model: Model, system: TransitionSystem, invs: list[Predic
     assert trace is not None
     if committed is None:
         return done(True, EXIT_OK, f"violated {result.property}, as expected ({len(trace)} steps)")
-    return _against_committed(spec, system, invs, trace, committed, update, done, declared)
+    return _against_committed(spec, model, system, trace, committed, update, done, declared)
 
 
-def _against_committed(spec, system, invs, trace, committed: Path, update: bool, done,
+def _against_committed(spec, model, system, trace, committed: Path, update: bool, done,
                        declared: dict[str, Any]) -> CheckResult:
     """The regression check: the committed counterexample must be recorded for the spec's protocol and
     parameters, replay to the same violation and be no longer than the one just found. `update`
@@ -486,12 +486,12 @@ def _against_committed(spec, system, invs, trace, committed: Path, update: bool,
             if overridden:
                 return done(True, EXIT_OK, f"violated {spec.violates}, as expected ({len(trace)} steps; {rel} is for "
                             f"params {old.params}, not compared)")
-            r = replay(system, old)
-            if not r.ok:
+            r = reproduce(system, old, replay_properties(spec, model, system))
+            if not r.ok and r.step is not None:
                 problem = f"counterexample {rel} no longer replays: {r.message}"
-            elif old.property != spec.violates or (_lasso_broken(old, r.path) if old.extra.get("loop") is not None
-                                                   else _holds(system, invs, spec.violates, r.path[-1])):
-                problem = f"counterexample {rel} replays but no longer ends in a violation of {spec.violates}"
+            elif old.property != spec.violates or not r.ok:
+                problem = (f"counterexample {rel} replays but no longer ends in a violation of {spec.violates}"
+                           + (f": {r.message}" if not r.ok else f" (it records {old.property})"))
             elif len(trace) < len(old):
                 problem = f"counterexample {rel} has {len(old)} steps; a shorter one ({len(trace)}) exists"
         except TraceError as e:
@@ -530,16 +530,3 @@ def _violation_core(invs: list[Predicate], name: str | None, raw: tuple) -> dict
     if atoms is not None:
         out["fields"] = [{"field": a.label, "value": a.value(raw)} for a in atoms]
     return out
-
-
-def _lasso_broken(trace: Trace, path: tuple) -> bool:
-    """Whether a replayed lasso no longer closes its cycle (its fairness is the search's to judge)."""
-    loop = trace.extra.get("loop")
-    return not (isinstance(loop, int) and 0 <= loop < len(path) and path[-1] == path[loop])
-
-
-def _holds(system: TransitionSystem, invs: list[Predicate], name: str, raw: tuple) -> bool:
-    """Whether property `name` holds in state `raw` (for "deadlock": whether some step is enabled)."""
-    if name == "deadlock":
-        return any(a.successors(raw) for a in system.actions)
-    return all(p.check(raw) for p in invs if p.name == name)

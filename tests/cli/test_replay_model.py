@@ -260,3 +260,22 @@ def test_a_state_the_trace_does_not_record_is_named_with_its_field():
     trace.steps[2].state["n"] = 3
     r = reproduce(system, trace, Properties.of(system))
     assert not r.ok and r.step == 2 and r.message == 'step 2 (Inc): the state differs: n recorded 3, replay gives 2'
+
+
+def test_a_spec_the_trace_names_outside_its_project_is_not_loaded(tmp_path, capsys, monkeypatch):
+    """Loading a spec imports its protocol's code: a trace cannot point replay at a spec elsewhere."""
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    marker = tmp_path / "RAN"
+    (evil / "boom.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (evil / "boom.toml").write_text('protocol = "boom:M"\nexpect = "holds"\n')
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text("")
+    t = proj / "t.json"
+    t.write_text(json.dumps({**doc("two_phase_commit_tla_early_commit"), "spec": str(evil / "boom.toml")}))
+    monkeypatch.chdir(proj)
+    code, out, err = replay(capsys, str(t))
+    assert code == 2 and len(err) == 1
+    assert "outside the project root" in err[0] and "--spec" in err[0]
+    assert not marker.exists()
