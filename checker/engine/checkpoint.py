@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import time
 import zipfile
@@ -232,6 +233,8 @@ def load_checkpoint(where: str | os.PathLike, system: TransitionSystem, invarian
         else:
             path = path / FILE
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or a device would block or never end
+            raise CheckpointError(f"{path}: not a regular file, so not a checkpoint")
         with open(path, "rb") as f:
             magic = f.read(4)
     except FileNotFoundError:

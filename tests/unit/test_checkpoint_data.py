@@ -418,3 +418,13 @@ def test_a_doctored_checkpoint_on_the_command_line_is_exit_2_in_one_line(tmp_pat
     code = main(["check", str(HOLDS), "--resume", str(ckpt), "-q", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and str(ckpt / FILE) in err[0] and "checksum" in err[0]
+
+
+def test_a_named_pipe_as_checkpoint_is_refused_without_blocking(tmp_path, capsys):
+    """Opening a FIFO for reading blocks until a writer comes: it must be refused before it is opened."""
+    fifo = tmp_path / FILE
+    os.mkfifo(fifo)
+    code = main(["check", str(Path(__file__).resolve().parents[2] / "specs" / "two_phase_commit_tla.toml"),
+                 "-q", "--out", str(tmp_path / "out"), "--resume", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and str(fifo) in err[0] and "not a regular file" in err[0]
