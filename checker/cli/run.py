@@ -5,10 +5,13 @@
 
 Prints what happens as it happens (faults, handler errors), then the operations, the verdict of
 each property and where the files went: `DIR/history.json` (Jepsen-style, checkable again with
-`faultcheck history`), `DIR/faults.json` (the seed's fault schedule and what was injected),
-`DIR/report.json`, the nodes' logs and durable files. Exit 0 when the run satisfies the spec's
-properties (its invariants on every consistent snapshot, its [consistency] history and
-convergence), 1 when not, 2 on bad input, a host that does not start, or a handler that raised.
+`faultcheck history`), `DIR/faults.json` (the budget, the seed's fault schedule and what was
+injected), `DIR/report.json`, the nodes' logs and durable files. Faults stay within the spec's
+[faults] budget: a kind asked for that the spec allows none of is noted and not injected (so one
+command line fits every spec of a suite, and a run never tests what the model does not promise).
+Exit 0 when the run satisfies the spec's properties (its invariants on every consistent snapshot,
+its [consistency] history and convergence), 1 when not, 2 on bad input, a host that does not start,
+a handler that raised or a node that exited unasked, 3 on Ctrl-C (one line; the files so far saved).
 Wire it in with `add_parser(sub)`; the command's function is `cmd_run(args)`.
 """
 
@@ -24,14 +27,15 @@ from typing import Any
 from ..logic.consistency import HistoryError, check_convergence, check_linearizable, check_sequential
 from ..model.node import Protocol
 from ..runtime.cluster import ClusterError
-from ..runtime.controller import FAULTS, Controller, RunError, RunOptions, RunReport
+from ..runtime.controller import FAULTS, Controller, OutError, RunError, RunOptions, RunReport, claim_out
 from ..spec import SpecError, load_spec
 
-EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_ERROR, EXIT_UNDETERMINED = 0, 1, 2, 3
 EPILOG = """The seed fixes the fault schedule (which faults, on which nodes, when); real timing is not
-reproducible, so two runs with one seed may record different histories.
+reproducible, so two runs with one seed may record different histories. Faults never exceed the
+spec's [faults] budget (crashes, restarts, max_down, partitions, loss, duplication).
 exit codes: 0 the run satisfies the spec's properties; 1 it does not; 2 bad input, a node that does
-not start, or a handler that raised."""
+not start, a handler that raised, or a node that exited on its own; 3 interrupted (Ctrl-C)."""
 
 
 class _Bad(Exception):
@@ -62,13 +66,16 @@ def add_parser(sub: Any) -> None:
         "--faults",
         default="",
         metavar="KINDS",
-        help=f"comma-separated, of {','.join(FAULTS)} (default: none). Crashes follow the spec's "
-        "[faults]: only crashable nodes, and with restarts = false (crash-stop) a killed node "
-        "stays down; a spec without crashes gets crash-recovery, one node down at a time",
+        help=f"comma-separated, of {','.join(FAULTS)} (default: none). Within the spec's [faults] budget: "
+        "at most `crashes` kills of crashable nodes (restarted only with restarts = true), `partitions` "
+        "partitions, `loss` drops, `duplication` duplicates; a kind the spec allows none of is not injected",
     )
     r.add_argument("--seed", type=int, default=0, help="fixes the fault schedule and the workload's choices")
     r.add_argument(
-        "--out", metavar="DIR", help="where the history, schedule and logs go (default .faultcheck/<spec>.run)"
+        "--out",
+        metavar="DIR",
+        help="where the history, schedule and logs go (default .faultcheck/<spec>.run); a new or empty folder, "
+        "or one an earlier run created (only the files a run writes are replaced there)",
     )
     r.add_argument(
         "--timer",
@@ -111,7 +118,6 @@ def options_for(spec: Any, args: argparse.Namespace) -> RunOptions:
         else:
             timer_default = value
     f = spec.faults
-    crash_stop = f.crashes > 0 and not f.restarts
     return RunOptions(
         duration=args.duration,
         faults=kinds,
@@ -121,11 +127,15 @@ def options_for(spec: Any, args: argparse.Namespace) -> RunOptions:
         timers=timers,
         request_interval=float(rt.get("request_interval", 0.1)),
         crashable=f.crashable,
-        restarts=not crash_stop,
-        max_crashes=f.crashes if crash_stop else None,
-        max_down=f.max_down or (f.crashes if crash_stop else 1) or 1,
+        restarts=f.restarts,
+        max_crashes=f.crashes,
+        max_down=f.max_down,
+        max_partitions=f.partitions,
+        max_drops=f.loss,
+        max_duplicates=f.duplication,
         splits=f.splits,
         invariants=spec.invariants,
+        own_out=not args.out,
     )
 
 
@@ -149,6 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         spec.instantiate()
         controller = Controller(spec.protocol, spec.params, options, paths=paths, echo=echo)
+        claim_out(options.out, "faultcheck run", own=options.own_out)  # before anything is printed
         _compile_formulas(controller)
         if echo:
             kinds = ", ".join(options.faults) or "none"
@@ -156,23 +167,34 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"run {spec.where}: {spec.protocol} {spec.params}, {options.duration:g} s, faults: {kinds}, "
                 f"seed {options.seed}"
             )
-            for note in _outside_fault_model(spec, options):
+            for note in _outside_budget(options):
                 echo(f"note: {note}")
         report = controller.run()
+    except OutError as e:
+        return _error(str(e))
     except (SpecError, ClusterError, RunError, OSError) as e:
         return _error(f"{spec.where}: {e}")
     return _report(spec, options, report, args.json)
 
 
-def _outside_fault_model(spec: Any, options: RunOptions) -> list[str]:
-    f, out = spec.faults, []
-    if "partition" in options.faults and not f.partitions:
-        out.append("the spec's fault model has no partitions: what they break may be outside the protocol's promises")
-    if ("drop" in options.faults or "partition" in options.faults) and not f.loss:
-        out.append("the spec's network loses no message; the runtime's partitions and drops do")
-    if "crash" in options.faults and not f.crashes:
-        out.append("the spec's fault model has no crashes; crashed nodes restart from their durable files")
-    return out
+BUDGET_FIELD = {"crash": "crashes", "partition": "partitions", "drop": "loss", "duplicate": "duplication"}
+
+
+def _outside_budget(options: RunOptions) -> list[str]:
+    """A note per fault kind asked for that the spec's budget allows none of (it is not injected)."""
+    return [
+        f"--faults {k}: the spec's fault model allows none ([faults] {BUDGET_FIELD[k]} = 0), so none is injected"
+        for k in options.faults
+        if not options.allowed(k)
+    ]
+
+
+def _budget_text(report: RunReport) -> str:
+    b, u = report.budget, report.used
+    parts = [f"{u['crashes']}/{b['crashes']} crashes", f"{u['restarts']} restarts" if b["restarts"] else "no restarts",
+             f"{u['partitions']}/{b['partitions']} partitions", f"{u['drops']}/{b['drops']} drops",
+             f"{u['duplicates']}/{b['duplicates']} duplicates"]
+    return "within the budget: " + ", ".join(p.replace("/None", "") for p in parts)
 
 
 def _compile_formulas(controller: Controller) -> None:
@@ -224,20 +246,25 @@ def _report(spec: Any, options: RunOptions, report: RunReport, as_json: bool) ->
     verdicts = judge(spec, report)
     out = options.out
     (out / "history.json").write_text(json.dumps(report.history, indent=1) + "\n", encoding="utf-8")
-    faults = {"seed": options.seed, "faults": list(options.faults), "plan": report.plan, "injected": report.faults}
-    (out / "faults.json").write_text(json.dumps(faults, indent=1) + "\n", encoding="utf-8")
     ok = all(v["ok"] for v in verdicts.values())
-    code = EXIT_ERROR if report.errors else EXIT_OK if ok else EXIT_FAIL
+    broken = bool(report.errors or report.unasked)
+    code = (
+        EXIT_ERROR if broken else EXIT_UNDETERMINED if report.interrupted else EXIT_OK if ok else EXIT_FAIL
+    )
     doc = {
         "spec": spec.where,
         "protocol": spec.protocol,
         "seed": options.seed,
         "duration": options.duration,
         "exit_code": code,
-        "ok": ok and not report.errors,
+        "ok": ok and not broken and not report.interrupted,
+        "interrupted": report.interrupted,
+        "unasked_exit": report.unasked,
         "properties": verdicts,
         "errors": report.errors,
         "violation": report.violation,
+        "budget": report.budget,
+        "used": report.used,
         "faults": report.faults,
         "requests": report.requests,
         "operations": _ops(report.history),
@@ -252,11 +279,20 @@ def _report(spec: Any, options: RunOptions, report: RunReport, as_json: bool) ->
     (out / "report.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     if as_json:
         print(json.dumps(doc), flush=True)
+    if report.unasked:
+        where = f" (its log: {out / 'logs' / (report.unasked['node'] + '.log')})"
+        _error(f"{spec.where}: {report.unasked['message']}{where}")
+    elif report.interrupted:
+        _error(
+            f"{spec.where}: interrupted (Ctrl-C) after {report.seconds:.2f} s; every process stopped; "
+            f"what was recorded is in {out / 'report.json'} and {out / 'history.json'}"
+        )
+    if as_json or (report.interrupted and not broken):
         return code
     ops = doc["operations"]
     print(
         f"operations: {ops['invoked']} invoked, {ops['ok']} ok, {ops['fail']} failed, {ops['info']} unknown "
-        f"({report.requests} requests made); faults injected: {len(report.faults)}; "
+        f"({report.requests} requests made); faults injected: {len(report.faults)} ({_budget_text(report)}); "
         f"snapshots checked: {report.snapshots}"
     )
     for name, v in verdicts.items():
@@ -271,7 +307,9 @@ def _report(spec: Any, options: RunOptions, report: RunReport, as_json: bool) ->
         for line in (e["traceback"] or "").rstrip().splitlines():
             print(f"         {line}")
     verdict = (
-        "ERROR: a handler raised"
+        f"ERROR: {report.unasked['message']}"
+        if report.unasked
+        else "ERROR: a handler raised"
         if report.errors
         else "ok: the run satisfies the spec's properties"
         if ok

@@ -4,12 +4,15 @@ schedule, records the clients' history and takes consistent snapshots to check i
 
 Faults: `crash` (SIGKILL; with restarts, the process is started again later and reloads its
 durable file; the controller tells live nodes with `on_peer_crash`, as a perfect failure
-detector), `partition` (every node drops traffic to and from the other side until the heal),
-`drop` and `duplicate` (a node's next message). The schedule (`plan_faults`) depends on the seed
-alone; real timing is not reproducible, so neither is the history. Every process is stopped at
-the end, on exceptions and Ctrl-C too (try/finally, an atexit hook, process groups; and a host
-exits when its controller connection closes). Judging the history against a consistency model is
-the caller's (the runtime imports only `checker.model`). Standard library only.
+detector), `partition` (messages between the sides wait until the heal, as in the model), `drop`
+and `duplicate` (a node's next message). The schedule (`plan_faults`) depends on the seed alone and
+never exceeds the options' budget (`budget()`; `faultcheck run` takes it from the spec); real timing
+is not reproducible, so neither is the history. A host that exits on its own (not by a SIGKILL the
+controller sent) ends the run (`RunReport.unasked`); Ctrl-C ends it too (`interrupted`), with what
+was recorded so far. Every process is stopped at the end, on exceptions and Ctrl-C too (try/finally,
+an atexit hook, process groups; and a host exits when its controller connection closes). `claim_out`
+guards the output folder: faultcheck writes only into a folder it created (a marker file says so).
+Judging the history is the caller's (the runtime imports only `checker.model`). Standard library only.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +40,8 @@ from .storage import DurableStore, StorageError
 
 FAULTS = ("crash", "partition", "drop", "duplicate")
 LOOPBACK = "127.0.0.1"
+MARKER = ".faultcheck-out"  # in a folder faultcheck created for its output: it may write there again
+POLL = 0.05  # seconds between two looks at the hosts' processes
 _GROUPS: set[int] = set()  # process groups of hosts still running, for the atexit hook
 
 
@@ -55,6 +59,31 @@ def _kill_leftovers() -> None:
 
 class RunError(Exception):
     """The cluster could not be run (a host that does not start, a bad option): one line."""
+
+
+class OutError(RunError):
+    """The output folder cannot be used (not empty and not faultcheck's): one line naming it."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C while the hosts were starting: the run stops with what it has."""
+
+
+@contextlib.contextmanager
+def sigint_calls(callback: Callable[[], None]) -> Any:
+    """Within the running event loop, Ctrl-C calls `callback` instead of raising KeyboardInterrupt
+    (where the loop cannot take signals, outside the main thread, nothing changes)."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, callback)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):
+        installed = False
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,10 +104,32 @@ class RunOptions:
     crashable: tuple[str, ...] | None = None  # roles or node ids; None: every node
     restarts: bool = True  # a killed node is started again after a while
     max_crashes: int | None = None  # kills in all (None: no limit)
-    max_down: int = 1  # nodes down at once
+    max_down: int | None = 1  # nodes down at once (None: no limit but the crashes)
+    max_partitions: int | None = None  # partitions in all, each healed (None: no limit)
+    max_drops: int | None = None  # messages dropped in all (None: no limit)
+    max_duplicates: int | None = None  # messages duplicated in all (None: no limit)
     splits: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] | None = None  # allowed partitions (None: any)
     invariants: tuple[str, ...] | None = None  # None: every invariant of the protocol
     startup_timeout: float = 10.0
+    own_out: bool = False  # `out` is faultcheck's own default folder: take it even without the marker
+
+    def budget(self) -> dict[str, Any]:
+        """The fault budget as JSON: how many of each fault may be injected (null: no limit)."""
+        return {
+            "crashes": self.max_crashes,
+            "restarts": self.restarts,
+            "max_down": self.max_down,
+            "crashable": None if self.crashable is None else list(self.crashable),
+            "partitions": self.max_partitions,
+            "drops": self.max_drops,
+            "duplicates": self.max_duplicates,
+        }
+
+    def allowed(self, kind: str) -> bool:
+        """Whether the budget allows at least one fault of this kind."""
+        limit = {"crash": self.max_crashes, "partition": self.max_partitions, "drop": self.max_drops,
+                 "duplicate": self.max_duplicates}[kind]
+        return limit is None or limit > 0
 
 
 @dataclass
@@ -99,6 +150,50 @@ class RunReport:
     dropped_frames: int
     seconds: float
     out: Path
+    budget: dict[str, Any] = field(default_factory=dict)  # RunOptions.budget()
+    used: dict[str, int] = field(default_factory=dict)  # faults injected, by kind
+    unasked: dict[str, Any] | None = None  # a host that exited on its own: node, status or signal, message
+    interrupted: bool = False  # Ctrl-C ended the run early
+
+
+def used_faults(done: list[dict[str, Any]]) -> dict[str, int]:
+    """How many faults of each kind were injected, in the budget's terms."""
+    names = {"crash": "crashes", "restart": "restarts", "partition": "partitions", "drop": "drops",
+             "duplicate": "duplicates"}
+    out = dict.fromkeys(names.values(), 0)
+    for f in done:
+        if f["kind"] in names:
+            out[names[f["kind"]]] += 1
+    return out
+
+
+def claim_out(out: Path, what: str, *, own: bool = False) -> None:
+    """Make `out` faultcheck's output folder, or refuse (RunError): a new or empty folder is created and
+    marked (`MARKER`); a non-empty one only if faultcheck marked it earlier (or `own`: the default folder).
+    Nothing in it is deleted here; the caller replaces only the files it writes."""
+    if out.exists() and not out.is_dir():
+        raise OutError(f"{out}: --out: not a folder")
+    if out.is_dir() and not (out / MARKER).is_file() and not own and any(out.iterdir()):
+        raise OutError(
+            f"{out}: --out: the folder is not empty and faultcheck did not create it (no {MARKER} in it); "
+            "give a new or empty folder"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).write_text(f"written by {what}: it may replace its own files here\n", encoding="utf-8")
+    except OSError as e:
+        raise OutError(f"{out}: --out: {e.strerror or e}") from None
+
+
+def exit_text(node: str, code: int) -> str:
+    """How a process ended, from its Popen return code: "exited with status 3", "died of SIGSEGV"."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"{node} died of {name}"
+    return f"{node} exited with status {code}"
 
 
 def free_ports(n: int) -> list[int]:
@@ -116,7 +211,8 @@ def free_ports(n: int) -> list[int]:
 
 
 def plan_faults(cluster: Cluster, options: RunOptions) -> list[dict[str, Any]]:
-    """The fault schedule: a function of the seed, the cluster and the options alone.
+    """The fault schedule: a function of the seed, the cluster and the options alone, within the
+    options' budget (crashes, restarts, nodes down at once, partitions, drops, duplicates).
 
     >>> from protocols.two_phase_commit import TwoPhaseCommit
     >>> c = Cluster(TwoPhaseCommit(rms=2))
@@ -133,20 +229,26 @@ def plan_faults(cluster: Cluster, options: RunOptions) -> list[dict[str, Any]]:
     ]
     down: dict[str, float] = {}  # node -> when it restarts (inf: never)
     healed_at = 0.0
-    crashes = 0
+    left = {  # what the budget still allows, by kind (None: no limit)
+        "crash": options.max_crashes,
+        "partition": options.max_partitions if len(names) > 1 else 0,
+        "drop": options.max_drops,
+        "duplicate": options.max_duplicates,
+    }
+    max_down = len(names) if options.max_down is None else options.max_down
     plan: list[dict[str, Any]] = []
-    kinds = [k for k in FAULTS if k in options.faults]
+    kinds = [k for k in FAULTS if k in options.faults and left[k] != 0]
     t = 0.2 + rng.uniform(0.2, 1.0) * options.fault_interval
     while kinds and t < options.duration:
         for n in [n for n, r in down.items() if r <= t]:
             del down[n]
         kind = rng.choice(kinds)
+        planned = False
         if kind == "crash":
             live = [n for n in crashable if n not in down]
-            budget = options.max_crashes is None or crashes < options.max_crashes
-            if live and budget and len(down) < options.max_down:
+            if live and len(down) < max_down:
                 node = rng.choice(live)
-                crashes += 1
+                planned = True
                 plan.append({"at": round(t, 3), "kind": "crash", "node": node})
                 if options.restarts:
                     back = min(t + rng.uniform(0.3, 0.8), options.duration)
@@ -154,7 +256,7 @@ def plan_faults(cluster: Cluster, options: RunOptions) -> list[dict[str, Any]]:
                     down[node] = back
                 else:
                     down[node] = float("inf")
-        elif kind == "partition" and t >= healed_at and len(names) > 1:
+        elif kind == "partition" and t >= healed_at:
             if options.splits:
                 a, b = rng.choice(options.splits)
             else:
@@ -166,8 +268,14 @@ def plan_faults(cluster: Cluster, options: RunOptions) -> list[dict[str, Any]]:
             plan.append({"at": round(t, 3), "kind": "partition", "groups": [sorted(a), sorted(b)]})
             plan.append({"at": round(heal, 3), "kind": "heal"})
             healed_at = heal
+            planned = True
         elif kind in ("drop", "duplicate"):
             plan.append({"at": round(t, 3), "kind": kind, "node": rng.choice(names)})
+            planned = True
+        if planned and left[kind] is not None:
+            left[kind] -= 1
+            if left[kind] == 0:
+                kinds.remove(kind)
         t += rng.uniform(0.5, 1.5) * options.fault_interval
     plan.sort(key=lambda e: e["at"])  # stable: a crash and its restart keep their order
     return plan
@@ -216,6 +324,9 @@ class Controller:
         self.snapshots = 0
         self.final: dict[str, dict[str, Any]] = {}
         self.dropped = 0
+        self.unasked: dict[str, Any] | None = None  # the first host that exited on its own
+        self.interrupted = False
+        self.stop_event: asyncio.Event | None = None
         preds = self.protocol.predicates("invariant")
         wanted = options.invariants if options.invariants is not None else tuple(preds)
         self.invariants = {n: preds[n] for n in wanted if n in preds}
@@ -255,18 +366,37 @@ class Controller:
         self.procs[node] = proc
         _GROUPS.add(proc.pid)
 
+    def log_tail(self, node: str) -> str:
+        """The last line of a node's log ("" when it has none)."""
+        with contextlib.suppress(OSError, IndexError):
+            return (self.logs / f"{node}.log").read_text(errors="replace").strip().splitlines()[-1]
+        return ""
+
+    def note(self, node: str, text: str) -> None:
+        """Append a line to a node's log (for what the node cannot write itself: its SIGKILL)."""
+        with contextlib.suppress(OSError), open(self.logs / f"{node}.log", "a", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {node}: {text}\n")
+
     async def started(self, nodes: list[str]) -> None:
-        deadline = self.options.startup_timeout
-        try:
-            await asyncio.wait_for(asyncio.gather(*(self.hello[n].wait() for n in nodes)), deadline)
-        except TimeoutError:
-            late = [n for n in nodes if not self.hello[n].is_set()]
-            tail = ""
-            with contextlib.suppress(OSError):
-                tail = (self.logs / f"{late[0]}.log").read_text(errors="replace").strip().splitlines()[-1]
-            raise RunError(
-                f"{', '.join(late)} did not start within {deadline:g} s" + (f": {tail}" if tail else "")
-            ) from None
+        """Wait for the hosts' hello; RunError if one exits first or is late; `Interrupted` on Ctrl-C."""
+        deadline = time.monotonic() + self.options.startup_timeout
+        while not all(self.hello[n].is_set() for n in nodes):
+            if self.interrupted:
+                raise Interrupted
+            for n in nodes:
+                proc = self.procs.get(n)
+                code = None if proc is None else proc.poll()
+                if code is not None and not self.hello[n].is_set():
+                    tail = self.log_tail(n)
+                    raise RunError(f"{exit_text(n, code)} while starting" + (f": {tail}" if tail else ""))
+            if time.monotonic() > deadline:
+                late = [n for n in nodes if not self.hello[n].is_set()]
+                tail = self.log_tail(late[0])
+                raise RunError(
+                    f"{', '.join(late)} did not start within {self.options.startup_timeout:g} s"
+                    + (f": {tail}" if tail else "")
+                )
+            await asyncio.sleep(POLL)
 
     def kill(self, node: str) -> None:
         proc = self.procs.pop(node, None)
@@ -278,6 +408,51 @@ class Controller:
         conn = self.conns.pop(node, None)
         if conn is not None:
             self._close(conn)
+
+    def exited(self) -> dict[str, Any] | None:
+        """The first host (in node order) whose process ended without the controller killing it."""
+        for node in self.cluster.names:
+            proc = self.procs.get(node)
+            code = None if proc is None else proc.poll()
+            if code is not None:
+                self.procs.pop(node)
+                _GROUPS.discard(proc.pid)  # type: ignore[union-attr]
+                what, tail = exit_text(node, code), self.log_tail(node)
+                self.note(node, f"{what.split(' ', 1)[1]} (not a fault faultcheck injected)")
+                return {
+                    "node": node,
+                    "at": round(self.now(), 3),
+                    "status": code if code >= 0 else None,
+                    "signal": None if code >= 0 else what.rsplit(" ", 1)[-1],
+                    "message": f"{what} unasked (not a fault faultcheck injected)",
+                    "last_log_line": tail,
+                }
+        return None
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Ends the run when a host exits on its own (os._exit in a handler, an uncaught error, a signal
+        from elsewhere): the controller's own kills take the process out of `procs` first."""
+        while not stop.is_set():
+            found = self.exited()
+            if found is not None:
+                self.unasked = found
+                self.say(f"ERROR {found['message']}")
+                stop.set()
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), POLL)
+
+    def interrupt(self) -> None:
+        """Ctrl-C: stop the run where it is (the loop's SIGINT handler)."""
+        self.interrupted = True
+        if self.stop_event is not None:
+            self.stop_event.set()
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep, unless Ctrl-C comes first."""
+        deadline = time.monotonic() + seconds
+        while not self.interrupted and time.monotonic() < deadline:
+            await asyncio.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
 
     def stop_all(self) -> None:
         for node in list(self.procs):
@@ -357,6 +532,7 @@ class Controller:
         if kind == "crash":
             self.kill(node)
             self.down.add(node)
+            self.note(node, "killed (SIGKILL): a crash faultcheck injected")
             self.say(f"crash {node} (SIGKILL)")
             for peer in self.watchers():  # the perfect failure detector
                 with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
@@ -528,8 +704,13 @@ class Controller:
         return out
 
     async def main(self) -> RunReport:
+        with sigint_calls(self.interrupt):
+            return await self._main()
+
+    async def _main(self) -> RunReport:
         o = self.options
         self.lock = asyncio.Lock()
+        stop = self.stop_event = asyncio.Event()
         server = await asyncio.start_server(self.accept, LOOPBACK, 0)
         control_port = server.sockets[0].getsockname()[1]
         ports = free_ports(len(self.cluster.names))
@@ -546,9 +727,8 @@ class Controller:
         )
         cfg.save(self.cluster_file)
         plan = plan_faults(self.cluster, o)
-        (o.out / "faults.json").write_text(
-            json.dumps({"seed": o.seed, "faults": list(o.faults), "plan": plan}, indent=1) + "\n", encoding="utf-8"
-        )
+        self.save_schedule(plan)
+        tasks: list[asyncio.Task] = []
         try:
             self.t0 = time.monotonic()
             for n in self.cluster.names:
@@ -559,26 +739,50 @@ class Controller:
                 f"{len(self.cluster.names)} nodes up: "
                 + ", ".join(f"{n}:{p}" for n, p in zip(self.cluster.names, ports))
             )
-            stop = asyncio.Event()
             tasks = [asyncio.create_task(self.fault_loop(plan, stop)), asyncio.create_task(self.snapshot_loop(stop))]
             tasks += [asyncio.create_task(self.client(n, reqs, stop)) for n, reqs in self.cluster.clients().items()]
+            tasks.append(asyncio.create_task(self.watch(stop)))
+            for t in tasks:  # a task that fails ends the run at once
+                t.add_done_callback(lambda t: t.cancelled() or t.exception() is None or stop.set())
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(asyncio.gather(*tasks)), o.duration)
+                await asyncio.wait_for(stop.wait(), o.duration)
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             for t in tasks:
-                if t.done() and not t.cancelled() and t.exception() is not None:
+                if not t.cancelled() and t.exception() is not None:
                     raise t.exception()  # type: ignore[misc]
-            if self.group_of is not None:
-                await self.inject({"kind": "heal", "at": round(self.now(), 3)})
-            await asyncio.sleep(o.settle)
-            await self.snapshot(final=True)
-            self.say(f"stopped after {self.now():.2f} s; {len(self.down)} node(s) down")
-            await self.tell_all("shutdown")
+            if not (self.unasked or self.interrupted):
+                if self.group_of is not None:
+                    await self.inject({"kind": "heal", "at": round(self.now(), 3)})
+                await self.pause(o.settle)
+                if not self.interrupted:
+                    await self.snapshot(final=True)
+                    self.unasked = self.exited()
+            if self.unasked or self.interrupted:
+                how = "interrupted (Ctrl-C)" if self.interrupted else self.unasked["message"]  # type: ignore[index]
+                self.say(f"stopped after {self.now():.2f} s: {how}")
+            else:
+                self.say(f"stopped after {self.now():.2f} s; {len(self.down)} node(s) down")
+                await self.tell_all("shutdown")
+        except Interrupted:
+            self.say("interrupted (Ctrl-C) while the nodes were starting")
         finally:
+            for t in tasks:
+                t.cancel()
             self.stop_all()
             server.close()
-            await asyncio.sleep(0.05)  # the control connections see their ends
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)  # the control connections see their ends
+        return self.report(plan)
+
+    def save_schedule(self, plan: list[dict[str, Any]]) -> None:
+        o = self.options
+        doc = {"seed": o.seed, "faults": list(o.faults), "budget": o.budget(), "plan": plan,
+               "injected": self.faults_done, "used": used_faults(self.faults_done)}
+        (o.out / "faults.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+
+    def report(self, plan: list[dict[str, Any]]) -> RunReport:
+        self.save_schedule(plan)
         return RunReport(
             nodes=self.cluster.names,
             history=self.history(),
@@ -593,19 +797,32 @@ class Controller:
             requests=self.requests,
             dropped_frames=self.dropped,
             seconds=round(self.now(), 3),
-            out=o.out,
+            out=self.options.out,
+            budget=self.options.budget(),
+            used=used_faults(self.faults_done),
+            unasked=self.unasked,
+            interrupted=self.interrupted,
         )
+
+    def prepare(self, what: str) -> None:
+        """Claim the output folder (`claim_out`) and clear this cluster's own files in it: each node's
+        durable file (a run starts from the initial states) and log. Nothing else there is touched."""
+        out = self.options.out
+        claim_out(out, what, own=self.options.own_out)
+        self.data, self.logs = (out / "nodes").resolve(), (out / "logs").resolve()
+        for d in (self.data, self.logs):
+            if d.exists() and not d.is_dir():
+                raise OutError(f"{d}: --out: not a folder")
+            d.mkdir(exist_ok=True)
+        for n in self.cluster.names:
+            for f in (self.data / f"{n}.json", self.data / f".{n}.json.tmp"):
+                f.unlink(missing_ok=True)
+            (self.logs / f"{n}.log").write_bytes(b"")
+        self.cluster_file = (out / "cluster.json").resolve()
 
     def run(self) -> RunReport:
         """Run the cluster to the end (blocking); every process is stopped when this returns or raises."""
-        o = self.options
-        o.out.mkdir(parents=True, exist_ok=True)
-        self.data, self.logs = o.out / "nodes", o.out / "logs"
-        for d in (self.data, self.logs):
-            shutil.rmtree(d, ignore_errors=True)  # a run starts from the initial states
-            d.mkdir(parents=True)
-        self.cluster_file = (o.out / "cluster.json").resolve()
-        self.data, self.logs = self.data.resolve(), self.logs.resolve()
+        self.prepare("faultcheck run")
         try:
             return asyncio.run(self.main())
         finally:

@@ -237,7 +237,8 @@ def _launcher(mod: str, cls: str, classes: list[str]) -> str:
 """Run {mod} as a real cluster: one process per node on 127.0.0.1, a client workload, real faults.
 
 Exported by faultcheck; needs only the Python standard library (3.11+). Exit 0 when every invariant
-held on every consistent snapshot, 1 when one was violated, 2 on bad input or a handler that raised.
+held on every consistent snapshot, 1 when one was violated, 2 on bad input, a handler that raised or a
+node that exited on its own, 3 on Ctrl-C.
 """
 
 import argparse
@@ -303,7 +304,11 @@ def main(argv=None):
     if args.history:
         Path(args.history).write_text(json.dumps(report.history, indent=1) + "\\n", encoding="utf-8")
     violated = [n for n, s in report.invariants.items() if s == "violated"]
-    code = 2 if report.errors else 1 if violated else 0
+    code = 2 if report.errors or report.unasked else 3 if report.interrupted else 1 if violated else 0
+    if report.unasked:
+        print(f"run.py: {{report.unasked['message']}}", file=sys.stderr)
+    elif report.interrupted:
+        print(f"run.py: interrupted (Ctrl-C) after {{report.seconds:.2f}} s; every process stopped", file=sys.stderr)
     if args.json:
         print(json.dumps({{"exit_code": code, "history": report.history, "invariants": report.invariants,
                           "faults": report.faults, "errors": report.errors, "violation": report.violation,

@@ -9,7 +9,10 @@ A malformed frame is dropped and logged; a handler that raises (or breaks a fiel
 reported to the controller with its traceback and what it was handling, its changes are
 discarded, and the node keeps running. Restart = start the process again: durable fields come
 from the file, volatile ones are reset, `on_start` runs. The host exits when its controller
-connection closes, so a lost controller leaves no process behind.
+connection closes, so a lost controller leaves no process behind. Its log (stderr) has one line
+per message received (with its sender), timer fired, request and fault suffered, and each field a
+handler changed, before → after. Messages between the two sides of a partition wait (at the
+sender, or at the receiver if already on the way) and go on at the heal, as in the model.
 
 Control protocol. The host connects to the controller's port and speaks JSON, one object per
 line. First it sends ``{"event": "hello", "node", "pid", "incarnation", "port"}``. Then the
@@ -71,6 +74,13 @@ def log(node: str, text: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {node}: {text}", file=sys.stderr, flush=True)
 
 
+def _show(t: Any, value: Any) -> str:
+    try:
+        return t.format(value)
+    except Exception:  # a display problem never stops a node
+        return repr(value)
+
+
 class Host:
     """One node's process: its transport, timers, durable file and control connection."""
 
@@ -87,6 +97,8 @@ class Host:
         self.held: dict[int, tuple[str, Any]] = {}  # id -> (src, message), in arrival order
         self.next_held = 1
         self.drop_next = self.dup_next = 0
+        self.parked: list[tuple[str, bytes]] = []  # (dst, frame) sent across the partition: sent at the heal
+        self.parked_in: list[tuple[str, Any]] = []  # (src, message) that arrived across it: delivered at the heal
         self.dropped = self.errors = 0
         self.out: dict[str, asyncio.Queue] = {}
         self.tasks: list[asyncio.Task] = []
@@ -97,6 +109,7 @@ class Host:
     def execute(self, handler: str, args: tuple = (), context: str = "") -> str | None:
         """Run a handler and perform its effects; the failure's text if it failed, else None."""
         self.sent = []
+        before = self.node.values
         try:
             fx = self.node.run(handler, *args)
         except HandlerFailure as e:
@@ -104,6 +117,9 @@ class Host:
             log(self.id, f"{handler} failed ({context or 'no message'}):\n{e.text}")
             self.emit({"event": "error", "handler": handler, "context": context, "traceback": e.text})
             return e.text
+        for f, t, _, _ in self.node.fields:
+            if before[f] != self.node.values[f]:
+                log(self.id, f"  {f}: {_show(t, before[f])} → {_show(t, self.node.values[f])}")
         self.perform(fx)
         return None
 
@@ -143,12 +159,15 @@ class Host:
         handle = self.timers.pop(name, None)
         if handle is not None:
             handle.cancel()
+        log(self.id, f"timer {name} fired")
         return self.execute(name, (), f"timer {name}")
 
     def deliver(self, src: str, msg: Any) -> tuple[str | None, str | None]:
         handler = type(msg).handler_name()
         if not self.node.has(handler):
+            log(self.id, f"received {msg!r} from {src} (no handler: consumed)")
             return None, None  # no handler: the message is consumed
+        log(self.id, f"received {msg!r} from {src}")
         return handler, self.execute(handler, (msg, src), f"{type(msg).__name__} from {src}: {msg!r}")
 
     # -- transport -----------------------------------------------------------------------------
@@ -158,7 +177,8 @@ class Host:
     def send(self, dst: str, frame: bytes) -> int:
         """Queue `frame` for `dst`; the number of copies queued (0: the partition or a drop took it)."""
         if self.cut_off(dst):
-            return 0  # the partition drops it
+            self.parked.append((dst, frame))  # the model keeps it in flight until the heal
+            return 1
         if self.drop_next:
             self.drop_next -= 1
             log(self.id, f"dropped a message to {dst} (controller's fault)")
@@ -224,14 +244,15 @@ class Host:
                     log(self.id, f"dropped a frame for {dst}")
                     continue
                 if self.cut_off(src):
+                    self.parked_in.append((src, msg))  # on the way when the partition began
                     continue
                 if self.holding:
                     self.held[self.next_held] = (src, msg)
                     self.next_held += 1
                     continue
                 self.deliver(src, msg)
-        except (OSError, ConnectionError):
-            return
+        except (OSError, ConnectionError, asyncio.CancelledError):
+            return  # cancelled: the node is stopping (asyncio would report a cancelled connection handler)
         finally:
             writer.close()
 
@@ -301,12 +322,14 @@ class Host:
             raise ValueError(f"{self.id} has no @request {name!r} (requests: {', '.join(requests) or 'none'})")
         over = requests[name]
         args = () if over is None else (over.from_json(req["value"], "value"),)
+        log(self.id, f"request {name}{'' if over is None else f'({over.format(args[0])})'}")
         return self._ran(name, self.execute(name, args, f"request {name}{args!r}"))
 
     def cmd_peer_crash(self, req: dict) -> dict:
         peer = req["peer"]
         if peer not in self.cluster.names:
             raise ValueError(f"no node {peer!r}")
+        log(self.id, f"told that {peer} crashed (the failure detector)")
         if not self.node.has("on_peer_crash"):
             return self._ran(None, None)
         return self._ran("on_peer_crash", self.execute("on_peer_crash", (peer,), f"{peer} crashed"))
@@ -314,14 +337,32 @@ class Host:
     def cmd_partition(self, req: dict) -> dict:
         group = req.get("group")
         self.group = None if group is None else frozenset(group) | {self.id}
+        if self.group is None:
+            log(self.id, f"partition healed ({len(self.parked)} sent, {len(self.parked_in)} received messages waited)")
+        else:
+            log(self.id, f"partitioned: this side is {{{', '.join(sorted(self.group))}}} (a fault faultcheck injected)")
+        parked, self.parked = self.parked, []
+        for dst, frame in parked:  # what may cross now goes on; the rest waits for the heal
+            self.send(dst, frame)
+        arrived, self.parked_in = self.parked_in, []
+        for src, msg in arrived:
+            if self.cut_off(src):
+                self.parked_in.append((src, msg))
+            elif self.holding:
+                self.held[self.next_held] = (src, msg)
+                self.next_held += 1
+            else:
+                self.deliver(src, msg)
         return {}
 
     def cmd_drop_next(self, req: dict) -> dict:
         self.drop_next += int(req.get("count", 1))
+        log(self.id, "the next message it sends will be dropped (a fault faultcheck injected)")
         return {}
 
     def cmd_duplicate_next(self, req: dict) -> dict:
         self.dup_next += int(req.get("count", 1))
+        log(self.id, "the next message it sends will be duplicated (a fault faultcheck injected)")
         return {}
 
     def cmd_hold(self, req: dict) -> dict:
@@ -396,6 +437,11 @@ class Host:
             }
         )
         ctl = asyncio.get_running_loop().create_task(self.control(reader))
+        if durable is None:
+            log(self.id, f"started (incarnation {self.incarnation}), fields at their initial values")
+        else:
+            shown = ", ".join(f"{f} = {_show(t, durable[f])}" for f, t in self.cluster.durable_types(self.id).items())
+            log(self.id, f"restarted (incarnation {self.incarnation}) from its durable file: {shown}")
         if not self.replay:
             self.started = True
             self.execute("on_start", (), "start" if durable is None else "restart")

@@ -24,6 +24,10 @@ divergence (step, field, the real value and the model's). When every step matche
 property is evaluated on the real final state (the nodes' real fields, timers, in-flight messages
 and history) with the model's own predicate; a lasso must end in a state equal to its cycle's start.
 
+The output folder is claimed as `faultcheck run` claims it (`controller.claim_out`); the replay
+writes `report.json` (the result) and `history.json` (the clients' events) there, also when Ctrl-C
+stops it (`LiveResult.interrupted`), after every process is stopped.
+
 Imports `checker.model`, the trace format and the runtime; the caller (the CLI) supplies the
 state schema and the property's predicate, so the engine is never loaded.
 """
@@ -33,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import socket
 import time
 import types
@@ -47,7 +50,7 @@ from ..model.schema import OneOf, SchemaError
 from ..model.state import StateSchema
 from ..trace.format import Trace, TraceStep
 from .cluster import ClusterFile, HandlerFailure, LiveNode
-from .controller import LOOPBACK, Controller, RunError, RunOptions, free_ports
+from .controller import LOOPBACK, Controller, Interrupted, OutError, RunError, RunOptions, free_ports, sigint_calls
 
 NEVER = 3600.0  # timers never expire on their own in a replay: the trace says when they fire
 ARRIVAL_TIMEOUT = 5.0  # seconds to wait for a sent message to be held at its destination
@@ -87,11 +90,13 @@ class LiveResult:
     final: dict[str, Any] = field(default_factory=dict)  # the real final state, as the trace writes states
     errors: list[dict[str, Any]] = field(default_factory=list)
     out: Path | None = None
+    interrupted: bool = False  # Ctrl-C stopped it after `steps` steps
 
     def to_json(self) -> dict[str, Any]:
         d = self.divergence
         return {
             "reproduced": self.reproduced,
+            "interrupted": self.interrupted,
             "steps": self.steps,
             "message": self.message,
             "divergence": None
@@ -157,12 +162,14 @@ class LiveReplay:
         impl: str | None = None,
         paths: tuple[str, ...] = (),
         out: Path = Path(".faultcheck/replay"),
+        own_out: bool = False,
         echo: Callable[[str], None] | None = None,
     ):
         self.trace, self.schema, self.judge = trace, schema, judge
         self.echo = echo or (lambda line: None)
         self.out = Path(out)
-        opts = RunOptions(out=self.out, timer_default=NEVER, startup_timeout=20.0)
+        self.taken = 0
+        opts = RunOptions(out=self.out, timer_default=NEVER, startup_timeout=20.0, own_out=own_out)
         try:
             self.ctl = _Driver(impl or trace.protocol, trace.params, opts, paths=paths)
         except (ValueError, TypeError) as e:  # ClusterError, a bad parameter
@@ -187,21 +194,45 @@ class LiveReplay:
     # -- the run --------------------------------------------------------------------------------
     def run(self) -> LiveResult:
         ctl = self.ctl
-        self.out.mkdir(parents=True, exist_ok=True)
-        ctl.data, ctl.logs = (self.out / "nodes").resolve(), (self.out / "logs").resolve()
-        for d in (ctl.data, ctl.logs):
-            shutil.rmtree(d, ignore_errors=True)
-            d.mkdir(parents=True)
-        ctl.cluster_file = (self.out / "cluster.json").resolve()
+        try:
+            ctl.prepare("faultcheck replay --live")
+        except OutError as e:
+            raise ReplayError(str(e)) from None
         try:
             result = asyncio.run(self.main())
         finally:
             ctl.stop_all()
         result.errors = list(ctl.errors)
         result.out = self.out
+        (self.out / "history.json").write_text(json.dumps(self.history(), indent=1) + "\n", encoding="utf-8")
+        doc = {"protocol": self.trace.protocol, **result.to_json()}
+        (self.out / "report.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         return result
 
     async def main(self) -> LiveResult:
+        task = asyncio.current_task()
+        assert task is not None
+
+        def interrupt() -> None:  # Ctrl-C: stop at the step under way
+            self.ctl.interrupted = True
+            task.cancel()
+
+        with sigint_calls(interrupt):
+            try:
+                return await self._main()
+            except (asyncio.CancelledError, Interrupted):
+                if not self.ctl.interrupted:
+                    raise
+                self.echo(f"interrupted (Ctrl-C) after step {self.taken}")
+                return LiveResult(
+                    False,
+                    self.taken,
+                    message=f"interrupted (Ctrl-C) after step {self.taken} of {len(self.trace.steps) - 1}; "
+                    "every process stopped",
+                    interrupted=True,
+                )
+
+    async def _main(self) -> LiveResult:
         ctl = self.ctl
         ctl.lock = asyncio.Lock()
         server = await asyncio.start_server(ctl.accept, LOOPBACK, 0)
@@ -227,8 +258,9 @@ class LiveReplay:
             )
             return await self.steps()
         finally:
-            with contextlib.suppress(Exception):
-                await ctl.tell_all("shutdown")
+            if not ctl.interrupted:
+                with contextlib.suppress(Exception):
+                    await ctl.tell_all("shutdown")
             ctl.stop_all()
             server.close()
 
@@ -247,9 +279,11 @@ class LiveReplay:
             self.compare(0, trace.steps[0])
             self.echo("step 0 (initial state): matches")
             for i, st in enumerate(trace.steps[1:], 1):
+                if self.ctl.interrupted:  # Ctrl-C whose cancellation asyncio.wait_for swallowed (3.11)
+                    raise Interrupted
                 await self.take(i, st)
                 self.compare(i, st)
-                taken = i
+                taken = self.taken = i
                 self.echo(f"step {i} ({st.label}): matches")
         except _Diverged as e:
             self.echo(f"DIVERGED at {e.divergence}")
@@ -524,6 +558,8 @@ class LiveReplay:
     async def wait_held(self, dst: str, counts: Counter) -> None:
         deadline = time.monotonic() + ARRIVAL_TIMEOUT
         while True:
+            if self.ctl.interrupted:
+                raise Interrupted
             reply = await self.state(dst)
             if reply is None:
                 return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,14 @@ def hosts_running(marker: str) -> list[int]:
 def no_process_left_behind():
     yield
     controller._kill_leftovers()  # the process groups of every host still running
+
+
+@pytest.fixture(autouse=True)
+def no_host_left_by_a_test(tmp_path):
+    """After each test, even a failed one: SIGKILL every host whose command line names its tmp_path."""
+    yield
+    for pid in hosts_running(str(tmp_path)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

@@ -30,6 +30,7 @@ def bare_env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_the_exported_program_runs_without_faultcheck(venv, tmp_path, capsys):
     exp = tmp_path / "pb"
     assert main(["export", "protocols.primary_backup:PrimaryBackup", "--out", str(exp)]) == 0
