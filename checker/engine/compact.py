@@ -86,79 +86,91 @@ def run_compact(system: TransitionSystem, invariants, constraints, terminals, op
     level = np.array(init, dtype=dtype).reshape(len(init), system.schema.width)
     box["depth"], box["distinct"] = depth, len(visited)
 
-    while len(level):
-        expand = depth < max_depth
-        new_fps: list[np.ndarray] = []
-        new_par: list[np.ndarray] = []
-        new_states: list[np.ndarray] = []
-        level_sorted = np.empty(0, dtype=np.uint64)  # this level's new fingerprints so far, sorted
-        cut = False
-        for lo in range(0, len(level), CHUNK):
-            states = list(map(tuple, level[lo:lo + CHUNK].tolist()))
-            succ: list = []
-            starts: list[int] = []  # where each state's successors begin in `succ`
-            start = starts.append
-            for s in states:
-                start(len(succ))
-                if first_failing is not None:
-                    bad = first_failing(s)
-                    if bad >= 0:
-                        raise Stop(Verdict.VIOLATED, s, invariants[bad].name)
-                if cons and not all(c(s) for c in cons):
+    s, i = None, -1  # the state being checked and the action called last, for the blame
+    try:
+        while len(level):
+            expand = depth < max_depth
+            new_fps: list[np.ndarray] = []
+            new_par: list[np.ndarray] = []
+            new_states: list[np.ndarray] = []
+            level_sorted = np.empty(0, dtype=np.uint64)  # this level's new fingerprints so far, sorted
+            cut = False
+            for lo in range(0, len(level), CHUNK):
+                states = list(map(tuple, level[lo:lo + CHUNK].tolist()))
+                succ: list = []
+                starts: list[int] = []  # where each state's successors begin in `succ`
+                start = starts.append
+                for s in states:
+                    start(len(succ))
+                    if first_failing is not None:
+                        bad = first_failing(s)
+                        if bad >= 0:
+                            raise Stop(Verdict.VIOLATED, s, invariants[bad].name)
+                    if cons is not None and cons(s) >= 0:
+                        continue
+                    enabled = False
+                    for i, successors in acts:
+                        ts = successors(s)
+                        if not ts:
+                            if ts is None:
+                                raise c.returned_none(s, i)
+                        else:
+                            enabled = True
+                            counts[i] += len(ts)
+                            succ += ts  # self-loops included: they are visited, so membership drops them
+                    if not enabled and options.check_deadlock and not any(t(s) for t in terms):
+                        raise Stop(Verdict.VIOLATED, s, "deadlock")
+                if not succ:
                     continue
-                enabled = False
-                for i, successors in acts:
-                    ts = successors(s)
-                    if ts:
-                        enabled = True
-                        counts[i] += len(ts)
-                        succ += ts  # self-loops included: they are visited, so membership drops them
-                if not enabled and options.check_deadlock and not any(t(s) for t in terms):
-                    raise Stop(Verdict.VIOLATED, s, "deadlock")
-            if not succ:
-                continue
-            fps = _fps(succ, fp)
-            uniq, idx = np.unique(fps, return_index=True)
-            old = _member(visited, uniq) | _member(level_sorted, uniq)
-            if not expand:
-                cut = cut or bool((~old).any())
-                continue
-            keep = np.sort(idx[~old])  # first occurrences, in breadth-first order
-            if not len(keep):
-                continue
-            fresh = fps[keep]
-            new_fps.append(fresh)
-            rows = np.searchsorted(np.array(starts), keep, side="right") - 1
-            new_par.append(_fps(states, fp)[rows])
-            packed = np.array([succ[k] for k in keep], dtype=dtype).reshape(len(keep), system.schema.width)
-            if first_bad is not None and (bad := first_bad([succ[k] for k in keep])) >= 0:
-                raise Stop(Verdict.ERROR, None, reason=f"a step produced a state outside the schema: "
-                                                       f"{system.schema.check_raw(succ[keep[bad]])}")
-            new_states.append(packed)
-            add = np.sort(fresh)  # new this level, so disjoint from level_sorted: a merge, not a union
-            level_sorted = np.insert(level_sorted, np.searchsorted(level_sorted, add), add)
-            box["distinct"] = len(visited) + len(level_sorted)
-            why = monitor.tick(box["distinct"], box["generated0"] + sum(counts), depth)
-            if why:
-                raise Stop(Verdict.UNDETERMINED, None, reason=why)
-            if box["distinct"] >= max_states:
-                raise Stop(Verdict.UNDETERMINED, None, reason=f"max_states {max_states} reached")
-        if cut:
-            raise Stop(Verdict.UNDETERMINED, None, reason=f"max_depth {max_depth} reached")
-        if not new_fps:
-            break
-        fresh = np.concatenate(new_fps)
-        par = np.concatenate(new_par)
-        o = np.argsort(fresh, kind="stable")
-        fresh, par = fresh[o], par[o]
-        at = np.searchsorted(visited, fresh)
-        visited = np.insert(visited, at, fresh)
-        parents = np.insert(parents, at, par)
-        has_parent = np.insert(has_parent, at, True)
-        box["visited"], box["parents"], box["has_parent"] = visited, parents, has_parent
-        level = np.concatenate(new_states)
-        depth += 1
-        box["depth"], box["distinct"] = depth, len(visited)
+                fps = _fps(succ, fp)
+                uniq, idx = np.unique(fps, return_index=True)
+                old = _member(visited, uniq) | _member(level_sorted, uniq)
+                if not expand:
+                    cut = cut or bool((~old).any())
+                    continue
+                keep = np.sort(idx[~old])  # first occurrences, in breadth-first order
+                if not len(keep):
+                    continue
+                fresh = fps[keep]
+                new_fps.append(fresh)
+                rows = np.searchsorted(np.array(starts), keep, side="right") - 1
+                new_par.append(_fps(states, fp)[rows])
+                packed = np.array([succ[k] for k in keep], dtype=dtype).reshape(len(keep), system.schema.width)
+                if first_bad is not None and (bad := first_bad([succ[k] for k in keep])) >= 0:
+                    raise Stop(Verdict.ERROR, None, reason=f"a step produced a state outside the schema: "
+                                                           f"{system.schema.check_raw(succ[keep[bad]])}")
+                new_states.append(packed)
+                add = np.sort(fresh)  # new this level, so disjoint from level_sorted: a merge, not a union
+                level_sorted = np.insert(level_sorted, np.searchsorted(level_sorted, add), add)
+                box["distinct"] = len(visited) + len(level_sorted)
+                why = monitor.tick(box["distinct"], box["generated0"] + sum(counts), depth)
+                if why:
+                    raise Stop(Verdict.UNDETERMINED, None, reason=why)
+                if box["distinct"] >= max_states:
+                    raise Stop(Verdict.UNDETERMINED, None, reason=f"max_states {max_states} reached")
+            if cut:
+                raise Stop(Verdict.UNDETERMINED, None, reason=f"max_depth {max_depth} reached")
+            if not new_fps:
+                break
+            fresh = np.concatenate(new_fps)
+            par = np.concatenate(new_par)
+            o = np.argsort(fresh, kind="stable")
+            fresh, par = fresh[o], par[o]
+            at = np.searchsorted(visited, fresh)
+            visited = np.insert(visited, at, fresh)
+            parents = np.insert(parents, at, par)
+            has_parent = np.insert(has_parent, at, True)
+            box["visited"], box["parents"], box["has_parent"] = visited, parents, has_parent
+            level = np.concatenate(new_states)
+            depth += 1
+            box["depth"], box["distinct"] = depth, len(visited)
+    except Stop:
+        raise
+    except BaseException as e:  # model code failed (or a real Ctrl-C): blamed on what ran
+        stop = c.failure(e, s, i)
+        if stop is None:
+            raise
+        raise stop from None
     return visited, parents, has_parent
 
 

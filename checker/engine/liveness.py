@@ -22,7 +22,8 @@ need nothing. The search for a fair cycle is the Emerson–Lei scheme: in each
 strongly connected component of the states that may loop, a weakly fair class
 enabled everywhere but never taken rules the component out; a strongly fair
 class enabled somewhere but never taken removes the states that enable it,
-and the rest is split again. Imports `checker.semantics` and `checker.logic`.
+and the rest is split again. Building the graph runs model code, under `engine.guard`.
+Imports `checker.semantics` and `checker.logic`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..semantics import FAULT_KINDS, Step, TransitionSystem
+from .guard import ModelCodeError, OutOfTime, guarded
+from .result import SearchOptions
 
 WEAK, STRONG, NONE = "weak", "strong", "none"
 
@@ -335,9 +338,27 @@ def check_always_eventually(g: Graph, p: Callable[[tuple], bool], fairness: Fair
 
 
 def check_liveness(system: TransitionSystem, properties: Sequence, fairness: Fairness,
-                   max_states: int | None = None) -> tuple[Graph | None, object | None, Lasso | None, str]:
+                   max_states: int | None = None,
+                   options: SearchOptions | None = None) -> tuple[Graph | None, object | None, Lasso | None, str]:
     """Build the graph once and check each property (a `LivenessProperty`): (graph, the first property
-    violated, its lasso, why undetermined or "")."""
+    violated, its lasso, why undetermined or ""). Model code runs under the guard (`options` gives its
+    limits): a failure of it raises `ModelCodeError`, naming the action or handler."""
+    preds = [x for prop in properties for x in (prop.p, prop.q) if x is not None]
+    with guarded(options, system, liveness=preds) as guard:
+        try:
+            return _check_liveness(system, properties, fairness, max_states)
+        except BaseException as e:
+            if isinstance(e, OutOfTime):
+                return None, None, None, str(e)
+            found = guard.blame(e)
+            if found is None:
+                raise
+            reason, error = found
+            raise ModelCodeError(reason or f"model code raised {type(e).__name__}: {e}", error) from None
+
+
+def _check_liveness(system: TransitionSystem, properties: Sequence, fairness: Fairness,
+                    max_states: int | None) -> tuple[Graph | None, object | None, Lasso | None, str]:
     try:
         g = Graph(system, max_states)
     except OverflowError as e:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from ..logic import Predicate
 from ..semantics import TransitionSystem
-from .checks import Checks
+from .checks import Checks, Stop, not_successors
 from .monitor import Monitor
 from .result import SearchOptions, SearchResult, Stats, Verdict
 
@@ -32,20 +32,26 @@ class _Checks(Checks):
                  terminals: Sequence[Predicate], options: SearchOptions):
         super().__init__(system, invariants, constraints, terminals, options)
         self.counts = [0] * len(system.actions)
+        self.at: tuple[tuple | None, int] = (None, -1)  # the state checked last and the action called last
 
     def violation(self, s: tuple) -> str | None:
         if self.first_failing is None:
             return None
+        self.at = (s, -1)
         bad = self.first_failing(s)
         return self.invariants[bad].name if bad >= 0 else None
 
     def successors(self, s: tuple) -> list[tuple[int, tuple]] | None:
         """Every (action index, successor); None where a constraint keeps `s` from being expanded."""
-        if self.cons and not all(c(s) for c in self.cons):
+        self.at = (s, -1)
+        if self.cons is not None and self.cons(s) >= 0:
             return None
         out = []
         for i, succ in self.acts:
+            self.at = (s, i)
             ts = succ(s)
+            if type(ts) is not list and type(ts) is not tuple and (wrong := not_successors(ts)):
+                raise Stop(Verdict.ERROR, s, reason=f"action {self.system.actions[i].name} {wrong}")
             self.counts[i] += len(ts)
             out.extend((i, t) for t in ts)
         return out
@@ -63,18 +69,29 @@ def explore(system: TransitionSystem, invariants: Sequence[Predicate], options: 
     start = time.perf_counter()
     monitor.start()
     run = {"dfs": _dfs, "random": _random, "hypothesis": _hypothesis}[options.strategy]
+    error = None
     try:
         verdict, prop, path, reason, distinct, depth = run(system, checks, options, monitor)
-    except KeyboardInterrupt:
-        verdict, prop, path, reason, distinct, depth = Verdict.UNDETERMINED, None, None, "interrupted (Ctrl-C)", 0, 0
-    except Exception as e:  # model code raised
-        verdict, prop, path, reason, distinct, depth = (Verdict.ERROR, None, None,
-                                                        f"model code raised {type(e).__name__}: {e}", 0, 0)
+    except BaseException as e:  # model code failed, a real Ctrl-C, or the time ran out inside Hypothesis
+        stop = None if isinstance(e, _OutOfTime) else checks.failure(e, *checks.at)
+        if stop is not None:
+            verdict, reason, error = stop.verdict, stop.reason, stop.error
+        elif isinstance(e, _OutOfTime):
+            verdict, reason = Verdict.UNDETERMINED, str(e)
+        elif isinstance(e, KeyboardInterrupt):
+            verdict, reason = Verdict.UNDETERMINED, "interrupted (Ctrl-C)"
+        else:
+            raise
+        prop, path, distinct, depth = None, None, 0, 0
     seconds = time.perf_counter() - start
     coverage = {a.name: c for a, c in zip(system.actions, checks.counts)}
     stats = Stats(distinct, len(system.initial) + sum(checks.counts), depth, seconds, coverage)
     monitor.finish(stats)
-    return SearchResult(verdict, stats, prop, path, reason)
+    return SearchResult(verdict, stats, prop, path, reason, error)
+
+
+class _OutOfTime(BaseException):
+    """Raised through Hypothesis (which lets a BaseException through) when the monitor says stop."""
 
 
 def _dfs(system, checks: _Checks, options: SearchOptions, monitor: Monitor):
@@ -197,8 +214,9 @@ def _hypothesis(system, checks: _Checks, options: SearchOptions, monitor: Monito
         return _walk(system, checks, lambda n: (next(it, 0) + options.seed) % n, length, seen, taken, kinds)
 
     def fails(schedule: list[int]) -> bool:
-        if monitor.tick(len(seen), len(system.initial) + sum(checks.counts), 0):
-            raise KeyboardInterrupt  # out of time: Hypothesis lets this through
+        why = monitor.tick(len(seen), len(system.initial) + sum(checks.counts), 0)
+        if why:
+            raise _OutOfTime(why)
         return run(schedule)[0] is not None
 
     cfg = settings(max_examples=options.walks, database=None, derandomize=True, deadline=None,

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 class Verdict(str, enum.Enum):
     """holds: the whole reachable space was explored and nothing failed;
     violated: a property failed; undetermined: a bound or Ctrl-C cut the
-    search short (never a pass); error: model code raised or misbehaved."""
+    search short (never a pass); error: model code raised or misbehaved (ended, hijacked or hung
+    the search, returned what no action or property returns)."""
 
     HOLDS = "holds"
     VIOLATED = "violated"
@@ -48,6 +49,7 @@ class SearchOptions:
     checkpoint_every: float = 600.0  # seconds between two checkpoints
     resume: str | None = None  # bfs: go on from the checkpoint in this folder
     compact_above: int | None = None  # bytes of resident memory past which the search goes on compactly
+    hang_seconds: float = 60.0  # one call of model code running longer than this is an error (see engine.guard)
 
     def __post_init__(self) -> None:
         for name in ("max_states", "max_depth"):
@@ -70,6 +72,9 @@ class SearchOptions:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if self.strategy != "bfs" and (self.workers > 1 or self.checkpoint_dir or self.resume):
             raise ValueError("workers, checkpoints and resume go with strategy bfs only")
+        if not (isinstance(self.hang_seconds, (int, float)) and not isinstance(self.hang_seconds, bool)
+                and self.hang_seconds > 0):
+            raise ValueError(f"hang_seconds must be a positive number of seconds, got {self.hang_seconds!r}")
         if not (isinstance(self.checkpoint_every, (int, float)) and self.checkpoint_every > 0):
             raise ValueError(f"checkpoint_every must be a positive number of seconds, got {self.checkpoint_every!r}")
 

@@ -3,7 +3,8 @@
 Visited states map to their parent (exact store) or a 64-bit fingerprint to
 its parent's (fingerprint store); shortest counterexamples are rebuilt from
 those links. Time, progress and Ctrl-C reach the loop only through the
-`Monitor` it is given. Imports `checker.semantics` and `checker.logic`.
+`Monitor` it is given; model code runs under `engine.guard` (it may not end,
+hijack or hang the search). Imports `checker.semantics` and `checker.logic`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import signal
 import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Callable, Sequence
 
 from ..logic import Predicate
@@ -24,6 +24,7 @@ from ..semantics import FAULT_KINDS, TransitionSystem
 from .checkpoint import Checkpointer, load_checkpoint
 from .checks import Checks
 from .checks import Stop as _Stop
+from .guard import Guard, OutOfTime, active, guarded, note_sigint
 from .monitor import Monitor
 from .result import SearchOptions, SearchResult, Stats, Verdict
 
@@ -60,7 +61,33 @@ def search(
     >>> from checker.semantics import from_model
     >>> r = search(from_model(Counter())); (r.verdict.value, r.stats.distinct, r.stats.depth)
     ('holds', 4, 4)
+
+    Model code (actions, handlers, properties) runs under `engine.guard`: `sys.exit`, `os._exit`, a
+    KeyboardInterrupt it raises, or a call that runs past `options.hang_seconds` is an error naming it.
     """
+    with guarded(options, system, invariant=invariants, constraint=constraints, terminal=terminals) as guard:
+        try:
+            result = _search(system, invariants, options, constraints, terminals, monitor)
+        except BaseException as e:  # model code failed outside the loops (rebuilding a path, say)
+            if isinstance(e, OutOfTime):
+                return SearchResult(Verdict.UNDETERMINED, Stats(0, 0, 0, 0.0), reason=str(e))
+            found = guard.blame(e)
+            if found is None or found[0] is None:
+                raise
+            return SearchResult(Verdict.ERROR, Stats(0, 0, 0, 0.0), None, None, found[0], found[1])
+        return _settle(result, guard)
+
+
+def _settle(result: SearchResult, guard: Guard) -> SearchResult:
+    """Model code that swallowed what the guard raised (`except BaseException: pass`) gains nothing:
+    the search is an error all the same."""
+    if guard.escaped is None or result.verdict is Verdict.ERROR:
+        return result
+    return SearchResult(Verdict.ERROR, result.stats, None, None,
+                        f"{guard.escaped} (and the model code went on after the guard stopped it)")
+
+
+def _search(system, invariants, options, constraints, terminals, monitor) -> SearchResult:
     if options.strategy != "bfs":
         from .orders import explore
 
@@ -205,13 +232,16 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
                     rest = level[k + 1 :]
                     ties = [u for u in rest if first_failing(u) == bad][:CANDIDATES]
                     raise _Stop(Verdict.VIOLATED, s, invariants[bad].name, ties=ties)
-            if cons and not all(c(s) for c in cons):
+            if cons is not None and cons(s) >= 0:
                 continue
             enabled = False
             hs = fp(s) if fingerprint else s
             for i, successors in acts:
                 succs = successors(s)
-                if succs:
+                if not succs:
+                    if succs is None:
+                        raise c.returned_none(s, i)
+                else:
                     enabled = True
                     counts[i] += len(succs)
                     if not expand:  # the last level allowed: checked, not expanded
@@ -261,21 +291,13 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
                 if saver is not None and saver.due():
                     saver.save(seen, level, nxt, 0, depth, counts, box["generated0"])
                 stop_if_bounded()
-    except (_Stop, _Switch, KeyboardInterrupt):
+    except (_Stop, _Switch):
         raise
-    except Exception as e:  # model code raised: report with the trace that reached it
-        where = f"action {system.actions[i].name}" if i >= 0 else "an invariant"
-        if s is not None and i >= 0 and not _raises_in_action(system, s, i):
-            where = "a property"
-        hint = ""
-        if isinstance(e, TypeError) and "unhashable" in str(e):
-            hint = " (an action must return a sequence of state tuples)"
-        raise _Stop(
-            Verdict.ERROR,
-            s,
-            reason=f"{where} raised {type(e).__name__}: {e}{hint}",
-            error="".join(traceback.format_exception(e)),
-        ) from None
+    except BaseException as e:  # model code failed (or a real Ctrl-C): blamed on what ran, with its trace
+        stop = c.failure(e, s, i)
+        if stop is None:
+            raise
+        raise stop from None
 
 
 PARALLEL_MIN = 4096  # levels smaller than this are expanded by one process: forking costs more
@@ -299,6 +321,8 @@ def _parallel_level(expand, level: list, at: int, nxt: list, seen: dict, counts:
             if pid == 0:  # the child: expand its slice, write what is new, leave without cleanup
                 status = 1
                 try:
+                    if (g := active()) is not None:
+                        g.after_fork()
                     mine: list = []
                     counts[:] = [0] * len(counts)
                     try:
@@ -367,6 +391,7 @@ def _defer_sigint(box: dict):
         return None
 
     def on_sigint(signum, frame):
+        note_sigint()  # a real Ctrl-C: a KeyboardInterrupt from model code is an error, this one is not
         if box["sigint"]:
             raise KeyboardInterrupt
         box["sigint"] = True
@@ -398,14 +423,6 @@ def _bytes_per_state(rss0: int | None, distinct: int) -> float | None:
 
 def _all_successors(system: TransitionSystem, s: tuple) -> list[tuple]:
     return [t for a in system.actions for t in a.successors(s)]
-
-
-def _raises_in_action(system: TransitionSystem, s: tuple, i: int) -> bool:
-    try:
-        system.actions[i].successors(s)
-    except Exception:
-        return True
-    return False
 
 
 def _bad_state(system: TransitionSystem, s: tuple, t: tuple) -> str:
@@ -480,16 +497,14 @@ def _search_compact(system, invariants, options, constraints, terminals, monitor
         monitor.start()
     collecting = gc.isenabled()
     gc.disable()
-    last, prop, reason, verdict = None, None, "", Verdict.HOLDS
+    last, prop, reason, verdict, error = None, None, "", Verdict.HOLDS, None
     try:
         run_compact(system, invariants, constraints, terminals, options, monitor, counts, box,
                     fingerprinter(system.schema), start)
     except _Stop as stop:
-        verdict, last, prop, reason = stop.verdict, stop.state, stop.prop, stop.reason
+        verdict, last, prop, reason, error = stop.verdict, stop.state, stop.prop, stop.reason, stop.error
     except KeyboardInterrupt:
         verdict, reason = Verdict.UNDETERMINED, "interrupted (Ctrl-C)"
-    except Exception as e:
-        verdict, reason = Verdict.ERROR, f"model code raised {type(e).__name__}: {e}"
     finally:
         if collecting:
             gc.enable()
@@ -505,7 +520,7 @@ def _search_compact(system, invariants, options, constraints, terminals, monitor
     if last is not None:
         fp = fingerprinter(system.schema)
         path = _path_from_chain(system, chain(box["visited"], box["parents"], box["has_parent"], fp(last)), fp)
-    return SearchResult(verdict, stats, prop, path, reason)
+    return SearchResult(verdict, stats, prop, path, reason, error)
 
 
 def _path_fingerprint(system: TransitionSystem, seen: dict, last: tuple) -> tuple[tuple, ...]:

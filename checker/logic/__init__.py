@@ -33,6 +33,25 @@ class PropertyError(Exception):
     """A property is defined wrongly (unknown variable, duplicate name); the message names it."""
 
 
+class NotABool(Exception):
+    """A predicate returned something other than a bool (`"no"`, None, 1): truthiness would read it
+    as a verdict it never gave. `kind` ("invariant", ...) when the caller knew it."""
+
+    def __init__(self, name: str, value: object, kind: str | None = None):
+        super().__init__(f"{kind or 'property'} {name} returned {value!r}, not a bool")
+        self.name, self.value, self.kind = name, value, kind
+
+
+def _truth(value: object) -> bool | None:
+    """A predicate's result as a bool (numpy's bool accepted), or None when it is no bool."""
+    if value is True or value is False:
+        return value
+    t = type(value)
+    if t.__module__ == "numpy" and t.__name__ in ("bool_", "bool"):
+        return bool(value)
+    return None
+
+
 @dataclass(frozen=True)
 class Part:
     """One conjunct of a predicate: `fn(view)` (or `fn(raw)` when `on_raw`), and the slots it reads
@@ -59,8 +78,19 @@ class Predicate:
     history: Any = None  # for a consistency check of the recorded history: how to read, judge and explain it
 
     def check(self, raw: tuple) -> bool:
+        """Whether the predicate holds in `raw`; raises `NotABool` when a part returns no bool."""
         view = self.schema.view(raw)
-        return all(p.fn(raw if p.on_raw else view) for p in self.parts)
+        for p in self.parts:
+            r = p.fn(raw if p.on_raw else view)
+            if r is not True:
+                if r is False:
+                    return False
+                b = _truth(r)
+                if b is None:
+                    raise NotABool(self.name, r)
+                if not b:
+                    return False
+        return True
 
     def explain(self, raw: tuple) -> list[str]:
         """The quantifier instance that fails a formula in `raw` ("a=rm1", ...); [] for a plain predicate."""
@@ -139,7 +169,8 @@ def _reads(node: ast.AST, state: str, schema: StateSchema) -> tuple[tuple[str, .
     for n in ast.walk(node):
         if isinstance(n, ast.Name) and n.id == state and id(n) not in allowed:
             return None, f"it uses {state!r} other than as {state}.<variable>"
-    unknown = sorted(r for r in reads if r not in schema.variables)
+    constants = getattr(schema, "constants", {})
+    unknown = sorted(r for r in reads if r not in schema.variables and r not in constants)
     if unknown:
         raise PropertyError(
             f"reads {state}.{unknown[0]}, but the state has no variable {unknown[0]!r} "
@@ -215,7 +246,9 @@ def fuse(predicates: Sequence[Predicate], schema: StateSchema) -> Callable[[tupl
     memoised on exactly those slots: a list indexed by the slot for one small
     slot, else a dict keyed by the slots (at most MEMO_LIMIT entries). Parts
     that read every variable are called directly. When a group fails, the
-    predicates are evaluated in order to name the first one that fails.
+    predicates are evaluated in order to name the first one that fails. A part returning no bool
+    counts as failing there (checked where a result is memoised, at a miss, so a hit costs nothing);
+    the predicate evaluated whole, in order, then raises `NotABool` if it really returns no bool.
 
     >>> from checker.model import StateSchema, Int
     >>> S = StateSchema({"x": Int(0, 9), "y": Int(0, 9)})
@@ -269,20 +302,25 @@ def fuse(predicates: Sequence[Predicate], schema: StateSchema) -> Callable[[tupl
 
 def _all_of(parts: list[Part], view: Callable) -> Callable[[tuple], bool]:
     """Whether every part holds. Parts run here out of their source order, so a part may raise where
-    an earlier conjunct would have guarded it (`y != 0 and x // y > 1`): that counts as "not known to
-    hold", and the predicates are then evaluated in order, short-circuits and all, by `slow`."""
+    an earlier conjunct would have guarded it (`y != 0 and x // y > 1`), or return no bool where the
+    earlier conjunct would have answered (`flag and count`): that counts as "not known to hold", and
+    the predicates are then evaluated in order, short-circuits and all, by `slow`."""
     on_view = [p.fn for p in parts if not p.on_raw]
     on_raw = [p.fn for p in parts if p.on_raw]
     if not on_view and len(on_raw) == 1:
-        return on_raw[0]  # a compiled formula: total, it never raises
+        return on_raw[0]  # a compiled formula: total, it never raises, always a bool
 
     def holds(raw: tuple) -> bool:
         try:
-            if not all(fn(raw) for fn in on_raw):
-                return False
+            for fn in on_raw:
+                if not fn(raw):
+                    return False
             if on_view:
                 v = view(raw)
-                return all(fn(v) for fn in on_view)
+                for fn in on_view:
+                    r = fn(v)
+                    if r is not True and _truth(r) is not True:
+                        return False
             return True
         except Exception:
             return False
@@ -332,4 +370,4 @@ def _conjuncts(fn: Callable, schema: StateSchema) -> list[tuple[Callable, tuple[
     return parts
 
 
-__all__ = ["Part", "Predicate", "PropertyError", "compile_formula", "compile_predicate", "fuse", "variables_read"]
+__all__ = ["NotABool", "Part", "Predicate", "PropertyError", "compile_formula", "compile_predicate", "fuse", "variables_read"]

@@ -240,13 +240,15 @@ def collect_declarations(cls: type) -> None:
             if isinstance(v, Param):
                 params[attr] = v
     seen_methods: set[str] = set()
-    for klass in cls.__mro__:  # most derived first: an override hides its base's declaration
+    for klass in cls.__mro__:  # most derived first: an override replaces its base's method
         for attr, v in vars(klass).items():
             if attr in seen_methods or not callable(v):
                 continue
             seen_methods.add(attr)
             a = getattr(v, "_fc_action", None)
             p = getattr(v, "_fc_predicate", None)
+            if a is None and p is None:
+                a, p = _inherit_declaration(cls, klass, attr, v)
             if a is not None:
                 if a.name in actions and actions[a.name] != attr:
                     raise ModelError(f"{cls.__name__}: two methods declare action {a.name!r}; rename one")
@@ -269,6 +271,27 @@ def collect_declarations(cls: type) -> None:
     cls._params = params
     cls._symmetric = frozenset(symmetric)
 
+
+
+def _inherit_declaration(cls: type, klass: type, attr: str, v: Any) -> tuple[ActionDef | None, PredicateDef | None]:
+    """An override that does not repeat its base's decorator keeps the base's role (an invariant stays
+    an invariant): the declaration is copied onto the overriding function."""
+    mro = cls.__mro__
+    for base in mro[mro.index(klass) + 1:]:
+        b = vars(base).get(attr)
+        a, p = getattr(b, "_fc_action", None), getattr(b, "_fc_predicate", None)
+        if a is None and p is None:
+            continue
+        if not isinstance(v, types.FunctionType):
+            kind = "action" if a is not None else p.kind  # type: ignore[union-attr]
+            raise ModelError(f"{cls.__name__}.{attr} overrides {base.__name__}'s @{kind} with a "
+                             f"{type(v).__name__}; define it as a method and repeat @{kind} on it")
+        if a is not None:
+            v._fc_action = a
+        if p is not None:
+            v._fc_predicate = p
+        return a, p
+    return None, None
 
 
 def set_params(obj: Any, params: Mapping[str, Any]) -> None:

@@ -61,6 +61,24 @@ class Outcome:
     events: tuple[tuple[int, ...], ...] = ()  # history events recorded (their slots), in order
 
 
+class ProtocolSchema(StateSchema):
+    """A protocol's state layout. Its view always has `down`, the set of crashed nodes: a variable
+    when crashes are configured, else the empty set (a constant, reading no slot), so an invariant
+    that reads `state.down` means the same whatever the fault settings."""
+
+    def __init__(self, variables: dict[str, Type], groups: dict[str, tuple[str, ...]] | None = None):
+        super().__init__(variables, groups)
+        self.constants: dict[str, Any] = {}
+        if "down" not in self.variables:
+            self.constants["down"] = frozenset()
+            view = self._view_class
+            self._view_class = type(view.__name__, (view,), {"__slots__": (), "down": property(_nobody_down)})
+
+
+def _nobody_down(view: Any) -> frozenset:
+    return frozenset()
+
+
 class HandlerError(Exception):
     """A handler did something the model forbids (a value outside its field's type, a send to no node)."""
 
@@ -162,7 +180,7 @@ class NodeSemantics:
             variables["duplicates"] = Int(0, f.duplication)
         if f.timer_firings is not None and self.Timer is not None:
             variables["firings"] = Int(0, f.timer_firings)
-        self.schema = StateSchema(variables, groups=self.groups)
+        self.schema = ProtocolSchema(variables, groups=self.groups)
         self.node_slices = [self.schema.slice(name) for name in self.names]
         self.TIMERS = self.schema.offsets.get("timers")
         self.HIST = self.schema.offsets.get("history")
