@@ -4,7 +4,7 @@ Breadth-first search gives the fewest steps; a reader often prefers a longer
 story with fewer crashes, drops or partitions. This search orders states by
 (fault steps on the way, steps) with a priority queue, so the first violating
 state it takes has the fewest faults, and the fewest steps among those.
-Imports `checker.semantics` and `checker.logic`.
+Imports `checker.semantics`, `checker.logic` and the engine's guard.
 """
 
 from __future__ import annotations
@@ -15,16 +15,35 @@ from collections.abc import Sequence
 
 from ..logic import Predicate, fuse
 from ..semantics import FAULT_KINDS, TransitionSystem
+from .guard import OutOfTime, guarded
 from .result import SearchOptions, SearchResult, Stats, Verdict
 
 
 def fewest_faults(system: TransitionSystem, invariants: Sequence[Predicate],
                   options: SearchOptions = SearchOptions()) -> SearchResult:
-    """A violation reached with the fewest fault steps (then the fewest steps); HOLDS when none."""
+    """A violation reached with the fewest fault steps (then the fewest steps); HOLDS when none. Model
+    code runs under the guard, as in `search`: its failures are an ERROR naming the action or property."""
+    start = time.perf_counter()
+    with guarded(options, system, invariant=invariants) as guard:
+        try:
+            return _fewest(system, invariants, options, start)
+        except BaseException as e:
+            blamed = guard.blame(e)
+            if blamed is None:
+                if isinstance(e, OutOfTime):
+                    stats = Stats(0, 0, 0, time.perf_counter() - start)
+                    return SearchResult(Verdict.UNDETERMINED, stats, None, None, str(e))
+                raise
+            reason, error = blamed
+            stats = Stats(0, 0, 0, time.perf_counter() - start)
+            return SearchResult(Verdict.ERROR, stats, None, None, reason or f"raised {type(e).__name__}: {e}", error)
+
+
+def _fewest(system: TransitionSystem, invariants: Sequence[Predicate], options: SearchOptions,
+            start: float) -> SearchResult:
     first_failing = fuse(invariants, system.schema) if invariants else (lambda s: -1)
     acts = [(a.kind in FAULT_KINDS, a.successors) for a in system.actions]
     max_states = options.max_states or 1 << 62
-    start = time.perf_counter()
     cost: dict[tuple, tuple[int, int]] = {}
     parent: dict[tuple, tuple | None] = {}
     heap: list = []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+import tokenize
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -118,16 +119,45 @@ def _definition(fn: Callable) -> tuple[ast.FunctionDef | ast.Lambda, list[str]] 
         return "it takes no argument"
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError, IndentationError):
+    except (OSError, TypeError, SyntaxError, ValueError, tokenize.TokenError):
         return "its source cannot be read"
     nodes = [
         n
         for n in ast.walk(tree)
         if isinstance(n, (ast.FunctionDef, ast.Lambda)) and [a.arg for a in n.args.args] == argnames
+        and (isinstance(n, ast.Lambda) or n.name == code.co_name)
     ]
     if len(nodes) != 1:
         return "its definition cannot be told apart in its source"
+    if not _same_code(nodes[0], code):
+        return "its source on disk is not the code that runs (edited since it was imported?)"
     return nodes[0], argnames
+
+
+def _same_code(node: ast.FunctionDef | ast.Lambda, code: types.CodeType) -> bool:
+    """Whether `node`, compiled, is `code`: the source `inspect` found is what runs. The reads the search
+    memoises on come from that source, so a stale or misattributed one could hide a read (a false
+    "holds"); then the predicate is simply not memoised."""
+    try:
+        if isinstance(node, ast.Lambda):
+            outer = compile(ast.Expression(body=node), "<check>", "eval")
+        else:
+            fresh = ast.fix_missing_locations(ast.Module(body=[ast.FunctionDef(
+                name=node.name, args=node.args, body=node.body, decorator_list=[], returns=None,
+                type_comment=None)], type_ignores=[]))
+            outer = compile(fresh, "<check>", "exec")
+    except (SyntaxError, ValueError, TypeError):
+        return False
+    found = [c for c in outer.co_consts if isinstance(c, types.CodeType)]
+    if len(found) != 1:
+        return False
+    mine = found[0]
+    if mine.co_varnames != code.co_varnames or mine.co_argcount != code.co_argcount:
+        return False
+    if not code.co_freevars and not code.co_cellvars:
+        return mine.co_code == code.co_code and mine.co_names == code.co_names
+    # closures load through cells where the fresh compile loads globals: compare the names only
+    return set(mine.co_names) | set(mine.co_freevars) == set(code.co_names) | set(code.co_freevars)
 
 
 def _reads(node: ast.AST, state: str, schema: StateSchema) -> tuple[tuple[str, ...] | None, str]:

@@ -116,11 +116,15 @@ def liveness_properties(spec: Spec, model: Model | Protocol, system: TransitionS
 def check_liveness(spec: Spec, system: TransitionSystem, lives: list, options: SearchOptions,
                     safety: SearchResult) -> SearchResult:
     """The liveness properties over the whole reachable graph, under the spec's fairness."""
+    from ..engine.guard import ModelCodeError
     from ..engine.liveness import Fairness, check_liveness
 
     fairness = Fairness({**Fairness().kinds, **spec.fairness})
     start = time.perf_counter()
-    g, prop, lasso, why = check_liveness(system, lives, fairness, options.max_states)
+    try:
+        g, prop, lasso, why = check_liveness(system, lives, fairness, options.max_states, options)
+    except ModelCodeError as e:  # the model's code failed while the graph was built: an error naming it
+        return SearchResult(Verdict.ERROR, safety.stats, None, None, e.reason, e.error)
     s = safety.stats
     stats = Stats(s.distinct, s.generated, s.depth, s.seconds + time.perf_counter() - start, s.coverage,
                   s.collision_probability)

@@ -161,14 +161,13 @@ def check(
     committed = _committed(spec)
     if update and committed is not None and spec.expected == "violated" and (why := _not_a_trace(committed)):
         raise SpecError(_why_not_overwritten(spec, committed, why))
-    model = spec.instantiate()
+    model, system = _set_up(spec, check_determinism)
     names = tuple(invariants) if invariants is not None else spec.invariants
     if names is not None:
         known = model.predicates("invariant")
         for n in names:
             if n not in known:
                 raise SpecError(f"{spec.where}: unknown invariant {n!r} (invariants: {', '.join(known) or 'none'})")
-    system = system_of(spec, model, check_determinism)
     invs = _predicates(system, "invariant", names, spec.where) + history_predicates(spec, system)
     if (kind or spec.kind) == "induct":
         return _check_induct(spec, model, system, invs, max_states if max_states is not None
@@ -300,6 +299,26 @@ def prepare(path: str | os.PathLike, params: dict[str, Any] | None = None) -> tu
     model = spec.instantiate()
     system = system_of(spec, model, False)
     return system, _predicates(system, "invariant", spec.invariants, spec.where)
+
+
+def _set_up(spec: Spec, check_determinism: bool) -> tuple[Model | Protocol, TransitionSystem]:
+    """The model and its transition system. The model's own code runs here too (its constructor, every
+    node's on_start): under the engine's guard, so a sys.exit, os._exit or hang there is a one-line error
+    naming the spec and the method, like a failure in the search."""
+    from ..engine.guard import guarded
+
+    with guarded(None) as guard:
+        try:
+            model = spec.instantiate()
+            return model, system_of(spec, model, check_determinism)
+        except SpecError:
+            raise
+        except BaseException as e:
+            blamed = guard.blame(e)
+            if blamed is None:
+                raise
+            reason = blamed[0] or f"raised {type(e).__name__}: {e}"
+            raise SpecError(f"{spec.where}: setting up the model: {reason}") from None
 
 
 def system_of(spec: Spec, model: Model | Protocol, check_determinism: bool) -> TransitionSystem:

@@ -19,6 +19,7 @@ from checker.engine.liveness import Fairness, check_liveness
 from checker.logic import compile_predicate
 from checker.semantics import from_model
 from checker.semantics.nodes import from_protocol
+from checker.spec import SpecError
 
 engine_search = sys.modules["checker.engine.search"]
 
@@ -372,3 +373,23 @@ def test_os_exit_in_a_handler_reached_only_in_a_parallel_level(monkeypatch):
 def test_os_exit_while_building_the_liveness_graph_is_a_model_code_error():
     with pytest.raises(ModelCodeError, match=r"^action Tick called os._exit\(0\)$"):
         check_liveness(from_model(OsExit()), [], Fairness())
+
+
+@pytest.mark.parametrize("body, what", [("sys.exit(4)", "raised SystemExit(4)"), ("os._exit(0)", "called os._exit(0)")])
+def test_model_code_that_exits_while_the_model_is_set_up_is_a_spec_error_naming_it(tmp_path, monkeypatch, body, what):
+    """on_start runs while the transition system is built, before any search: guarded there too."""
+    (tmp_path / "exits_at_start.py").write_text(
+        "import os, sys\n"
+        "from checker import Int, Message, Node, Protocol, Role, durable\n"
+        "class Ping(Message):\n    pass\n"
+        "class N(Node):\n"
+        "    x = durable(Int(0, 3), initial=0)\n"
+        f"    def on_start(self):\n        {body}\n"
+        "    def on_ping(self, msg: Ping, src):\n        pass\n"
+        "class P(Protocol):\n    messages = (Ping,)\n    n = Role(N, count=2)\n")
+    spec = tmp_path / "s.toml"
+    spec.write_text('protocol = "exits_at_start:P"\nexpected = "holds"\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(SpecError) as e:
+        check(spec, out=None)
+    assert str(e.value) == f"{spec}: setting up the model: handler N.on_start {what}"

@@ -372,3 +372,37 @@ def test_a_name_bound_in_one_conjunct_is_seen_by_the_next():
     p = compile_predicate("walrus", walrus, S2)
     states = [(x, y) for x in range(4) for y in range(4)]
     assert [p.check(raw) for raw in states] == [walrus(S2.view(raw)) for raw in states]
+
+
+def test_a_predicate_whose_source_changed_on_disk_is_not_memoised_on_the_new_source(tmp_path, monkeypatch):
+    """The reads the search memoises on come from the source: if the file was edited after the import,
+    that source is not the code that runs, and trusting it would hide a read (a false "holds")."""
+    import importlib
+    import linecache
+
+    from checker.logic import _definition, variables_read
+
+    mod = tmp_path / "edited_inv.py"
+    mod.write_text("def inv(state):\n    return state.x < 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fn = importlib.import_module("edited_inv").inv
+    schema = StateSchema({"x": Int(0, 9), "y": Int(0, 9)})
+    assert variables_read(fn, schema)[0] == ("x",)
+    mod.write_text("def inv(state):\n    return state.y < 3\n")  # the same name and arguments, other reads
+    linecache.clearcache()
+    assert "not the code that runs" in _definition(fn)
+    assert variables_read(fn, schema)[0] is None  # not memoised: checked on every state
+    p = compile_predicate("inv", fn, schema)
+    assert p.check((2, 9)) is True and p.check((5, 0)) is False  # what the running code says
+
+
+def test_a_definition_of_another_name_with_the_same_arguments_is_not_taken_for_it():
+    from checker.logic import _definition
+
+    def outer(state):
+        def other(state):
+            return state.y
+        return state.x < 3
+
+    node, _ = _definition(outer)
+    assert node.name == "outer"
