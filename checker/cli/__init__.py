@@ -7,15 +7,19 @@ Exit codes (the same for every command): 0 as expected, 1 not as expected,
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import sys
 import tomllib
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..engine import ProgressMonitor, Verdict
+from ..model.inputs import CHECKPOINT_LIMIT, HISTORY_LIMIT, MAX_DEPTH, SPEC_LIMIT, TRACE_LIMIT, describe_limit
 from ..spec import CheckResult, SpecError, check, combine_exit_codes
 from ..spec.run import EXIT_ERROR, EXIT_OK, EXIT_UNDETERMINED
 from ..trace import Trace, TraceError, render_text
@@ -24,15 +28,23 @@ from ..trace.itf import to_itf
 from ..trace.msc import to_dot, to_svg
 from .history import add_parser as history_parser
 from .history import cmd_history
-from .junit import junit_xml
+from .isolate import GRACE_SECONDS, Interrupts, Supervisor, can_isolate, fix_hash_seed
+from .junit import Case, junit_xml
 from .replay import add_parsers as replay_parsers
 from .replay import cmd_export, cmd_replay
 from .run import add_parser as run_parser
 from .run import cmd_run
 
-EPILOG = """exit codes: 0 every outcome as expected; 1 an outcome not as expected;
+EPILOG = f"""exit codes: 0 every outcome as expected; 1 an outcome not as expected;
 2 bad input or internal error; 3 undetermined (a bound or Ctrl-C cut the work short).
-Over several specs: the first present of 2, 1, 3, else 0."""
+Over several specs: the first present of 2, 1, 3, else 0.
+
+inputs: regular files only, at most {describe_limit(SPEC_LIMIT)} for a spec, {describe_limit(TRACE_LIMIT)} for a trace,
+{describe_limit(HISTORY_LIMIT)} for a history, {describe_limit(CHECKPOINT_LIMIT)} for a checkpoint's metadata; TOML and JSON \
+nested at most {MAX_DEPTH} deep.
+Each spec is checked in a process of its own: a spec whose code ends that process (os._exit, a
+crash) is reported as an error, and the others are still checked. Runs with PYTHONHASHSEED=0
+(re-executing itself if need be), so sets of strings iterate alike in every run."""
 
 
 class UsageError(Exception):
@@ -134,6 +146,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
     g.add_argument("--limit", type=_positive_int, default=5000, metavar="N",
                    help="refuse specs with more than N reachable states (default 5000)")
+    for command in sub.choices.values():  # `faultcheck check --debug ...` as well as `faultcheck --debug check ...`
+        if "--debug" not in command._option_string_actions:
+            command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                 help="show tracebacks of internal errors")
     return p
 
 
@@ -214,15 +230,65 @@ def _summary(r: CheckResult) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """`check` and `induct`: every spec, each in a child process of its own when isolated."""
     overrides = parse_sets(args.set)
     files = spec_files(args.paths)
+    limit = None
+    if args.command == "check" and args.max_seconds is not None:
+        limit = 2 * args.max_seconds + GRACE_SECONDS
+    what = "the induction check" if args.command == "induct" else "the check"
+    return _each_spec(args, files, lambda f: _check_one(args, f, overrides), what, limit)
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    """Every finding on every spec's invariants; exit 1 when one is a warning."""
+    overrides = parse_sets(args.set)
+    files = spec_files(args.paths)
+    return _each_spec(args, files, lambda f: _lint_one(args, f, overrides), "lint", None)
+
+
+def _each_spec(args: argparse.Namespace, files: list[Path], body: Callable[[Path], dict[str, Any]], what: str,
+               limit: float | None) -> int:
+    """Run `body` on each spec (in a forked child when isolated), print what a dead child cannot,
+    write the JUnit report (Ctrl-C included), and combine the exit codes."""
     codes: list[int] = []
-    report: list[tuple[str, CheckResult | None, str]] = []
+    cases: list[Case] = []
+    cut = False
     try:
-        _check_files(args, files, overrides, codes, report)
+        if getattr(args, "isolate", False) and can_isolate():
+            if len(files) > 1:  # Z3 loaded and its context made once here, not in each child (it was most
+                from ..logic import smt  # of the cost of a child: lint, induct and violation cores use it)
+
+                smt.z3.main_ctx()
+            gc.freeze()  # what is imported now stays out of each child's collections: less copied on write
+            with Supervisor() as sup:
+                for i, f in enumerate(files):
+                    flag = Interrupts()
+                    outcome = sup.run(lambda f=f, flag=flag: _guarded(args, f, what, flag, body), limit=limit,
+                                      on_sigint=flag.handler)
+                    answer = outcome.answer
+                    if answer is None and outcome.interrupted:  # the Ctrl-C took the child with it
+                        answer = _interrupted(args, f)
+                    elif answer is None:
+                        answer = _ended(args, f, outcome.death, what)
+                    cut = _take(answer, f, codes, cases)
+                    if not cut and sup.interrupted and i + 1 < len(files):
+                        cut = True  # the Ctrl-C came as this spec finished: the others are not started
+                        codes.append(EXIT_UNDETERMINED)
+                    if cut:
+                        break
+        else:
+            flag = Interrupts()
+            with flag.installed():
+                for f in files:
+                    cut = _take(_guarded(args, f, what, flag, body), f, codes, cases)
+                    if cut:
+                        break
     finally:  # the report covers what ran, Ctrl-C included
-        if args.junit:
-            _write(Path(args.junit), junit_xml(report))
+        if getattr(args, "junit", None):
+            _write(Path(args.junit), junit_xml(cases))
+    if cut:
+        print("faultcheck: interrupted", file=sys.stderr, flush=True)
     return combine_exit_codes(codes)
 
 
@@ -234,93 +300,148 @@ def _write(path: Path, text: str) -> None:
         raise UsageError(f"{path}: cannot write: {e.strerror or e}") from None
 
 
-def _check_files(args, files, overrides, codes, report) -> None:
-    for f in files:
-        try:
-            if args.command == "induct":
-                r = check(f, params=overrides, max_states=args.max_states, kind="induct", out=None)
-            else:
-                r = check(
-                    f,
-                    params=overrides,
-                    max_states=args.max_states,
-                    max_depth=args.max_depth,
-                    max_seconds=args.max_seconds,
-                    check_deadlock=False if args.no_deadlock else None,
-                    store="compact" if args.compact else "fingerprint" if args.fingerprint else "exact",
-                    check_determinism=args.check_determinism,
-                    out=args.out,
-                    update=args.update,
-                    monitor=None if args.quiet else ProgressMonitor(max_seconds=args.max_seconds, label=f"{f.name}: "),
-                    lint=not args.no_lint,
-                    simplest=args.simplest,
-                    symmetry=args.symmetry,
-                    workers=args.workers,
-                    strategy=args.strategy,
-                    walks=args.walks,
-                    seed=args.seed,
-                    checkpoint_dir=args.checkpoint_dir,
-                    checkpoint_every=args.checkpoint_every,
-                    resume=args.resume,
-                    compact_above=args.compact_above,
-                )
-        except SpecError as e:
-            codes.append(EXIT_ERROR)
-            report.append((str(f), None, str(e)))
-            if args.json:
-                print(json.dumps({"spec": str(f), "verdict": "error", "expected": None, "ok": False,
-                                  "exit_code": EXIT_ERROR, "message": str(e), "property": None, "params": None,
-                                  "distinct_states": None, "states_generated": None, "depth": None, "seconds": None,
-                                  "states_per_second": None, "counterexample": None}), flush=True)
-            print(f"faultcheck: {e}", file=sys.stderr)
-            continue
-        codes.append(r.exit_code)
-        report.append((str(f), r, r.message))
-        if args.json:
-            print(json.dumps(r.to_json()), flush=True)
-        else:
-            print(_summary(r), flush=True)
-            for line in r.details:
-                print(f"       {line}")
-            for w in r.warnings:
-                print(f"       {w}")
+def _take(answer: dict[str, Any], f: Path, codes: list[int], cases: list[Case]) -> bool:
+    """Record one spec's answer; True when a Ctrl-C cut the run short."""
+    codes.append(int(answer.get("code", EXIT_UNDETERMINED)))
+    if answer.get("case") is not None:
+        cases.append(Case.from_json(answer["case"]))
+    elif answer.get("interrupted"):
+        cases.append(Case(str(f), EXIT_UNDETERMINED, "interrupted (Ctrl-C)"))
+    return bool(answer.get("interrupted"))
+
+
+def _guarded(args: argparse.Namespace, f: Path, what: str, flag: Interrupts,
+             body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """`body(f)`, whatever the model's code does: a spec error, sys.exit, a KeyboardInterrupt no
+    Ctrl-C caused, an internal error each become that spec's one line and exit 2; a real Ctrl-C is
+    reported as such."""
+    _CURRENT["file"] = str(f)
+    try:
+        return body(f)
+    except SpecError as e:
+        _error_line(args, f, str(e))
+        return {"code": EXIT_ERROR, "case": Case(str(f), EXIT_ERROR, str(e)).to_json()}
+    except KeyboardInterrupt:
+        if flag.pressed:
+            return _interrupted(args, f)
+        return _ended(args, f, "the model's code raised KeyboardInterrupt (no Ctrl-C was pressed)", what)
+    except SystemExit as e:
+        call = "sys.exit()" if e.code is None else f"sys.exit({e.code!r})"
+        return _ended(args, f, f"the model's code called {call}", what)
+    except Exception as e:  # an internal error: one line naming the spec, the traceback only on request
+        return _internal(args, f, e)
+    finally:
+        _CURRENT["file"] = None
+
+
+def _internal(args: argparse.Namespace, f: Path, e: BaseException) -> dict[str, Any]:
+    if getattr(args, "debug", False):
+        traceback.print_exc()
+    text = f"internal error: {type(e).__name__}: {e}"
+    _error_line(args, f, f"{f}: {text}", hint="run with --debug for the traceback")
+    return {"code": EXIT_ERROR, "case": Case(str(f), EXIT_ERROR, f"{f}: {text}").to_json()}
+
+
+def _error_line(args: argparse.Namespace, f: Path, message: str, hint: str = "") -> None:
+    """A spec that could not be checked: a JSON object on stdout with --json, one line on stderr."""
+    if getattr(args, "json", False):
+        print(json.dumps(_error_object(f, message)), flush=True)
+    print(f"faultcheck: {message}" + (f" ({hint})" if hint else ""), file=sys.stderr, flush=True)
+
+
+def _error_object(f: Path, message: str, verdict: str = "error", code: int = EXIT_ERROR,
+                  reason: str = "") -> dict[str, Any]:
+    return {"spec": str(f), "verdict": verdict, "expected": None, "ok": False, "exit_code": code,
+            "message": message, "property": None, "params": None, "distinct_states": None,
+            "states_generated": None, "depth": None, "seconds": None, "states_per_second": None,
+            "counterexample": None, "reason": reason}
+
+
+def _ended(args: argparse.Namespace, f: Path, why: str, what: str) -> dict[str, Any]:
+    """The model's code ended the work on `f` (sys.exit, os._exit, a signal): its one line, exit 2."""
+    message = f"{why} before {what} finished"
+    if getattr(args, "json", False):
+        print(json.dumps(_error_object(f, message)), flush=True)
+    else:
+        print(f"ERR  {f}: {message}", flush=True)
+    return {"code": EXIT_ERROR, "case": Case(str(f), EXIT_ERROR, message).to_json()}
+
+
+def _interrupted(args: argparse.Namespace, f: Path) -> dict[str, Any]:
+    """A Ctrl-C before a search could report what it explored."""
+    if getattr(args, "json", False):
+        print(json.dumps(_error_object(f, "undetermined: interrupted (Ctrl-C)", "undetermined", EXIT_UNDETERMINED,
+                                       "interrupted (Ctrl-C)")), flush=True)
+    return {"code": EXIT_UNDETERMINED, "interrupted": True,
+            "case": Case(str(f), EXIT_UNDETERMINED, "interrupted (Ctrl-C)").to_json()}
+
+
+def _check_one(args: argparse.Namespace, f: Path, overrides: dict[str, Any]) -> dict[str, Any]:
+    if args.command == "induct":
+        r = check(f, params=overrides, max_states=args.max_states, kind="induct", out=None)
+    else:
+        r = check(
+            f,
+            params=overrides,
+            max_states=args.max_states,
+            max_depth=args.max_depth,
+            max_seconds=args.max_seconds,
+            check_deadlock=False if args.no_deadlock else None,
+            store="compact" if args.compact else "fingerprint" if args.fingerprint else "exact",
+            check_determinism=args.check_determinism,
+            out=args.out,
+            update=args.update,
+            monitor=None if args.quiet else ProgressMonitor(max_seconds=args.max_seconds, label=f"{f.name}: "),
+            lint=not args.no_lint,
+            simplest=args.simplest,
+            symmetry=args.symmetry,
+            workers=args.workers,
+            strategy=args.strategy,
+            walks=args.walks,
+            seed=args.seed,
+            checkpoint_dir=args.checkpoint_dir,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+            compact_above=args.compact_above,
+        )
+    if args.json:
+        print(json.dumps(r.to_json()), flush=True)
+    else:
+        print(_summary(r), flush=True)
+        for line in r.details:
+            print(f"       {line}")
+        for w in r.warnings:
+            print(f"       {w}")
+        if getattr(args, "verbose", False):
+            for name, n in r.stats.coverage.items():
+                print(f"       {name}: {n:,}" + ("  (never enabled)" if n == 0 else ""))
+        sys.stdout.flush()
+        if r.error and r.exit_code == EXIT_ERROR:  # the model's own code raised
             if getattr(args, "verbose", False):
-                for name, n in r.stats.coverage.items():
-                    print(f"       {name}: {n:,}" + ("  (never enabled)" if n == 0 else ""))
-            if r.error and r.exit_code == EXIT_ERROR:  # the model's own code raised
-                if getattr(args, "verbose", False):
-                    print(r.error.rstrip(), file=sys.stderr)
-                else:
-                    where = r.error.rstrip().splitlines()[-3:-1]  # the innermost frame of the model's code
-                    print("       " + " / ".join(x.strip() for x in where) + "  (-v: the whole traceback)",
-                          file=sys.stderr)
-        if r.reason.startswith("interrupted"):
-            break  # Ctrl-C stops the whole run, after reporting what was explored
+                print(r.error.rstrip(), file=sys.stderr)
+            else:
+                where = r.error.rstrip().splitlines()[-3:-1]  # the innermost frame of the model's code
+                print("       " + " / ".join(x.strip() for x in where) + "  (-v: the whole traceback)",
+                      file=sys.stderr)
+    # Ctrl-C stops the whole run, after reporting what was explored
+    return {"code": r.exit_code, "case": Case.of(str(f), r, r.message).to_json(),
+            "interrupted": r.reason.startswith("interrupted")}
 
 
-def cmd_lint(args: argparse.Namespace) -> int:
-    """Every finding on every spec's invariants; exit 1 when one is a warning."""
+def _lint_one(args: argparse.Namespace, f: Path, overrides: dict[str, Any]) -> dict[str, Any]:
     from ..logic.lint import lint
     from ..spec.run import prepare
 
-    overrides = parse_sets(args.set)
-    codes = []
-    for f in spec_files(args.paths):
-        try:
-            system, invs = prepare(f, overrides)
-            findings = lint(system, invs)
-        except SpecError as e:
-            print(f"faultcheck: {e}", file=sys.stderr)
-            codes.append(EXIT_ERROR)
-            continue
-        warned = any(x.warning for x in findings)
-        codes.append(1 if warned else EXIT_OK)
-        names = ", ".join(p.name for p in invs) or "no invariants"
-        print(f"{'warn' if warned else 'ok  '} {f}: {len(findings)} finding{'s' if len(findings) != 1 else ''} "
-              f"on {names}")
-        for x in findings:
-            print(f"       {x}")
-    return combine_exit_codes(codes)
+    system, invs = prepare(f, overrides)
+    findings = lint(system, invs)
+    warned = any(x.warning for x in findings)
+    names = ", ".join(p.name for p in invs) or "no invariants"
+    print(f"{'warn' if warned else 'ok  '} {f}: {len(findings)} finding{'s' if len(findings) != 1 else ''} "
+          f"on {names}")
+    for x in findings:
+        print(f"       {x}")
+    sys.stdout.flush()
+    return {"code": 1 if warned else EXIT_OK}
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -332,6 +453,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    _working_on(args.trace)
     trace = Trace.load(args.trace)
     if args.format == "text":
         color = args.color == "always" or (args.color == "auto" and args.output is None and sys.stdout.isatty())
@@ -367,7 +489,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from ..spec.graph import state_graph
 
     overrides = parse_sets(args.set)
+    _working_on(args.trace)
     trace = Trace.load(args.trace) if args.trace else None
+    _working_on(args.spec)
     try:
         text = state_graph(args.spec, params=overrides, trace=trace, fmt=args.format, limit=args.limit)
     except TraceError as e:
@@ -376,12 +500,24 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+_CURRENT: dict[str, str | None] = {"file": None}  # the input being worked on, for the catch-all's line
+
+
+def _working_on(path: str | os.PathLike | None) -> None:
+    _CURRENT["file"] = None if path is None else str(path)
+
+
+def main(argv: list[str] | None = None, *, isolate: bool = False) -> int:
+    """Run one command; returns the exit code. `isolate`: check each spec in a forked child (the
+    console script does; an in-process call, a test's, does not unless asked)."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_ERROR
+    args.isolate = isolate
+    args.debug = getattr(args, "debug", False)
+    _working_on(None)
     try:
         commands = {"check": cmd_check, "induct": cmd_check, "lint": cmd_lint, "show": cmd_show, "graph": cmd_graph,
                     "history": cmd_history, "run": cmd_run, "replay": cmd_replay,
@@ -395,12 +531,31 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNDETERMINED
     except BrokenPipeError:
         return EXIT_OK
+    except SystemExit as e:  # only the model's code raises it here (argparse is done)
+        call = "sys.exit()" if e.code is None else f"sys.exit({e.code!r})"
+        print(f"faultcheck: {_where(args)}the model's code called {call}", file=sys.stderr)
+        return EXIT_ERROR
     except Exception as e:  # an internal error: one line, the traceback only on request
         if args.debug:
             traceback.print_exc()
-        print(f"faultcheck: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
+        print(f"faultcheck: {_where(args)}internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
+              file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        _working_on(None)
+
+
+def _where(args: argparse.Namespace) -> str:
+    """``FILE: `` for the input being worked on, or the command's one input file; else nothing."""
+    current = _CURRENT["file"]
+    if current is None:
+        named = [getattr(args, k, None) for k in ("trace", "spec", "history")]
+        named = [n for n in named if isinstance(n, str)]
+        current = named[0] if len(named) == 1 else None
+    return f"{current}: " if current else ""
 
 
 def entry() -> None:
-    sys.exit(main())
+    """The console script (and `python -m checker`): with PYTHONHASHSEED=0, each spec in a child."""
+    fix_hash_seed()
+    sys.exit(main(isolate=True))

@@ -19,10 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from ..logic.consistency import FAIL_MODES, MODELS, SHRINKS, HistoryError, check_linearizable, check_sequential
+from ..model.inputs import HISTORY_LIMIT, InputError, describe_limit, read_json
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 CONSISTENCIES = ("linearizable", "sequential")
@@ -41,7 +41,8 @@ def add_parser(sub: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    h.add_argument("history", metavar="HISTORY.json", help="a JSON array of operations")
+    h.add_argument("history", metavar="HISTORY.json",
+                   help=f"a JSON array of operations (a regular file of at most {describe_limit(HISTORY_LIMIT)})")
     h.add_argument("--model", choices=tuple(MODELS), default="register",
                    help="register (read, write, cas; default) or kv (get, put, append on string keys)")
     h.add_argument("--consistency", choices=CONSISTENCIES, default="linearizable",
@@ -99,21 +100,17 @@ def _initial(text: str | None) -> Any:
         return None
     try:
         return json.loads(text)
-    except ValueError:
-        raise _Bad(f"--initial {text}: not a JSON literal (strings need quotes: '\"x\"')") from None
+    except (ValueError, RecursionError):
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise _Bad(f"--initial {shown}: not a JSON literal (strings need quotes: '\"x\"')") from None
 
 
 def _load(path: str) -> Any:
+    """The JSON in a regular file of at most HISTORY_LIMIT bytes (see `checker.model.inputs`)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise _Bad(f"cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError as e:
-        raise _Bad(f"not UTF-8 text: {e.reason} at byte {e.start}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise _Bad(f"not JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
+        return read_json(path, HISTORY_LIMIT, "history")
+    except InputError as e:
+        raise _Bad(e.reason) from None
 
 
 def _error(path: str, message: str, as_json: bool) -> int:

@@ -3,10 +3,17 @@
 Registered through the `pytest11` entry point, so a project that keeps protocol specs gets them
 checked by its existing `pytest`. A spec passes when its outcome is as expected (exit code 0).
 New traces go to pytest's temporary directory; committed counterexamples are never rewritten.
+The verdicts are the command line's: where this process's string hashes are salted (PYTHONHASHSEED
+is not 0, see `checker.cli.isolate`), each spec is checked by `python -m checker check --json` in a
+subprocess with PYTHONHASHSEED=0; otherwise in this process.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -39,12 +46,30 @@ class SpecFailure(Exception):
 class SpecItem(pytest.Item):
     def runtest(self) -> None:
         out = self.config._tmp_path_factory.mktemp("faultcheck")  # type: ignore[attr-defined]
+        if sys.flags.hash_randomization:  # sets of strings would iterate otherwise than under the CLI
+            self._through_cli(out)
+            return
         try:
             r = check(self.path, out=out)
         except SpecError as e:
             raise SpecFailure(str(e)) from None
         if not r.ok:
-            raise SpecFailure(f"{r.message}" + (f"\ncounterexample: {r.counterexample}" if r.counterexample else ""))
+            raise SpecFailure(_failure(r.message, r.counterexample))
+
+    def _through_cli(self, out: Path) -> None:
+        root = str(Path(__file__).resolve().parents[2])  # where `checker` is imported from here
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": root + (os.pathsep + path if path else "")}
+        p = subprocess.run([sys.executable, "-m", "checker", "check", "--json", "-q", "--out", str(out),
+                            str(self.path)], capture_output=True, text=True, env=env,
+                           cwd=self.config.invocation_params.dir)
+        objs = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+        if p.returncode == 0 and objs and objs[-1].get("ok"):
+            return
+        if not objs:
+            raise SpecFailure(p.stderr.strip() or f"faultcheck check exited with {p.returncode} and no result")
+        obj = objs[-1]
+        raise SpecFailure(_failure(obj.get("message") or p.stderr.strip(), obj.get("counterexample")))
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, SpecFailure):
@@ -53,3 +78,7 @@ class SpecItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, f"spec {self.path.name}"
+
+
+def _failure(message: str, counterexample: str | None) -> str:
+    return message + (f"\ncounterexample: {counterexample}" if counterexample else "")

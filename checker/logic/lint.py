@@ -9,6 +9,7 @@ Findings, per invariant:
   or a sign that one of them is stronger than meant;
 - "predicate" (note): a plain Python predicate, which Z3 cannot read;
 - "unknown" (note): the solver gave up.
+Every question to Z3 is asked with SIGINT held (`induct.sigint_held`), so that Ctrl-C is never lost.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..model.inputs import CACHE_LIMIT, InputError, read_json
 from ..semantics import TransitionSystem
 from . import Predicate
 from .formula import show
+from .induct import sigint_held
 
 LINT_VERSION = 1
 
@@ -46,6 +49,11 @@ def lint(system: TransitionSystem, invariants: Sequence[Predicate]) -> list[Find
     from . import smt  # the solver, only now
 
     schema = system.schema
+
+    def entails(premises: list, conclusion) -> bool | None:
+        with sigint_held():  # a Ctrl-C while Z3 works is raised when it returns
+            return smt.entails(schema, premises, conclusion)
+
     out: list[Finding] = []
     formulas = [p for p in invariants if p.formula is not None]
     guaranteed: set[str] = set()
@@ -57,7 +65,7 @@ def lint(system: TransitionSystem, invariants: Sequence[Predicate]) -> list[Find
         if bad:
             which = "the initial state" if len(system.initial) == 1 else f"initial state {bad[0] + 1} of {len(system.initial)}"
             out.append(Finding(p.name, "initial", f"false in {which}: every search stops at once"))
-        valid = smt.entails(schema, [], p.formula)
+        valid = entails([], p.formula)
         if valid is None:
             out.append(Finding(p.name, "unknown", "the solver gave up deciding whether the schema implies it"))
         elif valid:
@@ -68,12 +76,12 @@ def lint(system: TransitionSystem, invariants: Sequence[Predicate]) -> list[Find
         if p.name in guaranteed:
             continue
         others = [q for q in formulas if q is not p and q.name not in guaranteed]
-        if not others or not smt.entails(schema, [q.formula for q in others], p.formula):
+        if not others or not entails([q.formula for q in others], p.formula):
             continue
         needed = list(others)
         for q in list(needed):  # the fewest others that still imply it
             trial = [r for r in needed if r is not q]
-            if trial and smt.entails(schema, [r.formula for r in trial], p.formula):
+            if trial and entails([r.formula for r in trial], p.formula):
                 needed = trial
         out.append(Finding(p.name, "implied", f"implied by {', '.join(q.name for q in needed)}: it adds nothing "
                                               "to them"))
@@ -100,8 +108,8 @@ def cached_lint(system: TransitionSystem, invariants: Sequence[Predicate], cache
     table: dict = {}
     if cache is not None and cache.is_file():
         try:
-            table = json.loads(cache.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            table = read_json(cache, CACHE_LIMIT, "lint cache")
+        except InputError:  # a cache that cannot be read is asked again, and rewritten
             table = {}
         if isinstance(table, dict) and isinstance(table.get(key), list):
             try:

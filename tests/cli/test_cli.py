@@ -730,6 +730,7 @@ def test_a_counterexample_for_other_parameters_is_not_compared(regression, capsy
 # -- the real command --------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_command_runs_as_a_process_over_specs(tmp_path):
     specs = sorted(SPECS.glob("*.toml"))
     proc = subprocess.run([sys.executable, "-m", "checker", "check", "specs/", "-q", "--out", str(tmp_path)],

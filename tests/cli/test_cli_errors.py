@@ -224,6 +224,7 @@ def test_a_longer_committed_counterexample_fails(tmp_path, capsys):
     assert code == 1 and "shorter" in out, out
 
 
+@pytest.mark.slow
 def test_the_command_runs_as_a_process(tmp_path):
     out = subprocess.run([sys.executable, "-m", "checker", "check", "specs/", "-q", "--out", str(tmp_path)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
