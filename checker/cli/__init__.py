@@ -11,7 +11,6 @@ import gc
 import json
 import os
 import sys
-import tomllib
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,16 @@ from typing import Any
 
 from .. import __version__
 from ..engine import ProgressMonitor, Verdict
-from ..model.inputs import CHECKPOINT_LIMIT, HISTORY_LIMIT, MAX_DEPTH, SPEC_LIMIT, TRACE_LIMIT, describe_limit
+from ..model.inputs import (
+    CHECKPOINT_LIMIT,
+    HISTORY_LIMIT,
+    MAX_DEPTH,
+    SPEC_LIMIT,
+    TRACE_LIMIT,
+    InputError,
+    describe_limit,
+    parse_toml,
+)
 from ..spec import CheckResult, SpecError, check, combine_exit_codes
 from ..spec.run import EXIT_ERROR, EXIT_OK, EXIT_UNDETERMINED
 from ..trace import Trace, TraceError, render_text
@@ -192,8 +200,10 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
         if not eq or not name.isidentifier():
             raise UsageError(f"--set {item}: expected NAME=VALUE, e.g. --set rms=5")
         try:
-            out[name] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
+            out[name] = parse_toml(f"v = {value}", f"--set {name}")["v"]
+        except InputError as e:
+            if "nested deeper" in str(e):
+                raise UsageError(str(e)) from None
             raise UsageError(f"--set {item}: {value!r} is not a TOML value (strings need quotes: name=\"x\")") from None
     return out
 

@@ -3,16 +3,13 @@ reachable or not? Z3 enumerates the states that satisfy the schema's type constr
 invariant (one per class of states equal up to renaming the symmetric roles' nodes); the model's own
 transition function computes each one's successors; the invariant is evaluated in Python on them. A
 successor that violates it is a counterexample to induction (CTI). Finite state domains only.
-Also `sigint_held`, which keeps Ctrl-C away from Z3 (lint uses it too).
+Z3 is asked with Ctrl-C held (`smt.sigint_held`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..model import Bag, Enum, NodeId, Set, StateSchema
@@ -78,7 +75,7 @@ def induct(system: TransitionSystem, invariants: Sequence[Predicate], *, symmetr
     actions = system.actions
     states = smt.models(schema, formula, block)
     while True:
-        with sigint_held():  # the solver's work: a Ctrl-C during it is raised just after
+        with smt.sigint_held():  # the solver's work: a Ctrl-C during it is raised just after
             raw = next(states, None)
         if raw is None:
             break
@@ -102,34 +99,6 @@ def induct(system: TransitionSystem, invariants: Sequence[Predicate], *, symmetr
                     cti = CTI(raw, step, t, failing.name, failing.explain(t))
                     return InductResult("not_inductive", examined, successors, time.perf_counter() - start, roles, cti)
     return InductResult("inductive", examined, successors, time.perf_counter() - start, roles)
-
-
-@contextlib.contextmanager
-def sigint_held() -> Iterator[None]:
-    """Hold Ctrl-C while Z3 works, and raise it when the block ends. Left alone, Z3 installs a SIGINT
-    handler of its own while it solves, which swallows a Ctrl-C (the query ends `unknown`, and the run
-    goes on or fails with an internal error), and a KeyboardInterrupt raised while ctypes converts an
-    argument becomes a ctypes ArgumentError. So Z3 is told to leave SIGINT alone (its `ctrl_c`
-    parameter), and for the length of the block Python's handler only notes the signal; then the
-    handler that was installed before runs (KeyboardInterrupt, or whatever it does). A query lasts at
-    most the solver's timeout, so a Ctrl-C waits at most that long."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    from . import smt
-
-    smt.z3.set_param("ctrl_c", False)
-    noted: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if noted:
-            if callable(previous):
-                previous(signal.SIGINT, None)
-            elif previous != signal.SIG_IGN:  # the default action: stop, as Python's own handler would
-                raise KeyboardInterrupt
 
 
 def refuse(schema: StateSchema, invariants: Sequence[Predicate]) -> None:
@@ -198,4 +167,4 @@ def diff_lines(schema: StateSchema, a: tuple, b: tuple) -> list[str]:
             for n in schema.variables if x[n] != y[n]]
 
 
-__all__ = ["CTI", "InductResult", "describe", "induct", "sigint_held"]
+__all__ = ["CTI", "InductResult", "describe", "induct"]

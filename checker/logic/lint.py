@@ -9,7 +9,7 @@ Findings, per invariant:
   or a sign that one of them is stronger than meant;
 - "predicate" (note): a plain Python predicate, which Z3 cannot read;
 - "unknown" (note): the solver gave up.
-Every question to Z3 is asked with SIGINT held (`induct.sigint_held`), so that Ctrl-C is never lost.
+Every question to Z3 is asked with SIGINT held (`smt.sigint_held`), so that Ctrl-C is never lost.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from ..model.inputs import CACHE_LIMIT, InputError, read_json
 from ..semantics import TransitionSystem
 from . import Predicate
 from .formula import show
-from .induct import sigint_held
 
 LINT_VERSION = 1
 
@@ -51,7 +50,7 @@ def lint(system: TransitionSystem, invariants: Sequence[Predicate]) -> list[Find
     schema = system.schema
 
     def entails(premises: list, conclusion) -> bool | None:
-        with sigint_held():  # a Ctrl-C while Z3 works is raised when it returns
+        with smt.sigint_held():  # a Ctrl-C while Z3 works is raised when it returns
             return smt.entails(schema, premises, conclusion)
 
     out: list[Finding] = []

@@ -10,6 +10,9 @@ hold. Quantifiers range over finite domains and are expanded.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -303,6 +306,32 @@ def evaluate(t: Term, schema: StateSchema, raw: Sequence[int]) -> bool:
     if z3.is_false(r):
         return False
     raise AssertionError(f"Z3 left {r} unevaluated")
+
+
+@contextlib.contextmanager
+def sigint_held() -> Iterator[None]:
+    """Hold Ctrl-C while Z3 works, and raise it when the block ends. Left alone, Z3 installs a SIGINT
+    handler of its own while it solves, which swallows a Ctrl-C (the query ends `unknown`, and the run
+    goes on or fails with an internal error), and a KeyboardInterrupt raised while ctypes converts an
+    argument becomes a ctypes ArgumentError. So Z3 is told to leave SIGINT alone (its `ctrl_c`
+    parameter), and for the length of the block Python's handler only notes the signal; then the
+    handler that was installed before runs (KeyboardInterrupt, or whatever it does). A query lasts at
+    most the solver's timeout, so a Ctrl-C waits at most that long."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    z3.set_param("ctrl_c", False)
+    noted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if noted:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            elif previous != signal.SIG_IGN:  # the default action: stop, as Python's own handler would
+                raise KeyboardInterrupt
 
 
 def solver() -> z3.Solver:

@@ -541,9 +541,10 @@ def _violation_core(invs: list[Predicate], name: str | None, raw: tuple) -> dict
         return None
     out: dict[str, Any] = {"property": name, "instance": pred.explain(raw)}
     try:
-        from ..logic.smt import core
+        from ..logic.smt import core, sigint_held
 
-        atoms = core(pred.formula, pred.schema, raw)
+        with sigint_held():  # Z3 would swallow a Ctrl-C: it is raised once the query returns
+            atoms = core(pred.formula, pred.schema, raw)
     except Exception:  # the core is an explanation; a solver problem must not hide the violation
         atoms = None
     if atoms is not None:

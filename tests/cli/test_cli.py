@@ -265,6 +265,7 @@ def test_a_missing_file_among_good_ones_stops_before_checking_anything(proj, cap
         pytest.param("1x=3", "--set 1x=3: expected NAME=VALUE", id="bad-name"),
         pytest.param("top=abc", "'abc' is not a TOML value", id="bare-word"),
         pytest.param("top=", "is not a TOML value", id="empty-value"),
+        pytest.param("top=" + "[" * 5000, "--set top: not readable TOML: nested deeper than 64", id="deep"),
     ],
 )
 def test_bad_set_syntax_is_one_line(proj, capsys, setting, needle):

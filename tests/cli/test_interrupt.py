@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.logic.induct import sigint_held
+from checker.logic.smt import sigint_held
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
-import signal
 import random
 import re
+import signal
 import tempfile
 import time
 from collections import deque
