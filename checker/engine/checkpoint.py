@@ -337,7 +337,9 @@ def _rebuilt(bad: Any, header: dict[str, Any], arrays: dict[str, np.ndarray], la
     roots = int((parents == -1).sum())
     if (parents[:roots] != -1).any():
         raise bad("damaged: the initial states are not the first states visited")
-    if sum(header["counts"]) < n - roots:
+    # every state found was generated, except that a Ctrl-C checkpoint keeps the counts of its last clean
+    # point while the next level may already hold what the state being expanded then had produced
+    if sum(header["counts"]) < n - roots - nn:
         raise bad(f"damaged: the counts ({sum(header['counts'])} states generated) do not cover the {n - roots} "
                   "states found")
     # every state's depth by its parent links (parents come first: the rounds settle within the chains' length)

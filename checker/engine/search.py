@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 from ..logic import Predicate
 from ..semantics import FAULT_KINDS, TransitionSystem
-from .checkpoint import Checkpointer, load_checkpoint
+from .checkpoint import Checkpointer, CheckpointError, load_checkpoint
 from .checks import Checks
 from .checks import Stop as _Stop
 from .guard import Guard, OutOfTime, active, guarded, note_sigint
@@ -132,9 +132,12 @@ def _search(system, invariants, options, constraints, terminals, monitor) -> Sea
         verdict, last, prop, reason, error = Verdict.UNDETERMINED, None, None, "interrupted (Ctrl-C)", None
         saver = box.get("saver")
         if saver is not None:  # the last clean point: resuming from it loses and repeats nothing
-            where = saver.save(seen, box["level"], box["next"], box["at"], box["depth"], box["counts_at"],
-                               box["generated0"])
-            reason += f"; checkpoint written to {where.parent} (--resume {where.parent})"
+            try:
+                where = saver.save(seen, box["level"], box["next"], box["at"], box["depth"], box["counts_at"],
+                                   box["generated0"])
+                reason += f"; checkpoint written to {where.parent} (--resume {where.parent})"
+            except CheckpointError as e:  # a second Ctrl-C landed between storing a state and queueing it
+                reason += f"; no checkpoint written ({e}); the previous one, if any, is kept"
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
