@@ -247,7 +247,8 @@ def _spec_for(trace: Trace, path: Path, given: str | None, overrides: dict[str, 
     if spec_path is not None:
         return load_spec(spec_path).with_params({**trace.params, **overrides}), source
     where = str(path)
-    cls = resolve_protocol(trace.protocol, where, [Path.cwd(), project_root(path.resolve().parent)])
+    places = [Path.cwd(), project_root(path.resolve().parent)]
+    cls = resolve_protocol(trace.protocol, where, places, only_from=places)
     spec = replace(spec_for_model(cls), protocol=trace.protocol)
     return spec.with_params({**trace.params, **overrides}), source
 

@@ -164,11 +164,31 @@ def _forget_if_shadowed(mod_name: str, search_paths: list[Path]) -> None:
             del sys.modules[name]
 
 
-def resolve_protocol(ref: str, where: str, search_paths: list[Path]) -> type[Model] | type[Protocol]:
-    """Import `module:Class` (with `search_paths` importable) and check it is a Model or Protocol class."""
+def _refuse_unless_inside(mod_name: str, where: str, search_paths: list[Path], roots: list[Path]) -> None:
+    top = mod_name.split(".")[0]
+    if not top.isidentifier():
+        raise SpecError(f"{where}: protocol: {mod_name!r} is not a module name")
+    found = importlib.machinery.PathFinder.find_spec(top, [str(p) for p in search_paths] + sys.path)
+    origin = None if found is None else found.origin or next(iter(found.submodule_search_locations or []), None)
+    if origin is None:
+        raise SpecError(f"{where}: protocol: no module named {mod_name!r}")
+    shipped = Path(__file__).resolve().parents[2] / "protocols"  # the library installed beside checker
+    here = Path(origin).resolve()
+    if not any(here == r or r in here.parents for r in [*(Path(r).resolve() for r in roots), shipped]):
+        raise SpecError(f"{where}: protocol: module {top!r} is {here}, outside this project; a trace only names "
+                        "a protocol, it cannot choose code from elsewhere (pass --spec)")
+
+
+def resolve_protocol(ref: str, where: str, search_paths: list[Path],
+                     only_from: list[Path] | None = None) -> type[Model] | type[Protocol]:
+    """Import `module:Class` (with `search_paths` importable) and check it is a Model or Protocol class.
+    With `only_from` (a trace names the module: data choosing code), the module's top-level package must
+    be a file inside one of those folders or faultcheck's own `protocols`, found before anything runs."""
     if not isinstance(ref, str) or ref.count(":") != 1 or not all(ref.split(":")):
         raise SpecError(f"{where}: protocol: expected \"module:Class\", got {ref!r}")
     mod_name, cls_name = ref.split(":")
+    if only_from is not None:
+        _refuse_unless_inside(mod_name, where, search_paths, only_from)
     added = [str(p) for p in search_paths if str(p) not in sys.path]
     sys.path[:0] = added
     _forget_if_shadowed(mod_name, search_paths)

@@ -279,3 +279,24 @@ def test_a_spec_the_trace_names_outside_its_project_is_not_loaded(tmp_path, caps
     assert code == 2 and len(err) == 1
     assert "outside the project root" in err[0] and "--spec" in err[0]
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", ["antigravity:Fly", "os:system", "json.decoder:JSONDecoder"])
+def test_a_trace_cannot_choose_a_module_from_outside_the_project(tmp_path, capsys, monkeypatch, protocol):
+    """Without a spec, replay imports the module the trace names: only from the project (or faultcheck's
+    own protocols), found before anything is imported, so data cannot pick code to run."""
+    monkeypatch.chdir(tmp_path)
+    t = tmp_path / "t.json"
+    t.write_text(json.dumps({**doc("two_phase_commit_tla_early_commit"), "spec": None, "protocol": protocol}))
+    before = set(__import__("sys").modules)
+    code, out, err = replay(capsys, str(t))
+    assert code == 2 and len(err) == 1 and "outside this project" in err[0] and str(t) in err[0]
+    assert "antigravity" not in set(__import__("sys").modules) - before
+
+
+def test_a_trace_naming_a_module_of_its_project_replays_without_a_spec(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    t = tmp_path / "t.json"
+    t.write_text(json.dumps({**doc("two_phase_commit_tla_early_commit"), "spec": None}))  # protocols.… shipped
+    code, out, err = replay(capsys, str(t))
+    assert code == 0 and err == [] and "violates TCConsistent" in out[0]
