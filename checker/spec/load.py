@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -159,7 +160,13 @@ def _forget_if_shadowed(mod_name: str, search_paths: list[Path]) -> None:
     found = importlib.machinery.PathFinder.find_spec(top, [str(p) for p in search_paths])
     if found is None or found.origin is None:
         return
-    if getattr(loaded, "__file__", None) != found.origin:
+    # where each lives, as real paths: an editable install's finder may load a package with no __file__
+    # (forgetting it then would re-import every protocol module, and classes would exist twice)
+    here = {os.path.realpath(x) for x in [getattr(loaded, "__file__", None),
+                                          getattr(getattr(loaded, "__spec__", None), "origin", None),
+                                          *getattr(loaded, "__path__", ())] if isinstance(x, str)}
+    there = {os.path.realpath(x) for x in [found.origin, *(found.submodule_search_locations or ())]}
+    if not here & there:
         for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
             del sys.modules[name]
 

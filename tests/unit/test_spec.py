@@ -424,3 +424,30 @@ def test_spec_is_frozen():
     with pytest.raises(AttributeError):
         spec.expected = "violated"  # type: ignore[misc]
     assert isinstance(spec, Spec)
+
+
+def test_a_package_loaded_without_a_file_is_not_taken_for_another_of_the_same_name(tmp_path, monkeypatch):
+    """An editable install's finder can load a package with __file__ None: it is the same package as the
+    one on the spec's path if it lives there, and forgetting it would make every class exist twice."""
+    import importlib
+
+    from checker.spec.load import _forget_if_shadowed
+
+    pkg = tmp_path / "fc_nofile_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "m.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    m = importlib.import_module("fc_nofile_pkg.m")
+    try:
+        monkeypatch.setattr(sys.modules["fc_nofile_pkg"], "__file__", None)
+        _forget_if_shadowed("fc_nofile_pkg.m", [tmp_path])
+        assert sys.modules.get("fc_nofile_pkg.m") is m  # the same package: kept
+        other = tmp_path / "elsewhere" / "fc_nofile_pkg"
+        other.mkdir(parents=True)
+        (other / "__init__.py").write_text("")
+        _forget_if_shadowed("fc_nofile_pkg.m", [tmp_path / "elsewhere"])
+        assert "fc_nofile_pkg.m" not in sys.modules  # another folder's package of that name: forgotten
+    finally:
+        for name in [n for n in sys.modules if n.startswith("fc_nofile_pkg")]:
+            del sys.modules[name]
