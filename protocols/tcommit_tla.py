@@ -51,40 +51,35 @@ class TCommit(Model):
         """TCInit == rmState = [rm \\in RM |-> "working"]"""
         return {"rmState": {rm: "working" for rm in self.RM.names}}
 
-    def setup(self):
-        self.RM0 = self.offset("rmState")  # rmState[rm] lives in slot RM0 + rm
-        self.SLOTS = range(self.RM0, self.RM0 + self.rms)
+    # `self.at.rmState` is the tuple of rmState's slots, one per RM: s[self.at.rmState[r]] is the code of
+    # rmState[r] for the RM with code r (checker.model.fields), so no offset is computed here.
 
     # -- the state predicates the actions test, on the raw tuple ---------------------------------
 
     def canCommit(self, s):
         """\\A rm \\in RM : rmState[rm] \\in {"prepared", "committed"}"""
-        return all(s[i] == PREPARED or s[i] == COMMITTED for i in self.SLOTS)
+        return all(s[i] == PREPARED or s[i] == COMMITTED for i in self.at.rmState)
 
     def notCommitted(self, s):
         """\\A rm \\in RM : rmState[rm] # "committed" """
-        return all(s[i] != COMMITTED for i in self.SLOTS)
+        return all(s[i] != COMMITTED for i in self.at.rmState)
 
     # -- the actions ---------------------------------------------------------------------------
 
     @action(over="RM")
     def Prepare(self, s, rms):
         """rmState[rm] = "working" /\\ rmState' = [rmState EXCEPT ![rm] = "prepared"]"""
-        RM0 = self.RM0
-        out = []
-        for r in rms:
-            if s[RM0 + r] == WORKING:
-                out.append(self.set(s, r, PREPARED))
-        return out
+        rmState = self.at.rmState
+        return [self.set(s, r, PREPARED) for r in rms if s[rmState[r]] == WORKING]
 
     @action(over="RM")
     def Decide(self, s, rms):
         """Commit a prepared RM if canCommit; abort a working or prepared RM if notCommitted."""
-        RM0 = self.RM0
+        rmState = self.at.rmState
         can_commit, not_committed = self.canCommit(s), self.notCommitted(s)
         out = []
         for r in rms:
-            state = s[RM0 + r]
+            state = s[rmState[r]]
             if state == PREPARED and can_commit:
                 out.append(self.set(s, r, COMMITTED))
             if (state == WORKING or state == PREPARED) and not_committed:
@@ -94,7 +89,7 @@ class TCommit(Model):
     def set(self, s, r, state):
         """rmState' = [rmState EXCEPT ![r] = state]"""
         t = list(s)
-        t[self.RM0 + r] = state
+        t[self.at.rmState[r]] = state
         return tuple(t)
 
     # -- properties ----------------------------------------------------------------------------

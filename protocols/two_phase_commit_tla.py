@@ -67,7 +67,6 @@ class TwoPhase(Model):
         self.Prepared = Record("Prepared", rm=self.RM)
         self.Commit, self.Abort = Record("Commit"), Record("Abort")
         self.Message = OneOf(self.Prepared, self.Commit, self.Abort)
-        # the RMs' states come last, so every other variable sits at a fixed slot
         return {
             "tmState": TMState,
             "tmPrepared": Set(self.RM),
@@ -84,17 +83,17 @@ class TwoPhase(Model):
         }
 
     def setup(self):
-        # slot of each variable, and the bit of each message in the msgs bitmask
-        self.TM, self.TMP, self.MSGS = self.offset("tmState"), self.offset("tmPrepared"), self.offset("msgs")
-        self.RM0 = self.offset("rmState")
-        rank = self.Message.rank
-        self.PREPARED = [1 << rank(self.Prepared.make(rm=rm)) for rm in self.RM.names]
-        self.COMMIT = 1 << rank(self.Commit.make())
-        self.ABORT = 1 << rank(self.Abort.make())
-        self.ALL_RMS = (1 << self.rms) - 1  # tmPrepared = RM
+        # msgs is a Set, one slot holding a bitmask over the messages' ranks: the bit of each message
+        def bit(message):
+            return 1 << self.Message.rank(message)
 
-    # Each action returns every successor for the RMs it is given. A successor is built as
-    # `t = list(s); t[slot] = value; tuple(t)`, the cheapest way to change a few slots of a tuple.
+        self.PREPARED = [bit(self.Prepared.make(rm=rm)) for rm in self.RM.names]
+        self.COMMIT, self.ABORT = bit(self.Commit.make()), bit(self.Abort.make())
+        self.ALL_RMS = (1 << self.rms) - 1  # tmPrepared = RM (a Set of RMs is a bitmask too)
+
+    # Each action returns every successor for the RMs (codes 0..rms-1) it is given. `self.at` names
+    # the slots: s[at.tmState] is tmState's code, s[at.rmState[r]] that of rmState[r]. A successor is
+    # `t = list(s); t[at.var] = code; tuple(t)`, the cheapest way to change a few slots of a tuple.
     # A step that changes nothing (receiving a message twice) returns `s` itself, as TLC counts it.
 
     # -- the TM -------------------------------------------------------------------------------
@@ -102,38 +101,42 @@ class TwoPhase(Model):
     @action(over="RM")
     def TMRcvPrepared(self, s, rms):
         """tmState = "init" /\\ [type |-> "Prepared", rm |-> rm] \\in msgs /\\ tmPrepared' = tmPrepared \\cup {rm}"""
-        if s[self.TM] != INIT:
+        at = self.at
+        if s[at.tmState] != INIT:
             return ()
-        TMP, msgs, tmPrepared, prepared = self.TMP, s[self.MSGS], s[self.TMP], self.PREPARED
+        msgs, tmPrepared = s[at.msgs], s[at.tmPrepared]
         out = []
         for r in rms:
-            if msgs & prepared[r]:
+            if msgs & self.PREPARED[r]:
                 if tmPrepared >> r & 1:
                     out.append(s)  # received before: nothing changes
                     continue
                 t = list(s)
-                t[TMP] = tmPrepared | 1 << r
+                t[at.tmPrepared] = tmPrepared | 1 << r
                 out.append(tuple(t))
         return out
 
     @action
     def TMCommit(self, s):
         """tmState = "init" /\\ tmPrepared = RM /\\ tmState' = "committed" /\\ msgs' = msgs \\cup {Commit}"""
-        if s[self.TM] == INIT and s[self.TMP] == self.ALL_RMS:
+        at = self.at
+        if s[at.tmState] == INIT and s[at.tmPrepared] == self.ALL_RMS:
             return [self.decide(s, TM_COMMITTED, self.COMMIT)]
         return ()
 
     @action
     def TMAbort(self, s):
         """tmState = "init" /\\ tmState' = "aborted" /\\ msgs' = msgs \\cup {Abort}"""
-        if s[self.TM] == INIT:
+        if s[self.at.tmState] == INIT:
             return [self.decide(s, TM_ABORTED, self.ABORT)]
         return ()
 
     def decide(self, s, tmState, msg):
+        """tmState' = tmState /\\ msgs' = msgs \\cup {msg}"""
+        at = self.at
         t = list(s)
-        t[self.TM] = tmState
-        t[self.MSGS] |= msg
+        t[at.tmState] = tmState
+        t[at.msgs] |= msg
         return tuple(t)
 
     # -- the RMs ------------------------------------------------------------------------------
@@ -141,52 +144,53 @@ class TwoPhase(Model):
     @action(over="RM")
     def RMPrepare(self, s, rms):
         """rmState[rm] = "working" /\\ rmState' = [@ EXCEPT ![rm] = "prepared"] /\\ msgs' = msgs \\cup {Prepared(rm)}"""
-        RM0, MSGS, prepared = self.RM0, self.MSGS, self.PREPARED
+        at = self.at
+        rmState = at.rmState
         out = []
         for r in rms:
-            if s[RM0 + r] == WORKING:
+            if s[rmState[r]] == WORKING:
                 t = list(s)
-                t[RM0 + r] = PREPARED
-                t[MSGS] |= prepared[r]
+                t[rmState[r]] = PREPARED
+                t[at.msgs] |= self.PREPARED[r]
                 out.append(tuple(t))
         return out
 
     @action(over="RM")
     def RMChooseToAbort(self, s, rms):
         """rmState[rm] = "working" /\\ rmState' = [@ EXCEPT ![rm] = "aborted"]"""
-        RM0 = self.RM0
+        rmState = self.at.rmState
         out = []
         for r in rms:
-            if s[RM0 + r] == WORKING:
+            if s[rmState[r]] == WORKING:
                 t = list(s)
-                t[RM0 + r] = ABORTED
+                t[rmState[r]] = ABORTED
                 out.append(tuple(t))
         return out
 
     @action(over="RM")
     def RMRcvCommitMsg(self, s, rms):
         """[type |-> "Commit"] \\in msgs /\\ rmState' = [@ EXCEPT ![rm] = "committed"]"""
-        if s[self.MSGS] & self.COMMIT:
+        if s[self.at.msgs] & self.COMMIT:
             return self.set_rms(s, rms, COMMITTED)
         return ()
 
     @action(over="RM")
     def RMRcvAbortMsg(self, s, rms):
         """[type |-> "Abort"] \\in msgs /\\ rmState' = [@ EXCEPT ![rm] = "aborted"]"""
-        if s[self.MSGS] & self.ABORT:
+        if s[self.at.msgs] & self.ABORT:
             return self.set_rms(s, rms, ABORTED)
         return ()
 
     def set_rms(self, s, rms, state):
         """For each rm: rmState' = [rmState EXCEPT ![rm] = state] (s itself where it already is)."""
-        RM0 = self.RM0
+        rmState = self.at.rmState
         out = []
         for r in rms:
-            if s[RM0 + r] == state:
+            if s[rmState[r]] == state:
                 out.append(s)
             else:
                 t = list(s)
-                t[RM0 + r] = state
+                t[rmState[r]] = state
                 out.append(tuple(t))
         return out
 
@@ -256,6 +260,7 @@ class EarlyCommit(TwoPhase):
 
     @action
     def TMCommit(self, s):
-        if s[self.TM] == INIT and s[self.TMP] != 0:
+        at = self.at
+        if s[at.tmState] == INIT and s[at.tmPrepared] != 0:
             return [self.decide(s, TM_COMMITTED, self.COMMIT)]
         return ()

@@ -575,6 +575,12 @@ class Seq(Type):
         total = None if c is None or _power(c, max_len) is None else sum(c**k for k in range(max_len + 1))
         self.cardinality = total if total is not None and total <= _SMALL else None
 
+    def offset(self, index: int) -> int:
+        """Where element `index` (from 0) starts, relative to the sequence's first slot (the length)."""
+        if not 0 <= index < self.max_len:
+            raise SchemaError(f"{self!r}: index {index} is outside 0..{self.max_len - 1}")
+        return 1 + index * self.elem.width
+
     def _check(self, value: Any, path: str) -> tuple:
         if isinstance(value, (str, bytes, Mapping, set, frozenset)) or not isinstance(value, Iterable):
             raise SchemaError(f"{path}: expected a sequence, got {value!r}")
@@ -716,6 +722,18 @@ class RecordValue(tuple):
     def _asdict(self) -> dict[str, Any]:
         return dict(zip(self._fields, self))
 
+    def is_a(self, variant: Any) -> bool:
+        """Whether this value is of record type `variant` (a `Record`, a Message class, or the name):
+        how a decoded `OneOf` value says which variant it is.
+
+        >>> Ping, Pong = Record("Ping", n=Int(0, 3)), Record("Pong")
+        >>> m = OneOf(Ping, Pong).decode((0, 2, )); m.is_a("Ping"), m.is_a(Pong), m.n
+        (True, False, 2)
+        """
+        if isinstance(variant, str):
+            return type(self).__name__ == variant
+        return type(self) is getattr(variant, "value_class", variant)
+
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and tuple.__eq__(self, other)
 
@@ -745,6 +763,11 @@ class Record(Type):
         self.name = name
         self.fields: dict[str, Type] = dict(fields)
         self.width = sum(t.width for t in fields.values())
+        self.offsets: dict[str, int] = {}  # each field's first slot, relative to the record's first slot
+        o = 0
+        for f, t in fields.items():
+            self.offsets[f] = o
+            o += t.width
         c: int | None = 1
         for t in fields.values():
             c = None if c is None or t.cardinality is None or c * t.cardinality > _SMALL else c * t.cardinality
@@ -753,6 +776,17 @@ class Record(Type):
             raise SchemaError(f"Record {name}: value class fields {_value_class._fields} differ from {tuple(fields)}")
         self.value_class = _value_class or type(name, (RecordValue,), {"__slots__": (), "_fields": tuple(fields),
                                                                        **field_properties(tuple(fields))})
+
+    def offset(self, field: str) -> int:
+        """Where `field`'s slots start, relative to the record's first slot.
+
+        >>> Record("Vote", voter=NodeId("a", 3), ballot=Int(0, 3), val=Option(Int(0, 1))).offset("val")
+        2
+        """
+        try:
+            return self.offsets[field]
+        except KeyError:
+            raise SchemaError(f"{self.name} has no field {field!r} (fields: {', '.join(self.fields)})") from None
 
     def make(self, **values: Any) -> RecordValue:
         """Build a validated record value."""
@@ -811,10 +845,82 @@ class Record(Type):
         return f"Record({self.name!r}, {inner})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Record) and (self.name, self.fields) == (other.name, other.fields)
+        return type(other) is type(self) and (self.name, self.fields) == (other.name, other.fields)  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
         return hash(("Record", self.name, tuple(self.fields.items())))
+
+
+class TupleValue(RecordValue):
+    """A decoded `Tuple`: equal to, hashed and printed as the plain tuple of its components."""
+
+    __slots__ = ()
+
+    __eq__ = tuple.__eq__  # type: ignore[assignment]
+    __ne__ = tuple.__ne__  # type: ignore[assignment]
+    __hash__ = tuple.__hash__
+    __repr__ = tuple.__repr__  # type: ignore[assignment]
+
+
+class Tuple(Record):
+    """A fixed-length tuple of values of the given types (TLA+'s `<<a, b>>`, `A \\X B`): the
+    components' slots one after another, like a `Record` whose fields are `_0`, `_1`, ... (how
+    formulas name them: `s.pair._0`). Values are Python tuples.
+
+    >>> P = Tuple(NodeId("rm", 3), Int(0, 9)); P.encode(("rm2", 7)), P.offset(1)
+    ((1, 7), 1)
+    """
+
+    def __init__(self, *types: Type):
+        for i, t in enumerate(types):
+            if not isinstance(t, Type):
+                raise SchemaError(f"Tuple(*types): component {i} needs a schema type, got {t!r}")
+        names = tuple(f"_{i}" for i in range(len(types)))
+        value_class = type("Tuple", (TupleValue,), {"__slots__": (), "_fields": names, **field_properties(names)})
+        super().__init__("Tuple", _value_class=value_class, **dict(zip(names, types)))
+        self.types: tuple[Type, ...] = tuple(types)
+
+    def offset(self, index: int | str) -> int:  # type: ignore[override]
+        """Where component `index` (from 0) starts, relative to the tuple's first slot."""
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(self.types):
+            return self.offsets[f"_{index}"]
+        if isinstance(index, str) and index in self.offsets:
+            return self.offsets[index]
+        raise SchemaError(f"{self!r} has no component {index!r} (components: 0..{len(self.types) - 1})")
+
+    def make(self, *values: Any) -> RecordValue:  # type: ignore[override]
+        """Build a validated tuple value: `Tuple(Int(0, 3), Bool()).make(2, True)`."""
+        return self.validate(values)
+
+    def _check(self, value: Any, path: str) -> RecordValue:
+        if isinstance(value, (str, bytes, Mapping, set, frozenset)) or not isinstance(value, Iterable):
+            raise SchemaError(f"{path}: expected a tuple of {len(self.types)}, got {value!r}")
+        items = tuple(value)
+        if len(items) != len(self.types):
+            raise SchemaError(f"{path}: expected a tuple of {len(self.types)}, got {len(items)} items: {value!r}")
+        return tuple.__new__(self.value_class, [t.validate(v, f"{path}[{i}]")
+                                                for i, (t, v) in enumerate(zip(self.types, items))])
+
+    def to_json(self, value: Any) -> list:  # type: ignore[override]
+        return [t.to_json(v) for t, v in zip(self.types, value)]
+
+    def from_json(self, obj: Any, path: str = "value") -> RecordValue:
+        if not isinstance(obj, list) or len(obj) != len(self.types):
+            raise SchemaError(f"{path}: expected a JSON array of {len(self.types)} items for a tuple, got {obj!r}")
+        return self._check([t.from_json(v, f"{path}[{i}]") for i, (t, v) in enumerate(zip(self.types, obj))], path)
+
+    def format(self, value: Any) -> str:
+        inner = ", ".join(t.format(v) for t, v in zip(self.types, value))
+        return f"({inner},)" if len(self.types) == 1 else f"({inner})"
+
+    def __repr__(self) -> str:
+        return "Tuple(" + ", ".join(repr(t) for t in self.types) + ")"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Tuple and self.types == other.types  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(("Tuple", self.types))
 
 
 class Bag(Type):
@@ -922,6 +1028,9 @@ class Queue(Seq):
 
     unrank = rank  # type: ignore[assignment]
 
+    def offset(self, index: int) -> int:
+        raise SchemaError(f"{self!r} is one slot (the elements are digits of one int): it has no element slots")
+
     def __repr__(self) -> str:
         return f"Queue({self.elem!r}, max_len={self.max_len})"
 
@@ -946,7 +1055,7 @@ class OneOf(Type):
         if not variants:
             raise SchemaError("OneOf() needs at least one Record variant")
         for v in variants:
-            if not isinstance(v, Record):
+            if not isinstance(v, Record) or isinstance(v, Tuple):
                 raise SchemaError(f"OneOf takes Record types, got {v!r}")
         names = [v.name for v in variants]
         if len(set(names)) != len(names):
@@ -968,6 +1077,26 @@ class OneOf(Type):
 
     def variant(self, name: str) -> Record:
         return self.variants[self._by_name[name]]
+
+    def tag(self, variant: str | Record) -> int:
+        """The tag slot's value for `variant` (a Record of the union, or its name): its position.
+
+        >>> OneOf(Record("Ping"), Record("Pong")).tag("Pong")
+        1
+        """
+        name = variant.name if isinstance(variant, Record) else variant
+        try:
+            return self._by_name[name]
+        except (KeyError, TypeError):
+            raise SchemaError(f"{name!r} is not a variant of {self!r}") from None
+
+    def offset(self, variant: str | Record, field: str) -> int:
+        """Where `field` of `variant` starts, relative to the union's first slot (the tag is slot 0)."""
+        return 1 + self.variants[self.tag(variant)].offset(field)
+
+    def is_a(self, value: Any, variant: str | Record) -> bool:
+        """Whether the decoded `value` is of `variant` (`value.is_a(variant)` says the same)."""
+        return type(value) is self.variants[self.tag(variant)].value_class
 
     def _tag(self, value: Any, path: str) -> int:
         tag = self._by_class.get(type(value))

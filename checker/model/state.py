@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .schema import SchemaError, Type
+from .fields import RecordSlots, layout
+from .schema import Map, SchemaError, Type
 
 
 class StateSchema:
@@ -50,11 +51,37 @@ class StateSchema:
         self.slot_bounds: tuple[int, ...] = tuple(b for t in self.variables.values() for b in t.bounds())
         self.slot_owner: tuple[str, ...] = tuple(n for n, t in self.variables.items() for _ in range(t.width))
         self._view_class = _view_class(self)
+        self.at: RecordSlots = layout(self.variables, self.offsets, width)  # slot indices by name (checker.model.fields)
 
     def slice(self, name: str) -> slice:
         """The slots of variable `name` in the flat tuple."""
         o = self.offsets[name]
         return slice(o, o + self.variables[name].width)
+
+    def replace(self, raw: tuple[int, ...], **changes: Any) -> tuple[int, ...]:
+        """`raw` with the named variables set to readable values (validated); a Map variable given a
+        mapping changes only the keys it names. Readable and checked, not fast: an action on a hot path
+        writes slots by name instead (`t = list(s); t[self.at.x] = code; tuple(t)`).
+
+        >>> from checker.model.schema import Enum, Map, NodeId
+        >>> S = StateSchema({"tm": Enum("init", "done"), "rm": Map(NodeId("rm", 2), Enum("w", "p"))})
+        >>> S.replace((0, 0, 0), tm="done", rm={"rm2": "p"})
+        (1, 0, 1)
+        """
+        t = list(raw)
+        for name, value in changes.items():
+            vt = self.variables.get(name)
+            if vt is None:
+                raise SchemaError(f"replace: unknown variable {name!r} (variables: {', '.join(self.variables)})")
+            o = self.offsets[name]
+            if isinstance(vt, Map) and isinstance(value, Mapping):
+                w = vt.value.width
+                for k, v in value.items():
+                    i = vt.key.rank(vt.key.validate(k, f"replace {name} key"))
+                    t[o + i * w:o + (i + 1) * w] = vt.value.encode(vt.value.validate(v, f"{name}[{k!r}]"))
+            else:
+                t[o:o + vt.width] = vt.encode(vt.validate(value, name))
+        return tuple(t)
 
     # -- conversions -------------------------------------------------------------
     def encode(self, state: Mapping[str, Any], where: str = "state") -> tuple[int, ...]:

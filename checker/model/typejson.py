@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .schema import Bag, Bool, Enum, Int, Map, NodeId, OneOf, Option, Queue, Record, SchemaError, Seq, Set, Type
+from .schema import Bag, Bool, Enum, Int, Map, NodeId, OneOf, Option, Queue, Record, SchemaError, Seq, Set, Tuple, Type
 
 
 def describe(t: Type) -> dict[str, Any]:
@@ -41,6 +41,8 @@ def describe(t: Type) -> dict[str, Any]:
         return {"option": describe(t.inner)}
     if isinstance(t, OneOf):
         return {"oneof": [describe(v) for v in t.variants]}
+    if isinstance(t, Tuple):  # before Record: a Tuple is a Record of fields _0, _1, ...
+        return {"tuple": [describe(c) for c in t.types]}
     if isinstance(t, Record):
         return {"record": t.name, "fields": {f: describe(ft) for f, ft in t.fields.items()}}
     raise SchemaError(f"{t!r} has no JSON description")
@@ -79,6 +81,10 @@ def from_description(obj: Any) -> Type:
             return Seq(from_description(arg[0]), arg[1])
         if kind == "option":
             return Option(from_description(arg))
+        if kind == "tuple":
+            if not isinstance(arg, list):
+                raise SchemaError("tuple: expected a list of component types")
+            return Tuple(*(from_description(c) for c in arg))
         if kind == "oneof":
             variants = [from_description(v) for v in arg]
             if not all(isinstance(v, Record) for v in variants):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Bag, Bool, Enum, Int, Map, OneOf, Option, Record, SchemaError, Seq, Set
+from ..model.schema import Tuple
 from ..model.typejson import from_description
 from .format import Trace, TraceError
 
@@ -44,6 +45,8 @@ def value(t: Any, v: Any) -> Any:
     if isinstance(t, OneOf):
         r = t.variants[t._by_class[type(v)]] if type(v) in t._by_class else _by_fields(t, v)
         return {"tag": r.name, "value": value(r, v)}
+    if isinstance(t, Tuple):  # ITF's tuple
+        return {"#tup": [value(c, x) for c, x in zip(t.types, v)]}
     if isinstance(t, Record):
         return {f: value(ft, x) for (f, ft), x in zip(t.fields.items(), v)}
     return {"#unserializable": repr(v)}

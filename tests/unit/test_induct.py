@@ -203,7 +203,7 @@ def test_a_state_the_model_cannot_take_is_shown_as_such():
     class Fragile(TwoPhase):
         @action
         def Boom(self, s):
-            if s[self.TM] == 2:  # tmState aborted
+            if s[self.at.tmState] == 2:  # tmState aborted
                 raise ValueError("cannot")
             return ()
 
