@@ -37,15 +37,19 @@ from .model import (
     Role,
     Seq,
     Set,
+    Tuple,
     action,
+    action_constraint,
     constraint,
     durable,
     formula,
     invariant,
     liveness,
+    reachable,
     request,
     terminal,
     timer,
+    view,
     volatile,
 )
 
@@ -61,10 +65,12 @@ def check(spec_or_model, **options):
 
 __all__ = [
     # the schema
-    "Bag", "Bool", "Enum", "Ids", "Int", "Map", "NodeId", "OneOf", "Option", "Record", "Seq", "Set",
+    "Bag", "Bool", "Enum", "Ids", "Int", "Map", "NodeId", "OneOf", "Option", "Record", "Seq", "Set", "Tuple",
     "FrozenDict",  # a Map's value: hashable, so it can sit in a message or a module constant
     # the low-level form
     "Model", "Param", "action", "constraint", "invariant", "terminal",
+    # TLC's model-checking options and reachability
+    "action_constraint", "reachable", "view",
     # the formula language
     "conj", "disj", "exists", "forall", "formula", "iff", "implies", "ite", "make",
     # liveness

@@ -234,9 +234,17 @@ def _summary(r: CheckResult) -> str:
         line += f" [fingerprint collision odds {s.collision_probability:.1e}]"
     if r.symmetry:
         line += f" [{r.symmetry}]"
-    if s.never_enabled and r.verdict is Verdict.HOLDS:  # a search cut short proves nothing of the kind
-        line += f" [never enabled: {', '.join(s.never_enabled)}]"
     return line
+
+
+def _never_enabled_warning(r: CheckResult) -> str | None:
+    """The warning line about actions no explored state enabled, after an exhaustive search (one cut short
+    proves nothing of the kind): a guard that never opens makes a spec pass vacuously."""
+    s = r.stats
+    exhaustive = r.verdict is Verdict.HOLDS or (r.verdict is Verdict.VIOLATED and r.trace is None and r.kind == "search")
+    if r.kind != "search" or not exhaustive or not s.never_enabled:
+        return None
+    return f"warning: never enabled: {', '.join(s.never_enabled)} (no reachable state enables them)"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -422,6 +430,8 @@ def _check_one(args: argparse.Namespace, f: Path, overrides: dict[str, Any]) -> 
             print(f"       {line}")
         for w in r.warnings:
             print(f"       {w}")
+        if (never := _never_enabled_warning(r)) is not None:
+            print(f"       {never}")
         if getattr(args, "verbose", False):
             for name, n in r.stats.coverage.items():
                 print(f"       {name}: {n:,}" + ("  (never enabled)" if n == 0 else ""))

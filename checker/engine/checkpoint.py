@@ -50,7 +50,10 @@ def _identity(system: TransitionSystem, invariants: Sequence[Any], options: Any)
     """What must be equal for a checkpoint to be resumed: the model, its parameters and state layout,
     and the options that change what is stored or expanded."""
     bounds = json.dumps([str(b) for b in system.schema.slot_bounds]).encode()
-    return {"system": system.name, "params": json.loads(json.dumps(dict(system.params), sort_keys=True, default=str)),
+    extra: dict[str, Any] = {}
+    if system.constraints or system.action_constraints:  # stored under TLC's semantics since release 16
+        extra = {"action_constraints": list(system.action_constraints), "constraint_semantics": "tlc"}
+    return extra | {"system": system.name, "params": json.loads(json.dumps(dict(system.params), sort_keys=True, default=str)),
             "actions": [a.name for a in system.actions], "invariants": [p.name for p in invariants],
             "constraints": list(system.constraints), "terminals": list(system.terminals), "store": options.store,
             "check_deadlock": bool(options.check_deadlock), "max_depth": options.max_depth,
@@ -254,7 +257,8 @@ def load_checkpoint(where: str | os.PathLike, system: TransitionSystem, invarian
     except CheckpointError:
         raise
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, OverflowError, MemoryError,
-            zipfile.BadZipFile, zipfile.LargeZipFile, json.JSONDecodeError, UnicodeDecodeError) as e:
+            zipfile.BadZipFile, zipfile.LargeZipFile, json.JSONDecodeError, UnicodeDecodeError,
+            NotImplementedError, RuntimeError) as e:  # zipfile: a flipped flag asks for a method or a password
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: "
                               f"{' '.join(str(e).split())[:200]})") from None
 

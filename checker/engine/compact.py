@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..semantics import TransitionSystem
-from .checks import Checks, Stop
+from .checks import Checks, Outside, Reach, Stop, Tlc
 from .result import Verdict
 
 CHUNK = 16384  # frontier states expanded per batch
@@ -56,12 +56,18 @@ def from_store(seen: dict, fingerprint: bool, fp) -> tuple[np.ndarray, np.ndarra
 
 
 def run_compact(system: TransitionSystem, invariants, constraints, terminals, options, monitor, counts, box, fp,
-                start: tuple | None = None):
+                start: tuple | None = None, *, tlc: Tlc | None = None, reach: Reach | None = None):
     """Explore breadth first with fingerprints `fp`; returns (visited fingerprints, parent
     fingerprints, has-a-parent flags), sorted by fingerprint. Raises `Stop`. `start` = (visited,
-    parents, has_parent, the next level's states, depth) goes on from another store's search."""
-    c = Checks(system, invariants, constraints, terminals, options)
+    parents, has_parent, the next level's states, depth) goes on from another store's search.
+    Constraints and action constraints as TLC's (see `search`); no view."""
+    c = Checks(system, invariants, constraints, terminals, options, tlc, reach)
     first_bad, first_failing, cons, terms, acts = c.first_bad, c.first_failing, c.cons, c.terms, c.acts
+    acons, check_inv = c.acons, c.invariant_check
+    filtered = cons is not None or acons is not None
+    outside: list = []  # the first successor outside the constraints that violates an invariant
+    hidden: list = []  # non-empty once the depth bound kept a successor outside the constraints unchecked
+    judging: list = [None]  # the successor the constraints are judging, while they do
     dtype = _dtype(system.schema.slot_bounds)
     max_states = options.max_states or 1 << 62
     max_depth = options.max_depth or 1 << 62
@@ -73,6 +79,12 @@ def run_compact(system: TransitionSystem, invariants, constraints, terminals, op
         box["generated0"] = len(system.initial)
         if first_bad is not None and init and (bad := first_bad(init)) >= 0:
             raise Stop(Verdict.ERROR, None, reason=f"initial state: {system.schema.check_raw(init[bad])}")
+        if cons is not None:  # TLC: an initial state failing a constraint is not stored; its invariants are checked
+            if check_inv is not None:
+                for s0 in init:
+                    if cons(s0) >= 0 and (bad := check_inv(s0)) >= 0:
+                        raise Stop(Verdict.VIOLATED, Outside(None, s0), invariants[bad].name)
+            init = [s0 for s0 in init if cons(s0) < 0]
         fp0 = _fps(init, fp)
         _, first = np.unique(fp0, return_index=True)
         first.sort()
@@ -106,8 +118,6 @@ def run_compact(system: TransitionSystem, invariants, constraints, terminals, op
                         bad = first_failing(s)
                         if bad >= 0:
                             raise Stop(Verdict.VIOLATED, s, invariants[bad].name)
-                    if cons is not None and cons(s) >= 0:
-                        continue
                     enabled = False
                     for i, successors in acts:
                         ts = successors(s)
@@ -117,6 +127,8 @@ def run_compact(system: TransitionSystem, invariants, constraints, terminals, op
                         else:
                             enabled = True
                             counts[i] += len(ts)
+                            if filtered:
+                                ts = _admitted(s, ts, cons, acons, check_inv, outside, hidden, expand, judging)
                             succ += ts  # self-loops included: they are visited, so membership drops them
                     if not enabled and options.check_deadlock and not any(t(s) for t in terms):
                         raise Stop(Verdict.VIOLATED, s, "deadlock")
@@ -148,6 +160,10 @@ def run_compact(system: TransitionSystem, invariants, constraints, terminals, op
                     raise Stop(Verdict.UNDETERMINED, None, reason=why)
                 if box["distinct"] >= max_states:
                     raise Stop(Verdict.UNDETERMINED, None, reason=f"max_states {max_states} reached")
+            cut = cut or bool(hidden)
+            if outside:  # reported once the level is done: a state of this level violating comes first
+                bad, p, t = outside[0]
+                raise Stop(Verdict.VIOLATED, Outside(p, t), invariants[bad].name)
             if cut:
                 raise Stop(Verdict.UNDETERMINED, None, reason=f"max_depth {max_depth} reached")
             if not new_fps:
@@ -170,8 +186,28 @@ def run_compact(system: TransitionSystem, invariants, constraints, terminals, op
         stop = c.failure(e, s, i)
         if stop is None:
             raise
+        if judging[0] is not None and stop.verdict is Verdict.ERROR and stop.state is s:
+            stop.state = Outside(s, judging[0])
         raise stop from None
     return visited, parents, has_parent
+
+
+def _admitted(s: tuple, ts, cons, acons, check_inv, outside: list, hidden: list, expand: bool, judging: list) -> list:
+    """The successors `ts` of `s` inside the state and action constraints; the first outside one that
+    violates an invariant goes to `outside` (beyond the depth bound it is not checked, as nothing there is)."""
+    kept = []
+    for t in ts:
+        judging[0] = t
+        if (cons is not None and cons(t) >= 0) or (acons is not None and not acons(s, t)):
+            if not expand:
+                if check_inv is not None and not hidden:
+                    hidden.append(t)
+            elif check_inv is not None and not outside and (bad := check_inv(t)) >= 0:
+                outside.append((bad, s, t))
+            continue
+        kept.append(t)
+    judging[0] = None
+    return kept
 
 
 def _member(sorted_arr: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from ..logic import Predicate
 from ..semantics import TransitionSystem
-from .checks import Checks, Stop, not_successors
+from .checks import Checks, Reach, Stop, Tlc, not_successors
 from .monitor import Monitor
 from .result import SearchOptions, SearchResult, Stats, Verdict
 
@@ -29,10 +29,13 @@ class _Checks(Checks):
     """The shared checks, as calls for orders that are not hot loops, with the successors counted."""
 
     def __init__(self, system: TransitionSystem, invariants: Sequence[Predicate], constraints: Sequence[Predicate],
-                 terminals: Sequence[Predicate], options: SearchOptions):
-        super().__init__(system, invariants, constraints, terminals, options)
+                 terminals: Sequence[Predicate], options: SearchOptions, tlc: Tlc | None = None,
+                 reach: Reach | None = None):
+        super().__init__(system, invariants, constraints, terminals, options, tlc, reach)
         self.counts = [0] * len(system.actions)
         self.at: tuple[tuple | None, int] = (None, -1)  # the state checked last and the action called last
+        self.enabled = False  # whether the state expanded last had a successor (before the constraints filter)
+        self.outside: tuple[str, tuple] | None = None  # (invariant, successor outside the constraints violating it)
 
     def violation(self, s: tuple) -> str | None:
         if self.first_failing is None:
@@ -41,31 +44,54 @@ class _Checks(Checks):
         bad = self.first_failing(s)
         return self.invariants[bad].name if bad >= 0 else None
 
-    def successors(self, s: tuple) -> list[tuple[int, tuple]] | None:
-        """Every (action index, successor); None where a constraint keeps `s` from being expanded."""
-        self.at = (s, -1)
-        if self.cons is not None and self.cons(s) >= 0:
+    def outside_initial(self, s: tuple) -> bool:
+        """Whether the initial state `s` fails a constraint (TLC: not stored, its invariants checked)."""
+        return self.cons is not None and self.cons(s) >= 0
+
+    def invariant_violated(self, s: tuple) -> str | None:
+        """The first invariant `s` violates (no reachability bookkeeping: for states outside the constraints)."""
+        if self.invariant_check is None:
             return None
+        self.at = (s, -1)
+        bad = self.invariant_check(s)
+        return self.invariants[bad].name if bad >= 0 else None
+
+    def successors(self, s: tuple) -> list[tuple[int, tuple]]:
+        """Every (action index, successor) inside the state and action constraints. `enabled` says whether
+        there was any successor before they filtered (deadlock); `outside` the first successor they
+        filtered out that violates an invariant."""
+        self.at = (s, -1)
         out = []
+        self.enabled, self.outside = False, None
+        cons, acons = self.cons, self.acons
         for i, succ in self.acts:
             self.at = (s, i)
             ts = succ(s)
             if type(ts) is not list and type(ts) is not tuple and (wrong := not_successors(ts)):
                 raise Stop(Verdict.ERROR, s, reason=f"action {self.system.actions[i].name} {wrong}")
             self.counts[i] += len(ts)
-            out.extend((i, t) for t in ts)
+            if ts:
+                self.enabled = True
+            for t in ts:
+                if (cons is not None and cons(t) >= 0) or (acons is not None and not acons(s, t)):
+                    if self.outside is None and (prop := self.invariant_violated(t)) is not None:
+                        self.outside = (prop, t)
+                    continue
+                out.append((i, t))
         return out
 
     def deadlocked(self, s: tuple, succs: list | None) -> bool:
-        return succs is not None and not succs and self.check_deadlock and not any(t(s) for t in self.terms)
+        return not self.enabled and self.check_deadlock and not any(t(s) for t in self.terms)
 
 
 def explore(system: TransitionSystem, invariants: Sequence[Predicate], options: SearchOptions, *,
             constraints: Sequence[Predicate] = (), terminals: Sequence[Predicate] = (),
-            monitor: Monitor | None = None) -> SearchResult:
-    """Search by `options.strategy` ("dfs", "random" or "hypothesis")."""
+            monitor: Monitor | None = None, tlc: Tlc | None = None, reach: Reach | None = None) -> SearchResult:
+    """Search by `options.strategy` ("dfs", "random" or "hypothesis"). Constraints and action constraints
+    as TLC's (see `engine.search`); no view. A reachability property is judged only when depth-first
+    search exhausted the space; each one reached gets the path that reached it first."""
     monitor = monitor or Monitor(max_seconds=options.max_seconds)
-    checks = _Checks(system, invariants, constraints, terminals, options)
+    checks = _Checks(system, invariants, constraints, terminals, options, tlc, reach)
     start = time.perf_counter()
     monitor.start()
     run = {"dfs": _dfs, "random": _random, "hypothesis": _hypothesis}[options.strategy]
@@ -87,7 +113,8 @@ def explore(system: TransitionSystem, invariants: Sequence[Predicate], options: 
     coverage = {a.name: c for a, c in zip(system.actions, checks.counts)}
     stats = Stats(distinct, len(system.initial) + sum(checks.counts), depth, seconds, coverage)
     monitor.finish(stats)
-    return SearchResult(verdict, stats, prop, path, reason, error)
+    witnesses = dict(reach.paths) if reach is not None else None
+    return SearchResult(verdict, stats, prop, path, reason, error, witnesses=witnesses)
 
 
 class _OutOfTime(BaseException):
@@ -102,7 +129,13 @@ def _dfs(system, checks: _Checks, options: SearchOptions, monitor: Monitor):
     depth_of: dict[tuple, int] = {}
     parent: dict[tuple, tuple | None] = {}
     stack: list[tuple[tuple, int]] = []
+    if checks.reach is not None:
+        checks.reach.path_of = lambda s: _chain(parent, s)
     for s in system.initial:
+        if checks.outside_initial(s):
+            if (prop := checks.invariant_violated(s)) is not None:
+                return Verdict.VIOLATED, prop, (s,), "", 0, 1
+            continue
         if s not in depth_of:
             depth_of[s], parent[s] = 1, None
             stack.append((s, 1))
@@ -121,6 +154,9 @@ def _dfs(system, checks: _Checks, options: SearchOptions, monitor: Monitor):
             if why or len(depth_of) >= max_states:
                 return Verdict.UNDETERMINED, None, None, why or f"max_states {max_states} reached", len(depth_of), deepest
         succs = checks.successors(s)
+        if checks.outside is not None:
+            prop, t = checks.outside
+            return Verdict.VIOLATED, prop, (*_chain(parent, s), t), "", len(depth_of), max(deepest, d + 1)
         if checks.deadlocked(s, succs):
             return Verdict.VIOLATED, "deadlock", _chain(parent, s), "", len(depth_of), deepest
         if d >= bound:
@@ -152,11 +188,18 @@ def _walk(system, checks: _Checks, choose: Callable[[int], int], length: int, se
     Returns (property violated or None, path)."""
     s = system.initial[choose(len(system.initial))]
     path = [s]
+    if checks.reach is not None:
+        checks.reach.path_of = lambda _: tuple(path)
+    if checks.outside_initial(s):
+        return checks.invariant_violated(s), path
     seen.add(s)
     if (prop := checks.violation(s)) is not None:
         return prop, path
     for _ in range(length):
         succs = checks.successors(s)
+        if checks.outside is not None:
+            prop, t = checks.outside
+            return prop, [*path, t]
         if checks.deadlocked(s, succs):
             return "deadlock", path
         if not succs:

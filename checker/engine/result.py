@@ -123,3 +123,5 @@ class SearchResult:
     error: str | None = None  # traceback text of an exception raised by model code
     loop: int | None = None  # a lasso (liveness): the index in `path` where the cycle starts; path[-1] == path[loop]
     permutations: tuple[dict[str, str], ...] | None = None  # symmetry: per state, the renaming to its representative
+    # reachability properties: for each one reached, the shortest path (breadth first) to a state satisfying it
+    witnesses: dict[str, tuple[tuple, ...]] | None = None

@@ -18,11 +18,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
-from ..logic import Predicate
+from ..logic import ActionConstraint, Predicate, StateFunction
 from ..semantics import FAULT_KINDS, TransitionSystem
 from .checkpoint import Checkpointer, CheckpointError, load_checkpoint
-from .checks import Checks
+from .checks import Checks, Outside, Reach, Tlc
 from .checks import Stop as _Stop
 from .guard import Guard, OutOfTime, active, guarded, note_sigint
 from .monitor import Monitor
@@ -49,8 +50,17 @@ def search(
     constraints: Sequence[Predicate] = (),
     terminals: Sequence[Predicate] = (),
     monitor: Monitor | None = None,
+    action_constraints: Sequence[ActionConstraint] = (),
+    view: StateFunction | None = None,
+    reachable: Sequence[Predicate] = (),
 ) -> SearchResult:
     """Explore every state of `system` reachable from its initial states, breadth first.
+
+    With TLC's semantics: a successor (or initial state) failing a `constraints` predicate, or a step failing
+    an `action_constraints` one, counts as generated and has its invariants checked, but is not stored,
+    counted as distinct, expanded or given a level; deadlock is decided before they filter. States with
+    equal `view` keys are one state. A `reachable` predicate no stored state satisfies makes an exhaustive
+    search a violation of it; the shortest path to the first state satisfying each is in `witnesses`.
 
     >>> from checker.model import Model, Int, action, invariant
     >>> class Counter(Model):
@@ -65,9 +75,16 @@ def search(
     Model code (actions, handlers, properties) runs under `engine.guard`: `sys.exit`, `os._exit`, a
     KeyboardInterrupt it raises, or a call that runs past `options.hang_seconds` is an error naming it.
     """
-    with guarded(options, system, invariant=invariants, constraint=constraints, terminal=terminals) as guard:
+    tlc = Tlc(tuple(action_constraints), view, tuple(reachable))
+    refused = _refused(options, tlc)
+    if refused:
+        raise ValueError(refused)
+    reach = Reach(tlc.reachable, system.schema) if tlc.reachable else None
+    with guarded(options, system, invariant=invariants, constraint=constraints, terminal=terminals,
+                 action_constraint=tlc.action_constraints, view=[view] if view is not None else [],
+                 reachable=tlc.reachable) as guard:
         try:
-            result = _search(system, invariants, options, constraints, terminals, monitor)
+            result = _search(system, invariants, options, constraints, terminals, monitor, tlc, reach)
         except BaseException as e:  # model code failed outside the loops (rebuilding a path, say)
             if isinstance(e, OutOfTime):
                 return SearchResult(Verdict.UNDETERMINED, Stats(0, 0, 0, 0.0), reason=str(e))
@@ -75,7 +92,37 @@ def search(
             if found is None or found[0] is None:
                 raise
             return SearchResult(Verdict.ERROR, Stats(0, 0, 0, 0.0), None, None, found[0], found[1])
-        return _settle(result, guard)
+        return _settle(_reached(result, reach), guard)
+
+
+def tlc_refusal(options: SearchOptions, view: StateFunction | None, reachable: Sequence[Predicate]) -> str | None:
+    """Why `options` cannot search soundly with this view or these reachability properties, or None."""
+    return _refused(options, Tlc((), view, tuple(reachable)))
+
+
+def _refused(options: SearchOptions, tlc: Tlc) -> str | None:
+    """Why the options cannot search soundly with a view or reachability properties, or None."""
+    if tlc.view is not None:
+        if options.store == "compact":
+            return "a view is not supported with the compact store (its states are fingerprints of whole states)"
+        if options.strategy != "bfs":
+            return f"a view is supported by strategy bfs only, not {options.strategy}"
+        if options.checkpoint_dir or options.resume:
+            return "a view is not supported with checkpoints (a checkpoint stores whole states)"
+    if tlc.reachable and (options.checkpoint_dir or options.resume):
+        return "reachability properties are not supported with checkpoints (what was reached is not recorded)"
+    return None
+
+
+def _reached(result: SearchResult, reach: Reach | None) -> SearchResult:
+    """An exhaustive search that never reached a reachability property is a violation of it."""
+    if reach is None:
+        return result
+    missing = reach.unreached()
+    if result.verdict is Verdict.HOLDS and missing:
+        return replace(result, verdict=Verdict.VIOLATED, property=missing[0], path=None,
+                       reason=f"never reached (no reachable state satisfies {', '.join(missing)})")
+    return result
 
 
 def _settle(result: SearchResult, guard: Guard) -> SearchResult:
@@ -87,13 +134,14 @@ def _settle(result: SearchResult, guard: Guard) -> SearchResult:
                         f"{guard.escaped} (and the model code went on after the guard stopped it)")
 
 
-def _search(system, invariants, options, constraints, terminals, monitor) -> SearchResult:
+def _search(system, invariants, options, constraints, terminals, monitor, tlc: Tlc, reach: Reach | None) -> SearchResult:
     if options.strategy != "bfs":
         from .orders import explore
 
-        return explore(system, invariants, options, constraints=constraints, terminals=terminals, monitor=monitor)
+        return explore(system, invariants, options, constraints=constraints, terminals=terminals, monitor=monitor,
+                       tlc=tlc, reach=reach)
     if options.store == "compact":
-        return _search_compact(system, invariants, options, constraints, terminals, monitor)
+        return _search_compact(system, invariants, options, constraints, terminals, monitor, tlc=tlc, reach=reach)
     monitor = monitor or Monitor(max_seconds=options.max_seconds)
     counts = [0] * len(system.actions)
     seen: dict = {}
@@ -109,7 +157,7 @@ def _search(system, invariants, options, constraints, terminals, monitor) -> Sea
     ties: list = []
     previous = _defer_sigint(box)
     try:
-        _bfs(system, invariants, constraints, terminals, options, monitor, seen, counts, box)
+        _bfs(system, invariants, constraints, terminals, options, monitor, seen, counts, box, tlc, reach)
         verdict, last, prop, reason, error = Verdict.HOLDS, None, None, "", None
     except _Switch as switch:  # memory passed the threshold: go on with the compact store
         from .compact import from_store
@@ -121,7 +169,7 @@ def _search(system, invariants, options, constraints, terminals, monitor) -> Sea
             previous = None
         if collecting:
             gc.enable()
-        return _search_compact(system, invariants, options, constraints, terminals, monitor,
+        return _search_compact(system, invariants, options, constraints, terminals, monitor, tlc=tlc, reach=reach,
                                start=(*arrays, switch.level, box["depth"]), counts=counts, box=box, rss0=rss0,
                                began=start, note=f"switched to the compact store at depth {box['depth']} "
                                                  f"(resident memory above {options.compact_above:,} bytes)")
@@ -149,12 +197,16 @@ def _search(system, invariants, options, constraints, terminals, monitor) -> Sea
     collision = _collision_odds(distinct, generated) if options.store == "fingerprint" else None
     stats = Stats(distinct, generated, box["depth"], seconds, coverage, collision, _bytes_per_state(rss0, distinct))
     monitor.finish(stats)
+    key = tlc.view.key if tlc.view is not None else None
+    c = box.get("checks")
+    paths = _Paths(system, seen, options.store == "exact", key, c.cons if c else None, c.acons if c else None)
     path = None
     if last is not None and options.store == "exact":
-        path = _simplest(system, [_path_exact(seen, u) for u in [last, *ties]])
+        path = _simplest(system, [paths.to(u) for u in [last, *ties]])
     elif last is not None:
-        path = _path_fingerprint(system, seen, last)
-    return SearchResult(verdict, stats, prop, path, reason, error)
+        path = paths.to(last)
+    witnesses = {n: paths.to(u) for n, u in reach.found.items()} if reach is not None else None
+    return SearchResult(verdict, stats, prop, path, reason, error, witnesses=witnesses)
 
 
 def _collision_odds(distinct: int, generated: int) -> float:
@@ -177,16 +229,27 @@ def fingerprinter(schema) -> Callable[[tuple], int]:
 _Q = (1 << 60) - 93  # a prime below 2**61 - 1, so that its residues hash to themselves
 
 
-def _bfs(system, invariants, constraints, terminals, options, monitor, seen, counts, box) -> None:
+def _bfs(system, invariants, constraints, terminals, options, monitor, seen, counts, box, tlc: Tlc,
+         reach: Reach | None) -> None:
     fingerprint = options.store == "fingerprint"
     fp = fingerprinter(system.schema)
-    c = Checks(system, invariants, constraints, terminals, options)
+    c = Checks(system, invariants, constraints, terminals, options, tlc, reach)
+    box["checks"] = c
     first_bad, first_failing, cons, terms, acts = c.first_bad, c.first_failing, c.cons, c.terms, c.acts
+    acons, check_inv, vk = c.acons, c.invariant_check, c.view_key
     check_deadlock = options.check_deadlock
     max_states = options.max_states or 1 << 62
     max_depth = options.max_depth or 1 << 62
     saver = Checkpointer(options, system, invariants) if options.checkpoint_dir else None
-    compact_above = options.compact_above
+    compact_above = options.compact_above if c.view_key is None else None  # the compact store has no view
+    # the store's key of a state: the state itself (exact), its fingerprint, or either of its view
+    if vk is None:
+        keyf = fp if fingerprint else None
+    else:
+        keyf = (lambda t: fp(vk(t))) if fingerprint else vk
+    outside: list = []  # (position in the next level, invariant, parent, successor) outside the constraints
+    judging: list = [None]  # the successor the constraints or a view are judging, while they do
+    dropped: list = []  # this level's successors outside the constraints, for the schema's check
 
     level: list = []
     nxt: list = []
@@ -198,14 +261,23 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
         counts[:] = resumed["counts"]
         box["generated0"] = resumed["generated0"]
     else:
+        box["generated0"] = len(system.initial)
+        if first_bad is not None and (bad := first_bad(system.initial)) >= 0:
+            raise _Stop(Verdict.ERROR, None, reason=f"initial state: {system.schema.check_raw(system.initial[bad])}")
+        out_init = False
         for s in system.initial:
-            key = fp(s) if fingerprint else s
+            if cons is not None and cons(s) >= 0:  # TLC: not stored, but its invariants are checked
+                out_init = True
+                continue
+            key = s if keyf is None else keyf(s)
             if key not in seen:
                 seen[key] = None
                 level.append(s)
-        box["generated0"] = len(system.initial)
-        if first_bad is not None and (bad := first_bad(level)) >= 0:
-            raise _Stop(Verdict.ERROR, None, reason=f"initial state: {system.schema.check_raw(level[bad])}")
+        if out_init and check_inv is not None:
+            for s in system.initial:
+                if (bad := check_inv(s)) >= 0:
+                    inside = cons is None or cons(s) < 0
+                    raise _Stop(Verdict.VIOLATED, s if inside else Outside(None, s), invariants[bad].name)
         depth = 1 if level else 0
     box["depth"] = depth
     box["at"], box["counts_at"] = at, list(counts)  # the last clean point: every state before `at` expanded
@@ -235,8 +307,6 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
                     rest = level[k + 1 :]
                     ties = [u for u in rest if first_failing(u) == bad][:CANDIDATES]
                     raise _Stop(Verdict.VIOLATED, s, invariants[bad].name, ties=ties)
-            if cons is not None and cons(s) >= 0:
-                continue
             enabled = False
             hs = fp(s) if fingerprint else s
             for i, successors in acts:
@@ -269,14 +339,112 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
                 stop_if_bounded()
         return cut
 
+    def expand_tlc(level: list, lo: int, hi: int, nxt: list, expand: bool, ticking: bool) -> bool:
+        """`expand` with TLC's CONSTRAINT, ACTION_CONSTRAINT or VIEW: a successor outside the constraints
+        is generated and has its invariants checked (a violation is kept in `outside` until the level ends,
+        so that the counterexample stays a shortest one), never stored; states are stored by `keyf`."""
+        nonlocal s, i
+        append = nxt.append
+        cut = False
+        countdown = TICK_EVERY
+        for k in range(lo, hi):
+            s = level[k]
+            if first_failing is not None:
+                bad = first_failing(s)
+                if bad >= 0:
+                    rest = level[k + 1 :]
+                    ties = [u for u in rest if first_failing(u) == bad][:CANDIDATES]
+                    raise _Stop(Verdict.VIOLATED, s, invariants[bad].name, ties=ties)
+            enabled = False
+            hs = s if keyf is None or not fingerprint else keyf(s)
+            for i, successors in acts:
+                succs = successors(s)
+                if not succs:
+                    if succs is None:
+                        raise c.returned_none(s, i)
+                    continue
+                enabled = True  # deadlock is decided before the constraints filter, as TLC does
+                counts[i] += len(succs)
+                for t in succs:
+                    judging[0] = t  # model code judges it now: a failure's trace ends in it
+                    if (cons is not None and cons(t) >= 0) or (acons is not None and not acons(s, t)):
+                        if not expand:  # beyond the bound: its invariants are not checked
+                            cut = cut or check_inv is not None
+                        else:
+                            if check_inv is not None and (bad := check_inv(t)) >= 0:
+                                outside.append((len(nxt), bad, s, t))
+                            if first_bad is not None:
+                                dropped.append(t)
+                        judging[0] = None
+                        continue
+                    judging[0] = None
+                    key = t if keyf is None else keyf(t)
+                    if key not in seen:
+                        if not expand:
+                            cut = True
+                            continue
+                        seen[key] = hs
+                        append(t)
+            if not enabled and check_deadlock and not any(t(s) for t in terms):
+                raise _Stop(Verdict.VIOLATED, s, "deadlock")
+            countdown -= 1
+            if not countdown and ticking:
+                countdown = TICK_EVERY
+                if not outside:  # a violation found but not yet reported: no clean point past it
+                    box["at"], box["counts_at"] = k + 1, list(counts)
+                    if saver is not None and saver.due():
+                        saver.save(seen, level, nxt, k + 1, depth, counts, box["generated0"])
+                stop_if_bounded()
+        return cut
+
+    def outside_stop() -> _Stop:
+        """The first violation of the next level in the order its states were generated, among the states
+        outside the constraints and the new stored ones, with the ties on its invariant."""
+        merged: list = []
+        o = 0
+        for j in range(len(nxt) + 1):
+            while o < len(outside) and outside[o][0] == j:
+                _, bad, p, t = outside[o]
+                merged.append((bad, Outside(p, t)))
+                o += 1
+            if j < len(nxt):
+                merged.append((None, nxt[j]))
+        first, ties = None, []
+        for bad, u in merged:
+            if bad is None:
+                bad = check_inv(u)
+                if bad < 0:
+                    continue
+            if first is None:
+                first = (bad, u)
+            elif bad == first[0]:
+                ties.append(u)
+                if len(ties) >= CANDIDATES:
+                    break
+        assert first is not None
+        return _Stop(Verdict.VIOLATED, first[1], invariants[first[0]].name, ties=ties)
+
+    def child_stops() -> bool:
+        """In a forked worker: whether its slice found what only the parent may report."""
+        return bool(outside) or (first_bad is not None and bool(dropped) and first_bad(dropped) >= 0)
+
+    step = expand_tlc if c.general else expand
     box["saver"], box["level"], box["next"] = saver, level, nxt
     try:
         while level:
             more = depth < max_depth
             if options.workers > 1 and len(level) - at >= PARALLEL_MIN and more:
-                cut = _parallel_level(expand, level, at, nxt, seen, counts, options.workers, fp if fingerprint else None)
+                cut = _parallel_level(step, level, at, nxt, seen, counts, options.workers, fingerprint, keyf,
+                                      child_stops, reach)
             else:
-                cut = expand(level, at, len(level), nxt, more, True)
+                cut = step(level, at, len(level), nxt, more, True)
+            if outside:
+                raise outside_stop()
+            if dropped:
+                if first_bad is not None and (bad := first_bad(dropped)) >= 0:
+                    parent = next(p for p in level if dropped[bad] in _all_successors(system, p))
+                    raise _Stop(Verdict.ERROR, parent, reason=_bad_state(system, parent, dropped[bad]))
+                dropped.clear()
             if cut:
                 raise _Stop(Verdict.UNDETERMINED, None, reason=f"max_depth {max_depth} reached")
             if nxt:
@@ -300,6 +468,8 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
         stop = c.failure(e, s, i)
         if stop is None:
             raise
+        if judging[0] is not None and stop.verdict is Verdict.ERROR and stop.state is s:
+            stop.state = Outside(s, judging[0])
         raise stop from None
 
 
@@ -307,13 +477,16 @@ PARALLEL_MIN = 4096  # levels smaller than this are expanded by one process: for
 
 
 def _parallel_level(expand, level: list, at: int, nxt: list, seen: dict, counts: list, workers: int,
-                    fp: Callable[[tuple], int] | None) -> bool:
+                    fingerprint: bool, keyf: Callable[[tuple], object] | None, child_stops: Callable[[], bool],
+                    reach: Reach | None) -> bool:
     """Expand one level on `workers` processes: forked children see the visited set as it stood
     (copy-on-write, nothing pickled) and each expands a contiguous slice of the level; this process
     expands the first slice meanwhile, then merges the children's new states in slice order. The
     merge keeps the first parent found, exactly as one process would, so counts, depths and
     counterexamples are the same. A slice where something stopped (a violation, a deadlock, an
-    error) is expanded again here, which raises the same stop as one process would."""
+    error; or a violation outside the constraints, reported when the level ends) is expanded again here,
+    which raises the same stop as one process would. `keyf` is the store's key of a state (None: the
+    state itself); the reachability properties a child satisfied are merged in slice order."""
     n = len(level) - at
     bounds = [at + n * k // workers for k in range(workers + 1)]
     tmp = tempfile.mkdtemp(prefix="faultcheck-level-")
@@ -330,14 +503,16 @@ def _parallel_level(expand, level: list, at: int, nxt: list, seen: dict, counts:
                     counts[:] = [0] * len(counts)
                     try:
                         expand(level, bounds[k], bounds[k + 1], mine, True, False)
-                        if fp is not None:  # parents as fingerprints, as the store keeps them
-                            parents = [seen[fp(t)] for t in mine]
+                        if child_stops():
+                            raise _Stop(Verdict.VIOLATED, None)
+                        if fingerprint:  # parents as fingerprints, as the store keeps them
+                            parents = [seen[keyf(t)] for t in mine]  # type: ignore[misc]
                         else:  # parents as positions in the level: the parent keeps sharing its tuples
                             where = {id(level[j]): j for j in range(bounds[k], bounds[k + 1])}
-                            parents = [where[id(seen[t])] for t in mine]
-                        out = ("ok", mine, parents, counts)
+                            parents = [where[id(seen[t if keyf is None else keyf(t)])] for t in mine]
+                        out = ("ok", mine, parents, counts, reach.found if reach is not None else None)
                     except _Stop:
-                        out = ("stop", None, None, None)
+                        out = ("stop", None, None, None, None)
                     with open(os.path.join(tmp, str(k)), "wb") as f:
                         pickle.dump(out, f, protocol=pickle.HIGHEST_PROTOCOL)
                     status = 0
@@ -354,7 +529,7 @@ def _parallel_level(expand, level: list, at: int, nxt: list, seen: dict, counts:
             path = os.path.join(tmp, str(k))
             try:
                 with open(path, "rb") as f:
-                    kind, mine, parents, theirs = pickle.load(f)
+                    kind, mine, parents, theirs, found = pickle.load(f)
             except (OSError, EOFError, pickle.UnpicklingError):
                 kind = "stop"
             if kind != "ok":  # expand it here: the same stop, raised with its trace
@@ -362,17 +537,20 @@ def _parallel_level(expand, level: list, at: int, nxt: list, seen: dict, counts:
                 continue
             for j, c in enumerate(theirs):
                 counts[j] += c
+            if found and reach is not None:
+                reach.merge(found)
             append = nxt.append
-            if fp is not None:
+            if fingerprint:
                 for t, p in zip(mine, parents):
-                    key = fp(t)
+                    key = keyf(t)  # type: ignore[misc]
                     if key not in seen:
                         seen[key] = p
                         append(t)
             else:
                 for t, j in zip(mine, parents):
-                    if t not in seen:
-                        seen[t] = level[j]
+                    key = t if keyf is None else keyf(t)
+                    if key not in seen:
+                        seen[key] = level[j]
                         append(t)
         return False
     finally:
@@ -477,15 +655,71 @@ def _nodes_involved(system: TransitionSystem, path: tuple[tuple, ...]) -> set[st
     return out
 
 
-def _path_exact(seen: dict, last: tuple) -> tuple[tuple, ...]:
-    path = [last]
-    while (p := seen[path[-1]]) is not None:
-        path.append(p)
-    return tuple(reversed(path))
+class _Paths:
+    """Paths from an initial state to a state found by the breadth-first search, rebuilt from the store's
+    parent links: the exact store links states (with a view: the view's key to the concrete parent that
+    was expanded); the fingerprint store links fingerprints, and the steps are re-executed (with a view,
+    by a backtracking search for concrete states whose keys match, through steps the constraints allow).
+    `to(u)` takes a stored state or an `Outside` one (the path to its parent, then it)."""
+
+    def __init__(self, system: TransitionSystem, seen: dict, exact: bool, key: Callable[[tuple], object] | None,
+                 cons: Callable[[tuple], int] | None, acons: Callable[[tuple, tuple], bool] | None):
+        self.system, self.seen, self.exact, self.key, self.cons, self.acons = system, seen, exact, key, cons, acons
+        fp = fingerprinter(system.schema)
+        self.fp = fp if key is None else (lambda t: fp(key(t)))
+
+    def to(self, u) -> tuple[tuple, ...]:
+        if isinstance(u, Outside):
+            return (u.state,) if u.parent is None else (*self.to(u.parent), u.state)
+        if self.exact:
+            key = self.key or (lambda t: t)
+            path = [u]
+            while (p := self.seen[key(path[-1])]) is not None:
+                path.append(p)
+            return tuple(reversed(path))
+        chain = [self.fp(u)]
+        while (p := self.seen[chain[-1]]) is not None:
+            chain.append(p)
+        chain.reverse()
+        if self.key is None:
+            return _path_from_chain(self.system, chain, self.fp)
+        return _path_matching(self.system, chain, self.fp, u, self.cons, self.acons)
 
 
-def _search_compact(system, invariants, options, constraints, terminals, monitor, *, start=None, counts=None,
-                    box=None, rss0=None, began=None, note="") -> SearchResult:
+def _path_matching(system: TransitionSystem, chain: list[int], fp: Callable[[tuple], int], last: tuple,
+                   cons, acons) -> tuple[tuple, ...]:
+    """Concrete states whose fingerprints (of their views) are `chain`, each a successor of the one before
+    by a step the constraints allow, ending in `last` itself: a depth-first search with backtracking (the
+    states the search expanded form one such path, so it exists)."""
+    n = len(chain)
+    dead: set = set()
+
+    def allowed(s: tuple | None, t: tuple) -> bool:
+        return (cons is None or cons(t) < 0) and (s is None or acons is None or acons(s, t))
+
+    def extend(path: list) -> bool:
+        k = len(path) - 1  # path[0] is a placeholder before the initial state
+        if k == n:
+            return path[-1] == last
+        s = path[-1]
+        options = system.initial if s is None else [t for a in system.actions for t in a.successors(s)]
+        for t in options:
+            if fp(t) == chain[k] and (k, t) not in dead and allowed(s, t) and (k < n - 1 or t == last):
+                path.append(t)
+                if extend(path):
+                    return True
+                path.pop()
+                dead.add((k, t))
+        return False
+
+    path: list = [None]
+    if not extend(path):  # cannot happen unless two views' fingerprints collide
+        raise RuntimeError("no concrete path matches the stored fingerprints (a fingerprint collision?)")
+    return tuple(path[1:])
+
+
+def _search_compact(system, invariants, options, constraints, terminals, monitor, *, tlc: Tlc, reach: Reach | None,
+                    start=None, counts=None, box=None, rss0=None, began=None, note="") -> SearchResult:
     """Breadth first with the compact store (`engine.compact`): the same verdicts and counts. With
     `start`, it goes on from the exact or fingerprint store's search (counts, box, rss0, began)."""
     from .compact import chain, run_compact
@@ -503,7 +737,7 @@ def _search_compact(system, invariants, options, constraints, terminals, monitor
     last, prop, reason, verdict, error = None, None, "", Verdict.HOLDS, None
     try:
         run_compact(system, invariants, constraints, terminals, options, monitor, counts, box,
-                    fingerprinter(system.schema), start)
+                    fingerprinter(system.schema), start, tlc=tlc, reach=reach)
     except _Stop as stop:
         verdict, last, prop, reason, error = stop.verdict, stop.state, stop.prop, stop.reason, stop.error
     except KeyboardInterrupt:
@@ -519,21 +753,16 @@ def _search_compact(system, invariants, options, constraints, terminals, monitor
     stats = Stats(distinct, generated, box["depth"], seconds, {a.name: c for a, c in zip(system.actions, counts)},
                   collision, _bytes_per_state(rss0, distinct))
     monitor.finish(stats)
-    path = None
-    if last is not None:
-        fp = fingerprinter(system.schema)
-        path = _path_from_chain(system, chain(box["visited"], box["parents"], box["has_parent"], fp(last)), fp)
-    return SearchResult(verdict, stats, prop, path, reason, error)
-
-
-def _path_fingerprint(system: TransitionSystem, seen: dict, last: tuple) -> tuple[tuple, ...]:
-    """Rebuild the states behind a chain of fingerprints by re-executing the steps."""
     fp = fingerprinter(system.schema)
-    chain = [fp(last)]
-    while (p := seen[chain[-1]]) is not None:
-        chain.append(p)
-    chain.reverse()
-    return _path_from_chain(system, chain, fp)
+
+    def path_to(u) -> tuple[tuple, ...]:
+        if isinstance(u, Outside):
+            return (u.state,) if u.parent is None else (*path_to(u.parent), u.state)
+        return _path_from_chain(system, chain(box["visited"], box["parents"], box["has_parent"], fp(u)), fp)
+
+    path = path_to(last) if last is not None else None
+    witnesses = {n: path_to(u) for n, u in reach.found.items()} if reach is not None else None
+    return SearchResult(verdict, stats, prop, path, reason, error, witnesses=witnesses)
 
 
 def _path_from_chain(system: TransitionSystem, chain: list[int], fp: Callable[[tuple], int]) -> tuple[tuple, ...]:

@@ -124,7 +124,8 @@ def reduced(system: TransitionSystem, r: Reduction) -> TransitionSystem:
 
     initial = list(dict.fromkeys(canon(s) for s in system.initial))
     return TransitionSystem(system.name, system.schema, initial, [wrap(a) for a in system.actions],
-                            system.invariants, system.constraints, system.terminals, system.params)
+                            system.invariants, system.constraints, system.terminals, system.params,
+                            reachables=system.reachables)
 
 
 def concretize(system: TransitionSystem, r: Reduction, path: Sequence[tuple]) -> tuple[tuple[tuple, ...],

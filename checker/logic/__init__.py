@@ -100,6 +100,47 @@ class Predicate:
         return explain(self.formula, self.schema, raw)[0]
 
 
+@dataclass(frozen=True)
+class ActionConstraint:
+    """A compiled action constraint (TLC's ACTION_CONSTRAINT): `check(s, t)` over raw tuples calls the
+    model's method on decoded views of both states. Not memoised: it is evaluated once per step."""
+
+    name: str
+    fn: Callable[[StateView, StateView], object]
+    schema: StateSchema
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        return (Part(self.fn, None),)  # what the engine's guard reads to name the model code
+
+    def check(self, s: tuple, t: tuple) -> bool:
+        view = self.schema.view
+        r = self.fn(view(s), view(t))
+        if r is True or r is False:
+            return r
+        b = _truth(r)
+        if b is None:
+            raise NotABool(self.name, r, "action constraint")
+        return b
+
+
+@dataclass(frozen=True)
+class StateFunction:
+    """A compiled view (TLC's VIEW): `key(raw)` is the model's method on a decoded view of the state, a
+    hashable value; states with equal keys are one state for the visited store."""
+
+    name: str
+    fn: Callable[[StateView], Any]
+    schema: StateSchema
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        return (Part(self.fn, None),)
+
+    def key(self, raw: tuple) -> Any:
+        return self.fn(self.schema.view(raw))
+
+
 def variables_read(fn: Callable, schema: StateSchema) -> tuple[tuple[str, ...] | None, str]:
     """The variables `fn(state)` reads as `state.name` / `state["name"]`, or (None, why not)."""
     found = _definition(fn)
@@ -400,4 +441,4 @@ def _conjuncts(fn: Callable, schema: StateSchema) -> list[tuple[Callable, tuple[
     return parts
 
 
-__all__ = ["NotABool", "Part", "Predicate", "PropertyError", "compile_formula", "compile_predicate", "fuse", "variables_read"]
+__all__ = ["ActionConstraint", "NotABool", "Part", "Predicate", "StateFunction", "PropertyError", "compile_formula", "compile_predicate", "fuse", "variables_read"]

@@ -4,7 +4,20 @@ and the message-passing form (Node, Message, Protocol).
 Imports nothing else of faultcheck (a later issue exports it standalone).
 """
 
-from .lowlevel import Model, ModelError, Param, action, constraint, formula, invariant, liveness, terminal
+from .lowlevel import (
+    Model,
+    ModelError,
+    Param,
+    action,
+    action_constraint,
+    constraint,
+    formula,
+    invariant,
+    liveness,
+    reachable,
+    terminal,
+    view,
+)
 from .node import History, Message, Node, Protocol, Role, durable, request, timer, volatile
 from .schema import (
     Bag,
@@ -22,6 +35,7 @@ from .schema import (
     SchemaError,
     Seq,
     Set,
+    Tuple,
     Type,
 )
 from .state import StateSchema, StateView
@@ -29,6 +43,6 @@ from .state import StateSchema, StateView
 __all__ = [
     "Bag", "Bool", "Enum", "FrozenDict", "Ids", "Int", "Map", "Message", "Model", "ModelError", "Node", "NodeId",
     "OneOf", "Option", "Param", "Protocol", "Record", "RecordValue", "Role", "SchemaError", "Seq", "Set",
-    "StateSchema", "StateView", "Type", "action", "constraint", "durable", "formula", "History", "invariant", "liveness", "request", "terminal",
-    "timer", "volatile",
+    "StateSchema", "StateView", "Tuple", "Type", "action", "action_constraint", "constraint", "durable", "formula", "History", "invariant", "liveness", "reachable", "request",
+    "terminal", "timer", "view", "volatile",
 ]

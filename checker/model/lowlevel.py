@@ -60,7 +60,7 @@ class ActionDef:
 @dataclass(frozen=True)
 class PredicateDef:
     name: str
-    kind: str  # "invariant" | "constraint" | "terminal"
+    kind: str  # "invariant" | "constraint" | "terminal" | "liveness" | "action_constraint" | "view" | "reachable"
     formula: bool = False  # the method returns a formula of checker.logic, built once from a symbolic state
     symmetric: bool = False  # declared unchanged by renaming the nodes of a symmetric role (see `symmetry`)
 
@@ -101,8 +101,23 @@ def _predicate(kind: str, is_formula: bool = False):
 
 
 invariant = _predicate("invariant")
-constraint = _predicate("constraint")  # like TLC's CONSTRAINT: failing states are kept, not expanded
+constraint = _predicate("constraint")
+constraint.__doc__ = """Declare a method `(self, state: StateView) -> bool` as a state constraint, TLC's CONSTRAINT: a
+state that fails it (initial or successor) counts as generated and has its invariants checked, but it is not
+stored, not counted as distinct, not expanded and given no level."""
 terminal = _predicate("terminal")  # states where having no successor is not a deadlock
+action_constraint = _predicate("action_constraint")
+action_constraint.__doc__ = """Declare a method `(self, state: StateView, next_state: StateView) -> bool` as an action
+constraint, TLC's ACTION_CONSTRAINT: a step that fails it counts as generated (its successor's invariants are
+checked) but is not followed; deadlock is decided before it filters, so a state whose every step fails it is
+no deadlock."""
+view = _predicate("view")
+view.__doc__ = """Declare a method `(self, state: StateView) -> hashable` as the view, TLC's VIEW: states with equal
+views are one state for the visited store (the first one reached is expanded). At most one per model."""
+reachable = _predicate("reachable")
+reachable.__doc__ = """Declare a method `(self, state: StateView) -> bool` that some reachable state must satisfy
+(Stateright's "sometimes"): an exhaustive search in which no stored state satisfies it is a violation
+("never reached"); when one does, the shortest trace to it is the property's witness."""
 liveness = _predicate("liveness")
 liveness.__doc__ = """Declare a method `(self, s) -> eventually(P) | leads_to(P, Q) | always_eventually(P)` as a
 liveness property (checker.logic.temporal), checked under the spec's fairness."""
@@ -142,12 +157,14 @@ class Model:
     - `variables(self) -> dict[str, Type]`: the state's variables, in order;
     - `init(self) -> dict | list[dict]`: initial state(s), readable values;
     - optionally `setup(self)`: compute constants once parameters are set;
-    - methods decorated `@action`, `@invariant`, `@constraint`, `@terminal`;
+    - methods decorated `@action`, `@invariant`, `@constraint`, `@terminal`, `@action_constraint`,
+      `@reachable`, and at most one `@view`;
     - optionally `symmetry = ("rm",)`: roles (the `NodeId` roles of the state) whose ids are
       interchangeable, as TLC's SYMMETRY declares them; used by `check --symmetry`.
     """
 
     symmetry: ClassVar[tuple[str, ...]] = ()
+    check_deadlock: ClassVar[bool | None] = None  # False: a state without successors is an end (a spec's setting wins)
     _actions: ClassVar[dict[str, str]] = {}  # action name -> method name
     _predicates: ClassVar[dict[str, tuple[str, str]]] = {}  # name -> (kind, method name)
     _symmetric: ClassVar[frozenset[str]] = frozenset()  # predicates declared symmetric
@@ -164,6 +181,7 @@ class Model:
             self.schema = StateSchema(self.variables())
         except SchemaError as e:
             raise ModelError(f"{cls.__name__}.variables(): {e}") from None
+        self.at = self.schema.at  # slot indices by name (checker.model.fields): s[self.at.rmState[r]]
         self.setup()
         self.actions = [self._bind(name, meth) for name, meth in cls._actions.items()]
         if not self.actions:
@@ -257,10 +275,16 @@ def collect_declarations(cls: type) -> None:
             if p is not None:
                 if p.name in preds and preds[p.name][1] != attr:
                     raise ModelError(f"{cls.__name__}: {p.name!r} is declared twice; names must be unique")
-                _check_arity(cls, attr, v, 2, f"{p.kind} (self, state)")
+                if p.kind == "action_constraint":
+                    _check_arity(cls, attr, v, 3, "action_constraint (self, state, next_state)")
+                else:
+                    _check_arity(cls, attr, v, 2, f"{p.kind} (self, state)")
                 preds[p.name] = (p.kind, attr)
                 if p.symmetric:
                     symmetric.add(p.name)
+    views = sorted(n for n, (k, _) in preds.items() if k == "view")
+    if len(views) > 1:
+        raise ModelError(f"{cls.__name__}: two methods declare @view ({views[0]}, {views[1]}); a model has one view")
     clash = set(actions) & set(preds)
     if clash:
         raise ModelError(f"{cls.__name__}: {sorted(clash)[0]!r} names both an action and a predicate; rename one")

@@ -333,7 +333,8 @@ class Role:
 class Protocol:
     """Base of message-passing protocols: class attributes `Role(...)` per role, `messages`,
     `Param`s, and `@invariant`/`@terminal` methods taking a `StateView` (`state.role("rm")`
-    gives that role's node records in order, `state.<node id>` one node's)."""
+    gives that role's node records in order, `state.<node id>` one node's); `@constraint`,
+    `@action_constraint`, `@view` and `@reachable` as in the low-level form."""
 
     messages: ClassVar[tuple[type[Message], ...]] = ()
     symmetry: ClassVar[tuple[str, ...]] = ()  # roles whose nodes are interchangeable (`check --symmetry`)

@@ -80,6 +80,10 @@ class TransitionSystem:
     constraints: Mapping[str, Callable[[StateView], bool]] = field(default_factory=dict)
     terminals: Mapping[str, Callable[[StateView], bool]] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
+    # TLC's ACTION_CONSTRAINT (over two states), VIEW (at most one) and Stateright's "sometimes"
+    action_constraints: Mapping[str, Callable[[StateView, StateView], bool]] = field(default_factory=dict)
+    views: Mapping[str, Callable[[StateView], Any]] = field(default_factory=dict)
+    reachables: Mapping[str, Callable[[StateView], bool]] = field(default_factory=dict)
 
     def labelled_successors(self, s: tuple) -> Iterator[tuple[Step, tuple]]:
         """Every (step, successor) of `s`, in action order (slow: for traces, not the search)."""
@@ -115,6 +119,9 @@ def from_model(model: Model) -> TransitionSystem:
         constraints=model.predicates("constraint"),
         terminals=model.predicates("terminal"),
         params=dict(model.params),
+        action_constraints=model.predicates("action_constraint"),
+        views=model.predicates("view"),
+        reachables=model.predicates("reachable"),
     )
 
 

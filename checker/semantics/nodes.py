@@ -683,6 +683,9 @@ def from_protocol(protocol: Protocol, *, network: str = "multiset", check_determ
         constraints=protocol.predicates("constraint"),
         terminals=protocol.predicates("terminal"),
         params=dict(protocol.params),
+        action_constraints=protocol.predicates("action_constraint"),
+        views=protocol.predicates("view"),
+        reachables=protocol.predicates("reachable"),
     )
     system.semantics = sem  # type: ignore[attr-defined]
     return system

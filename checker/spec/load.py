@@ -17,6 +17,7 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
                              # model = "register" | "kv", initial = value; converges = "role.field"
     symmetry = ["rm"]        # induct: roles whose node ids are interchangeable (one state per class)
     liveness = ["Decides"]   # @liveness properties to check (default: none), under [fairness]
+    reachable = ["CanCommit"]  # @reachable properties some state must satisfy (default: every @reachable)
     [fairness]               # per step kind (or low-level action name): "weak", "strong" or "none"
     deliver = "weak"         # defaults: deliver, timer, detect and low-level actions weak; the rest none
     [params]                 # the model's parameters
@@ -63,7 +64,7 @@ EXPECTED = {"search": ("holds", "violated"), "induct": ("inductive", "not_induct
 TOP_KEYS = {
     "format", "protocol", "kind", "description", "invariants", "expected", "violates", "counterexample",
     "check_deadlock", "accept_bounds", "symmetry", "liveness", "fairness", "consistency", "params", "bounds",
-    "network", "faults", "runtime",
+    "network", "faults", "runtime", "reachable",
 }
 CONSISTENCY_KEYS = {"history": ("linearizable", "sequential"), "model": ("register", "kv"), "initial": None,
                     "converges": str}
@@ -103,8 +104,15 @@ class Spec:
     accept_bounds: bool = False
     symmetry: tuple[str, ...] = ()
     liveness: tuple[str, ...] | None = None  # the @liveness properties checked (none unless listed)
+    reachable: tuple[str, ...] | None = None  # the @reachable properties checked (None: every one declared)
     fairness: dict[str, str] = field(default_factory=dict)  # step kind or action name -> weak | strong | none
     consistency: dict[str, Any] = field(default_factory=dict)  # [consistency]: history, model, initial, converges
+
+    def reachable_properties(self) -> tuple[str, ...]:
+        """The @reachable properties checked: those listed, else every one the model declares."""
+        if self.reachable is not None:
+            return self.reachable
+        return tuple(n for n, (k, _) in getattr(self.model_class, "_predicates", {}).items() if k == "reachable")
 
     def consistency_properties(self) -> tuple[str, ...]:
         """The properties [consistency] adds: Linearizable or SequentiallyConsistent, and Converges."""
@@ -286,6 +294,10 @@ def load_spec(path: str | Path) -> Spec:
     liveness = get("liveness", list, None)
     if liveness is not None and (not all(isinstance(n, str) for n in liveness) or len(set(liveness)) != len(liveness)):
         raise SpecError(f"{where}: liveness: expected a list of distinct property names")
+    reachable = get("reachable", list, None)
+    if reachable is not None and (not all(isinstance(n, str) for n in reachable)
+                                  or len(set(reachable)) != len(reachable)):
+        raise SpecError(f"{where}: reachable: expected a list of distinct property names")
     fairness = get("fairness", dict, {})
     for k, v in fairness.items():
         if v not in FAIRNESS:
@@ -381,6 +393,7 @@ def load_spec(path: str | Path) -> Spec:
         accept_bounds=get("accept_bounds", bool, False),
         symmetry=tuple(symmetry),
         liveness=tuple(liveness) if liveness is not None else None,
+        reachable=tuple(reachable) if reachable is not None else None,
         fairness=dict(fairness),
         consistency=dict(consistency),
         bounds=dict(bounds),
@@ -407,7 +420,12 @@ def load_spec(path: str | Path) -> Spec:
     if "history" in consistency and getattr(model_class, "history", None) is None:
         raise SpecError(f"{where}: consistency.history: {spec.protocol} records no history (declare history = "
                         "History(...) and call self.invoke / self.complete in its clients)")
-    checked_live = (spec.liveness or ()) + spec.consistency_properties()
+    reachables = [n for n, (k, _) in model_class._predicates.items() if k == "reachable"]
+    for name in spec.reachable or ():
+        if name not in reachables:
+            raise SpecError(f"{where}: reachable: unknown property {name!r} for {spec.protocol} (reachable "
+                            f"properties: {', '.join(reachables) or 'none'})")
+    checked_live = (spec.liveness or ()) + spec.consistency_properties() + spec.reachable_properties()
     for name in (spec.invariants or ()) + ((violates,) if violates and violates != "deadlock"
                                            and violates not in checked_live else ()):
         if name not in known or model_class._predicates[name][0] != "invariant":

@@ -14,8 +14,9 @@ from typing import Any
 
 from ..engine import Monitor, SearchOptions, SearchResult, Stats, Verdict, search
 from ..engine.checkpoint import CheckpointError
+from ..engine.search import tlc_refusal
 from ..engine.symmetry import Reduction, SymmetryError, concretize, reduced, reduction
-from ..logic import Predicate, PropertyError, compile_predicate
+from ..logic import ActionConstraint, Predicate, PropertyError, StateFunction, compile_predicate
 from ..model import Model, ModelError
 from ..model.node import Protocol
 from ..semantics import TransitionSystem, from_model
@@ -58,6 +59,7 @@ class CheckResult:
     symmetry: str | None = None  # how states were reduced by symmetry, if they were
     workers: int = 1
     strategy: str = "bfs"
+    witnesses: dict[str, str | None] | None = None  # reachability property -> the witness trace written (or None)
 
     def to_json(self) -> dict[str, Any]:
         s = self.stats
@@ -88,6 +90,7 @@ class CheckResult:
             "bytes_per_state": s.bytes_per_state,
             "workers": self.workers,
             "strategy": self.strategy,
+            "witnesses": self.witnesses,
         }
 
 
@@ -100,7 +103,8 @@ def combine_exit_codes(codes: list[int]) -> int:
 
 
 def _predicates(system: TransitionSystem, kind: str, names: tuple[str, ...] | None, where: str) -> list[Predicate]:
-    fns = {"invariant": system.invariants, "constraint": system.constraints, "terminal": system.terminals}[kind]
+    fns = {"invariant": system.invariants, "constraint": system.constraints, "terminal": system.terminals,
+           "reachable": system.reachables}[kind]
     out = []
     for name in names if names is not None else tuple(fns):
         try:
@@ -195,7 +199,16 @@ def check(
     lives = liveness_properties(spec, model, system)
     if lives and strategy != "bfs":
         raise SpecError(f"{spec.where}: liveness is checked on the whole state graph: strategy {strategy} cannot")
-    red = _symmetry(spec, model, system, invs, lives, symmetry)
+    acons = [ActionConstraint(n, f, system.schema) for n, f in system.action_constraints.items()]
+    view = next((StateFunction(n, f, system.schema) for n, f in system.views.items()), None)
+    reach = _predicates(system, "reachable", spec.reachable_properties(), spec.where)
+    refused = tlc_refusal(options, view, reach)
+    if refused:
+        raise SpecError(f"{spec.where}: {refused}")
+    if lives and (view is not None or acons):
+        raise SpecError(f"{spec.where}: liveness is checked on the whole state graph, without the model's "
+                        f"{'view' if view is not None else 'action constraints'}: check it in a spec of its own")
+    red = _symmetry(spec, model, system, invs, lives, symmetry, view is not None or bool(acons), reach)
     searched = reduced(system, red) if red is not None else system
     if checkpoint_dir is not None or resume is not None:  # what a checkpoint records and a resume compares
         searched = replace(searched, name=_identity(spec, red))
@@ -207,6 +220,9 @@ def check(
             constraints=_predicates(system, "constraint", None, spec.where),
             terminals=_predicates(system, "terminal", None, spec.where),
             monitor=monitor,
+            action_constraints=acons,
+            view=view,
+            reachable=reach,
         )
     except CheckpointError as e:
         raise SpecError(str(e)) from None
@@ -219,9 +235,33 @@ def check(
         result = check_convergence(spec, system, options, result)
     judged = _judge(spec, model, system, invs, result, out, update, committed, declared)
     judged = replace(judged, symmetry=red.describe() if red is not None else None, workers=workers, strategy=strategy)
+    if reach:
+        judged = _witnesses(spec, system, red, result, judged, out)
     if simplest and result.verdict is Verdict.VIOLATED and out is not None:
         judged = replace(judged, details=judged.details + (_simplest(spec, system, invs, result, out, options),))
     return replace(judged, warnings=warnings) if warnings else judged
+
+
+def _witnesses(spec: Spec, system: TransitionSystem, red: Reduction | None, result: SearchResult,
+               judged: CheckResult, out: str | os.PathLike | None) -> CheckResult:
+    """Write the shortest trace to each reachability property reached (`<out>/<spec>.<Name>.witness.json`,
+    verdict "witness"); one line each under the summary."""
+    written: dict[str, str | None] = {}
+    lines = []
+    for name in spec.reachable_properties():
+        path = (result.witnesses or {}).get(name)
+        if path is None:
+            continue
+        perms = None
+        if red is not None:
+            path, perms = concretize(system, red, path)
+        trace = build_trace(system, path, protocol=spec.protocol, property=name, verdict="witness",
+                            spec=str(spec.path) if spec.path else None, reason=f"{name} reached",
+                            permutations=perms)
+        where = str(trace.save(Path(out) / f"{spec.name}.{name}.witness.json")) if out is not None else None
+        written[name] = where
+        lines.append(f"witness: {name} reached in {len(trace)} steps" + (f": {where}" if where else ""))
+    return replace(judged, witnesses=written, details=judged.details + tuple(lines))
 
 
 def _simplest(spec: Spec, system: TransitionSystem, invs: list[Predicate], result: SearchResult,
@@ -336,10 +376,14 @@ def system_of(spec: Spec, model: Model | Protocol, check_determinism: bool) -> T
 
 
 def _symmetry(spec: Spec, model: Model | Protocol, system: TransitionSystem, invs: list[Predicate], lives: list,
-              wanted: bool | None) -> Reduction | None:
-    """The reduction to search with: the spec's roles (or, asked for, the model's declared ones)."""
+              wanted: bool | None, steps: bool = False, reach: list[Predicate] = ()) -> Reduction | None:
+    """The reduction to search with: the spec's roles (or, asked for, the model's declared ones). `steps`: the
+    model has a view or action constraints, which are not checked under symmetry."""
     if wanted is False or (wanted is None and not spec.symmetry):
         return None
+    if steps:
+        raise SpecError(f"{spec.where}: symmetry: not with a view or action constraints (they would see "
+                        "representatives, not the states reached); use --no-symmetry")
     roles = spec.symmetry or tuple(type(model).symmetry)
     if not roles:
         raise SpecError(f"{spec.where}: symmetry: neither the spec (symmetry = [...]) nor {spec.protocol} "
@@ -353,6 +397,10 @@ def _symmetry(spec: Spec, model: Model | Protocol, system: TransitionSystem, inv
         if p.name not in declared and p.name not in history:
             raise SpecError(f"{spec.where}: symmetry: invariant {p.name} is not declared symmetric; declare it "
                             "@invariant(symmetric=True) (or @formula(symmetric=True)) if renaming nodes never changes it")
+    for p in reach:
+        if p.name not in declared:
+            raise SpecError(f"{spec.where}: symmetry: reachable {p.name} is not declared symmetric; declare it "
+                            "@reachable(symmetric=True) if renaming nodes never changes it")
     try:
         return reduction(system.schema, roles)
     except SymmetryError as e:
@@ -376,6 +424,8 @@ def _compact_above(gib: float | None, store: str, workers: int, checkpoint_dir, 
 def _deadlock_default(spec: Spec, model: Model | Protocol) -> bool:
     if spec.check_deadlock is not None:
         return spec.check_deadlock
+    if getattr(model, "check_deadlock", None) is not None:  # a Model's class attribute `check_deadlock = False`
+        return bool(model.check_deadlock)
     return not isinstance(model, Protocol)  # a protocol with nothing left to do is quiescent, not deadlocked
 
 
@@ -470,15 +520,20 @@ def _judge(spec: Spec, model: Model, system: TransitionSystem, invs: list[Predic
         if spec.accept_bounds and spec.expected == "holds" and not result.reason.startswith("interrupted"):
             return done(True, EXIT_OK, f"nothing violated within the bounds ({result.reason}); accept_bounds = true")
         return done(False, EXIT_UNDETERMINED, f"undetermined: {result.reason}")
+    never = v is Verdict.VIOLATED and result.path is None  # a reachability property no state satisfies
     if spec.expected == "holds":
         if v is Verdict.HOLDS:
             return done(True, EXIT_OK, "holds, as expected")
+        if never:
+            return done(False, EXIT_UNEXPECTED, f"violated {result.property}: {result.reason} (expected to hold)")
         return done(False, EXIT_UNEXPECTED, f"violated {result.property} (expected to hold); trace: {written or 'not written'}")
     # expected a violation
     if v is Verdict.HOLDS:
         return done(False, EXIT_UNEXPECTED, f"holds, but {spec.violates} was expected to be violated")
     if result.property != spec.violates:
         return done(False, EXIT_UNEXPECTED, f"violated {result.property}, but {spec.violates} was expected to be")
+    if never:
+        return done(True, EXIT_OK, f"violated {result.property}, as expected ({result.reason})")
     assert trace is not None
     if committed is None:
         return done(True, EXIT_OK, f"violated {result.property}, as expected ({len(trace)} steps)")
