@@ -239,6 +239,9 @@ def check(
         judged = _witnesses(spec, system, red, result, judged, out)
     if simplest and result.verdict is Verdict.VIOLATED and out is not None:
         judged = replace(judged, details=judged.details + (_simplest(spec, system, invs, result, out, options),))
+    if view is not None and result.verdict is Verdict.HOLDS:  # a view's "holds" is about an abstraction
+        warnings = (*warnings, f"holds on the states the view {view.name} keeps apart: states with equal views "
+                               "were explored as one (README: TLC's model-checking options)")
     return replace(judged, warnings=warnings) if warnings else judged
 
 

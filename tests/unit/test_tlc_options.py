@@ -458,3 +458,12 @@ def test_naive_search_reference_is_plain_bfs_without_options():
                 seen.add(t)
                 queue.append(t)
     assert naive_tlc(system)[:3] == (len(seen), 4, 4)
+
+
+def test_a_holds_under_a_view_says_it_is_about_the_states_the_view_keeps_apart():
+    """A view is an abstraction: its "holds" must not read like a holds about every concrete state."""
+    r = check(WalkViewed, out=None, check_deadlock=False)
+    assert r.verdict is Verdict.HOLDS
+    assert any("view Position keeps apart" in w for w in r.warnings)
+    plain = check(Walk, out=None, check_deadlock=False)
+    assert not any("view" in w for w in plain.warnings)
