@@ -248,7 +248,7 @@ def test_flipped_bytes_are_refused_or_harmless(twophase, good, tmp_path_factory,
     at = data.draw(st.integers(0, len(good) - 1))
     flip = data.draw(st.integers(1, 255))
     doctored = good[:at] + bytes([good[at] ^ flip]) + good[at + 1:]
-    outcome(doctored, tmp_path_factory.mktemp("flip"), system, invs, store)
+    assert outcome(doctored, tmp_path_factory.mktemp("flip"), system, invs, store) in ("refused", "same")
 
 
 def test_a_flipped_byte_in_the_data_is_refused(twophase, good, tmp_path):
