@@ -109,14 +109,14 @@ def _find_spec(trace: Trace, path: Path, given: str | None) -> Path | None:
     for base in (Path.cwd(), path.resolve().parent, path.resolve().parent.parent):
         p = base / trace.spec
         if p.is_file():
-            try:
-                inside(p, roots[0], where=str(path), field="spec", shown=trace.spec)
-            except PathError as e:
+            errors = []
+            for root in roots:
                 try:
-                    inside(p, roots[1], where=str(path), field="spec", shown=trace.spec)
-                except PathError:
-                    raise SpecError(f"{e}; pass --spec to replay it with a spec of your choice") from None
-            return p
+                    inside(p, root, where=str(path), field="spec", shown=trace.spec)
+                    return p
+                except PathError as e:
+                    errors.append(e)
+            raise SpecError(f"{errors[0]}; pass --spec to replay it with a spec of your choice")
     return None
 
 
@@ -214,12 +214,13 @@ def _replay_on_model(args: argparse.Namespace, path: Path, trace: Trace) -> int:
         if unknown:
             return _report(args, path, False, f"recorded for {unknown[0]}={json.dumps(trace.params[unknown[0]])}, "
                            f"{spec.protocol} has no parameter {unknown[0]!r}")
-        model = spec.instantiate()
-        differs = _params_differ(trace.params, json.loads(json.dumps(dict(model.params), default=str)))
-        if differs:
-            return _report(args, path, False, f"recorded for {differs[0]}, {source} {differs[1]}")
         from ..spec.properties import replay_properties
-        from ..spec.run import system_of
+        from ..spec.run import params_mismatch, system_of
+
+        model = spec.instantiate()
+        differs = params_mismatch(trace.params, json.loads(json.dumps(dict(model.params), default=str)), source)
+        if differs:
+            return _report(args, path, False, differs)
 
         system = system_of(spec, model, False)
         properties = replay_properties(spec, model, system)
@@ -251,21 +252,6 @@ def _spec_for(trace: Trace, path: Path, given: str | None, overrides: dict[str, 
     cls = resolve_protocol(trace.protocol, where, places, only_from=places)
     spec = replace(spec_for_model(cls), protocol=trace.protocol)
     return spec.with_params({**trace.params, **overrides}), source
-
-
-def _params_differ(recorded: dict[str, Any], have: dict[str, Any]) -> tuple[str, str] | None:
-    """('rms=3', 'rms=4'): the parameters whose values differ, as recorded and as the model has them."""
-    keys = [k for k in sorted({*recorded, *have}) if recorded.get(k, _UNSET) != have.get(k, _UNSET)]
-    if not keys:
-        return None
-
-    def show(d: dict[str, Any]) -> str:
-        return ", ".join(f"{k}={json.dumps(d[k])}" if k in d else f"no {k}" for k in keys)
-
-    return show(recorded), show(have)
-
-
-_UNSET = object()
 
 
 def _report(args: argparse.Namespace, path: Path, ok: bool, message: str, step: int | None = None) -> int:

@@ -481,15 +481,20 @@ def _stale(old: Trace, spec: Spec, declared: dict[str, Any]) -> str | None:
     """How a committed trace was recorded for another protocol or other parameters than the spec's."""
     if old.protocol != spec.protocol:
         return f"recorded for protocol {old.protocol}, the spec says {spec.protocol}"
-    recorded = _as_json(old.params)
-    if recorded == declared:
+    return params_mismatch(_as_json(old.params), declared)
+
+
+def params_mismatch(recorded: dict[str, Any], have: dict[str, Any], says: str = "the spec says") -> str | None:
+    """"recorded for rms=3, the spec says rms=4": the parameters whose (JSON) values differ, or None.
+    Both `check` (a stale committed counterexample) and `replay` (a trace against a spec) say it so."""
+    keys = sorted(k for k in {*recorded, *have} if recorded.get(k, ...) != have.get(k, ...))
+    if not keys:
         return None
-    keys = sorted(k for k in {*recorded, *declared} if recorded.get(k, ...) != declared.get(k, ...))
 
     def show(params: dict[str, Any]) -> str:
         return ", ".join(f"{k}={json.dumps(params[k])}" if k in params else f"no {k}" for k in keys)
 
-    return f"recorded for {show(recorded)}, the spec says {show(declared)}"
+    return f"recorded for {show(recorded)}, {says} {show(have)}"
 
 
 def _judge(spec: Spec, model: Model, system: TransitionSystem, invs: list[Predicate], result: SearchResult,
