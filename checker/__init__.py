@@ -37,6 +37,7 @@ from .model import (
     Role,
     Seq,
     Set,
+    Time,
     Tuple,
     action,
     action_constraint,
@@ -77,6 +78,8 @@ __all__ = [
     "always_eventually", "eventually", "leads_to", "liveness",
     # the message-passing form
     "History", "Message", "Node", "Protocol", "Role", "durable", "request", "timer", "volatile",
+    # time: a point on a node's clock (self.now(), set_timer(name, after=d))
+    "Time",
     # checking
     "SearchOptions", "SearchResult", "Stats", "Verdict", "check",
 ]

@@ -45,12 +45,12 @@ class Fairness:
     """Which step classes are fair, by step kind: "weak", "strong" or "none".
 
     The default makes message-passing protocols live as their authors expect:
-    every delivery, timer and low-level action instance weakly fair; client
+    every delivery, timer and low-level action instance weakly fair, and time passing (tick); client
     requests and every fault (crash, restart, partition, heal, drop,
     duplicate) unfair."""
 
     kinds: dict[str, str] = field(default_factory=lambda: {"deliver": WEAK, "timer": WEAK, "action": WEAK,
-                                                           "detect": WEAK})
+                                                           "detect": WEAK, "tick": WEAK})
 
     def of(self, step: Step) -> str:
         """A low-level action's own name first (`Crash = "none"`), then its step kind."""
@@ -95,6 +95,8 @@ class Graph:
                     self.states.append(t)
                 if per_channel and step.kind == "deliver":
                     step = Step("deliver", "channel", step.params[:2])
+                elif step.kind == "tick":  # time passing is one class, however the clocks drift
+                    step = Step("tick", "tick", ())
                 c = class_ids.get(step)
                 if c is None:
                     c = class_ids[step] = len(self.classes)

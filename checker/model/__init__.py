@@ -39,10 +39,11 @@ from .schema import (
     Type,
 )
 from .state import StateSchema, StateView
+from .time import Instant, Time, TimeCutError
 
 __all__ = [
     "Bag", "Bool", "Enum", "FrozenDict", "Ids", "Int", "Map", "Message", "Model", "ModelError", "Node", "NodeId",
     "OneOf", "Option", "Param", "Protocol", "Record", "RecordValue", "Role", "SchemaError", "Seq", "Set",
-    "StateSchema", "StateView", "Tuple", "Type", "action", "action_constraint", "constraint", "durable", "formula", "History", "invariant", "liveness", "reachable", "request",
+    "StateSchema", "StateView", "Time", "Instant", "TimeCutError", "Tuple", "Type", "action", "action_constraint", "constraint", "durable", "formula", "History", "invariant", "liveness", "reachable", "request",
     "terminal", "timer", "view", "volatile",
 ]

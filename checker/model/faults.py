@@ -38,15 +38,19 @@ class Faults:
     lose_on_crash: bool = False  # messages in flight to a node are lost when it crashes (else they wait)
     timer_firings: int | None = None  # timer firings in all (default: unbounded; the protocol guards them)
     detector: str = "perfect"  # on_peer_crash: "perfect" (only crashed peers) or "partition" (also unreachable ones)
+    clock_jumps: int = 0  # clock-jump steps in all (needs [time]): a node's clock moves by up to `jump` units
+    jump: int = 1  # the largest clock jump, forward or back
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("crashes", "partitions", "loss", "duplication"):
+        for name in ("crashes", "partitions", "loss", "duplication", "clock_jumps"):
             v = getattr(self, name)
             if type(v) is not int or v < 0:
                 raise FaultError(f"{name}: expected a whole number >= 0, got {v!r}")
         if self.timer_firings is not None and (type(self.timer_firings) is not int or self.timer_firings < 0):
             raise FaultError(f"timer_firings: expected a whole number >= 0, got {self.timer_firings!r}")
+        if type(self.jump) is not int or self.jump < 1:
+            raise FaultError(f"jump: expected a whole number >= 1, got {self.jump!r}")
         if self.detector not in DETECTORS:
             raise FaultError(f"detector: expected one of {', '.join(map(repr, DETECTORS))}, got {self.detector!r}")
         if type(self.restarts) is not bool:
@@ -56,7 +60,7 @@ class Faults:
 
     @property
     def any(self) -> bool:
-        return bool(self.crashes or self.partitions or self.loss or self.duplication)
+        return bool(self.crashes or self.partitions or self.loss or self.duplication or self.clock_jumps)
 
     def check_against(self, roles: dict[str, Sequence[str]], network: str) -> None:
         """Reject settings that name no node or cannot happen in this protocol."""

@@ -234,6 +234,8 @@ class Node:
     id: str
     role: str
     _ids: dict[str, tuple[str, ...]]
+    _now: Callable[[], Any] | None = None  # the clock, when the driver keeps time
+    keeps_time: ClassVar[bool | None] = None  # whether this node reads its clock (None: found from its code)
 
     def on_start(self) -> None:
         """Runs at boot and at every restart (durable fields restored, volatile ones reset)."""
@@ -266,11 +268,22 @@ class Node:
             if dst != self.id or include_self:
                 self.send(dst, msg)
 
-    def set_timer(self, name: str) -> None:
-        """Arm timer `name` (a @timer method of this node); arming an armed timer changes nothing."""
+    def set_timer(self, name: str, after: int | None = None) -> None:
+        """Arm timer `name` (a @timer method of this node). Without `after` it may fire at any time;
+        with `after=d` (the spec needs [time]) it fires when this node's clock has advanced d ticks.
+        Arming an armed timer re-arms it (a new deadline)."""
         if name not in type(self)._timers_:
             raise ModelError(f"{self.id}: set_timer({name!r}): {type(self).__name__} has no @timer {name!r}")
-        self._effects.append(("set_timer", name))
+        if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
+            raise ModelError(f"{self.id}: set_timer({name!r}, after={after!r}): after is a whole number of ticks >= 0")
+        self._effects.append(("set_timer", name, after))
+
+    def now(self) -> Any:
+        """This node's clock: an Instant to add ticks to and compare with its Time fields (needs [time])."""
+        clock = self._now
+        if clock is None:
+            raise ModelError(f"{self.id}: self.now() reads the clock, but the spec has no [time] section")
+        return clock()
 
     def cancel_timer(self, name: str) -> None:
         if name not in type(self)._timers_:

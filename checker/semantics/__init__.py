@@ -14,15 +14,15 @@ from typing import Any
 
 from ..model import Model, StateSchema, StateView
 
-FAULT_KINDS = frozenset({"crash", "partition", "drop", "duplicate"})  # steps that are faults (not recoveries)
+FAULT_KINDS = frozenset({"crash", "partition", "drop", "duplicate", "clock_jump"})  # steps that are faults (not recoveries)
 
 
 @dataclass(frozen=True)
 class Step:
     """What happened in one step, independent of successor order: an action and its parameters."""
 
-    kind: str  # "action" (low-level form); "deliver", "timer", "request"; faults: "crash", "restart",
-    # "partition", "heal", "drop", "duplicate"
+    kind: str  # "action" (low-level form); "deliver", "timer", "request", "tick"; faults: "crash", "restart",
+    # "partition", "heal", "drop", "duplicate", "clock_jump"
     action: str
     params: tuple[str, ...] = ()
 
@@ -32,10 +32,17 @@ class Step:
         if self.kind in ("deliver", "drop", "duplicate") and len(self.params) == 3:
             src, dst, msg = self.params
             return f"{msg} {src}→{dst}" if self.kind == "deliver" else f"{self.kind} {msg} {src}→{dst}"
+        if self.kind == "deliver" and len(self.params) == 4:  # with what a full channel lost
+            src, dst, msg, note = self.params
+            return f"{msg} {src}→{dst} ({note})"
+        if self.kind == "timer" and len(self.params) == 3:
+            return f"timer {self.params[1]}@{self.params[0]} ({self.params[2]})"
         if self.kind in ("crash", "restart") and len(self.params) == 1:
             return f"{self.kind} {self.params[0]}"
         if self.kind == "partition" and len(self.params) == 2:
             return f"partition {self.params[0]} | {self.params[1]}"
+        if self.kind == "clock_jump" and len(self.params) == 2:
+            return f"clock of {self.params[0]} jumps {self.params[1]}"
         if self.kind == "heal":
             return "heal"
         if self.kind == "stutter":

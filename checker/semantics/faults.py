@@ -63,8 +63,8 @@ def _crashes(sem: NodeSemantics):
     n2 = sem.n * sem.n
     to_node = [0] * sem.n  # per node: the network bits of every envelope addressed to it
     if lose and not sem.fifo:
-        for code in range(sem.Msg.cardinality * n2):  # type: ignore[operator]
-            to_node[code % sem.n] |= sem.one << (code * sem.bits)
+        for code in range(sem.Msg.cardinality * n2 * sem.A):  # type: ignore[operator]
+            to_node[(code // sem.A) % sem.n] |= sem.one << (code * sem.bits)
 
     def lose_messages_to(t: list, i: int) -> None:
         if sem.fifo:
@@ -96,6 +96,8 @@ def _crashes(sem: NodeSemantics):
             t[sem.node_slices[i]] = after_crash(i, s[sem.node_slices[i]])
             if T is not None:
                 t[T + i] = 0
+                if sem.DUE is not None:
+                    t[sem.DUE + i * sem.NT:sem.DUE + (i + 1) * sem.NT] = [0] * sem.NT
             if lose:
                 lose_messages_to(t, i)
             if DET is not None:  # a fresh crash, to be detected anew; the crashed node forgets what it was told
@@ -263,6 +265,6 @@ def _channel_faults(sem: NodeSemantics, kind: str, counter: str, sign: int):
                 t = list(s)
                 t[CH + ch] = q
                 t[USED] += 1
-                yield (sem.names[src], sem.names[dst], sem.Msg.format(sem.Msg.unrank(d - 1))), tuple(t)
+                yield (sem.names[src], sem.names[dst], sem.Msg.format(sem.Msg.unrank((d - 1) // sem.A))), tuple(t)
 
     return instances

@@ -38,7 +38,9 @@ from ..model import (
 from ..model.faults import FaultError, Faults
 from ..model.node import Choice, Message, Node, Protocol
 from ..model.schema import Bag, Queue, bind
+from ..model.time import OVERFLOWS, Due, Instant, Time, TimeCutError, TimeSettings, TimeSlot
 from . import Action, TransitionSystem
+from .timing import contains_time, has_time_field, largest_constant, time_actions, time_slots, uses_time
 
 NETWORKS = ("multiset", "set")
 ORDERINGS = ("unordered", "fifo")
@@ -59,6 +61,7 @@ class Outcome:
     arm: int
     disarm: int
     events: tuple[tuple[int, ...], ...] = ()  # history events recorded (their slots), in order
+    due: tuple[tuple[int, int], ...] = ()  # with time: (timer, its `due_in` slot) for each timer set or cancelled
 
 
 class ProtocolSchema(StateSchema):
@@ -87,7 +90,8 @@ class NodeSemantics:
     """Executes a protocol's handlers on flat states. One instance per checked protocol instance."""
 
     def __init__(self, protocol: Protocol, *, network: str = "multiset", check_determinism: bool = False,
-                 memoize: bool = True, faults: Faults | None = None, ordering: str = "unordered", capacity: int = 4):
+                 memoize: bool = True, faults: Faults | None = None, ordering: str = "unordered", capacity: int = 4,
+                 time: TimeSettings | None = None, overflow: str = "error"):
         if network not in NETWORKS:
             raise ModelError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
         self.protocol, self.network, self.check_determinism = protocol, network, check_determinism
@@ -101,21 +105,25 @@ class NodeSemantics:
         self.n = n
         self.role_of = [r for r, t in self.ids.items() for _ in t.names]
         self.classes: list[type[Node]] = [roles[r].node for r in self.role_of]
-        id_types: dict[str, Type] = dict(self.ids)
-
-        # each role's fields, with Ids(...) bound; each node is one Record variable
-        self.fields: dict[str, list[tuple[str, Type, Any, bool]]] = {}
-        for r, role in roles.items():
-            fs = []
-            for f in role.node._fields_.values():
-                try:
-                    t = bind(f.type, id_types)
-                    initial = t.validate(f.initial, f"{role.node.__name__}.{f.name} initial value")
-                except SchemaError as e:
-                    raise ModelError(str(e)) from None
-                fs.append((f.name, t, initial, f.durable))
-            self.fields[r] = fs
-        self.records = {r: Record(roles[r].node.__name__, **{f: t for f, t, _, _ in fs}) for r, fs in self.fields.items()}
+        id_types: dict[str, Any] = dict(self.ids)
+        self.faults = faults or Faults()
+        self.time = time
+        if overflow not in OVERFLOWS:
+            raise ModelError(f"overflow must be one of {', '.join(OVERFLOWS)}, got {overflow!r}")
+        self.overflow = overflow
+        # time: which nodes read a clock, how far back times stay exact (the cut), and the Time slot type
+        self.clocked: list[int] = []
+        self.W = 0  # the largest clock offset
+        if time is not None:
+            clocked_classes = [c for c in dict.fromkeys(self.classes) if uses_time(c)]
+            self.clocked = [i for i, c in enumerate(self.classes) if c in clocked_classes]
+            jumps = self.faults.clock_jumps * self.faults.jump
+            self.W = time.max_skew + jumps
+            self._clocked_classes = clocked_classes
+            self._jumps = jumps
+        elif any(has_time_field(c) for c in self.classes):
+            bad = next(c for c in self.classes if has_time_field(c))
+            raise ModelError(f"{bad.__name__} has a Time field: add a [time] section to the spec")
 
         # messages and envelopes
         msgs = type(protocol).messages
@@ -129,8 +137,34 @@ class NodeSemantics:
             raise ModelError(f"{protocol.name}.messages: {e}") from None
         if self.Msg.cardinality is None:
             raise ModelError(f"{protocol.name}.messages: the message values are not a small finite set")
+        if time is not None:
+            self.cut = time.horizon if time.horizon is not None else \
+                largest_constant(self, self._clocked_classes, time) + 1
+            past = self.cut + self._jumps
+            self.TimeType = TimeSlot(self.cut, past, self.cut + self._jumps, store_ahead=self.cut)
+            id_types[Time.KEY] = self.TimeType
+
+        # each role's fields, with Ids(...) bound; each node is one Record variable
+        self.fields: dict[str, list[tuple[str, Type, Any, bool]]] = {}
+        for r, role in roles.items():
+            fs = []
+            for f in role.node._fields_.values():
+                try:
+                    t = bind(f.type, id_types)
+                    initial = t.validate(f.initial, f"{role.node.__name__}.{f.name} initial value")
+                except SchemaError as e:
+                    raise ModelError(str(e)) from None
+                fs.append((f.name, t, initial, f.durable))
+            self.fields[r] = fs
+        self._timed_fields = {(i, f) for i, r in enumerate(self.role_of) for f, t, _, _ in self.fields[r]
+                              if contains_time(t)}
+        self.records = {r: Record(roles[r].node.__name__, **{f: t for f, t, _, _ in fs}) for r, fs in self.fields.items()}
+
         self.Node = Enum(*self.names)
-        self.Envelope = Record("Envelope", msg=self.Msg, src=self.Node, dst=self.Node)
+        # with a delay bound, an envelope carries its age: code = ((msg * n + src) * n + dst) * A + age
+        self.A = 1 if time is None or time.max_delay is None else time.max_delay + 1
+        ages = {} if self.A == 1 else {"age": Int(0, self.A - 1)}
+        self.Envelope = Record("Envelope", msg=self.Msg, src=self.Node, dst=self.Node, **ages)
         self.bits = Bag.BITS if network == "multiset" else 1
         self.one = (1 << self.bits) - 1  # mask of one envelope's count
 
@@ -139,13 +173,16 @@ class NodeSemantics:
         variables: dict[str, Type] = {name: self.records[r] for name, r in zip(self.names, self.role_of)}
         if self.Timer is not None:
             variables["timers"] = Map(self.Node, Set(self.Timer))
+            if time is not None:  # how long each timed timer has left on its node's clock
+                variables["due_in"] = Map(self.Node, Map(self.Timer, Due(self.cut + self._jumps)))
         if ordering not in ORDERINGS:
             raise ModelError(f"network ordering must be one of {', '.join(ORDERINGS)}, got {ordering!r}")
         self.fifo = ordering == "fifo"
         if self.fifo:  # one queue per ordered pair of nodes, head first
             self.Channel = Enum(*(f"{a}→{b}" for a in self.names for b in self.names))
-            self.capacity, self.B = capacity, self.Msg.cardinality + 1
-            variables["channels"] = Map(self.Channel, Queue(self.Msg, capacity))
+            self.capacity, self.B = capacity, self.Msg.cardinality * self.A + 1
+            sent = self.Msg if self.A == 1 else Record("Sent", msg=self.Msg, age=Int(0, self.A - 1))
+            variables["channels"] = Map(self.Channel, Queue(sent, capacity))
         else:
             variables["network"] = Bag(self.Envelope) if network == "multiset" else Set(self.Envelope)
         # the clients' history, when the protocol declares one: Jepsen-shaped events, in step order
@@ -159,7 +196,6 @@ class NodeSemantics:
             self.Event = Record("Event", **fields)
             variables["history"] = Seq(self.Event, hist.max_events)
         # the fault bookkeeping, when faults are on: who is down, the current partition, budgets used
-        self.faults = faults or Faults()
         try:
             self.faults.check_against(self.groups, network)
         except FaultError as e:
@@ -180,6 +216,14 @@ class NodeSemantics:
             variables["duplicates"] = Int(0, f.duplication)
         if f.timer_firings is not None and self.Timer is not None:
             variables["firings"] = Int(0, f.timer_firings)
+        if f.clock_jumps and time is None:
+            raise ModelError("faults.clock_jumps: clocks need time: add a [time] section to the spec")
+        if self.W and self.clocked:  # each clock's offset from global time (a node's clock minus it)
+            one = len(self.clocked) == n
+            who = self.Node if one else Enum(*(self.names[i] for i in self.clocked))
+            variables["clocks"] = Map(who, Int(-self.W, self.W))
+            if f.clock_jumps:
+                variables["jumps"] = Int(0, f.clock_jumps)
         self.schema = ProtocolSchema(variables, groups=self.groups)
         self.node_slices = [self.schema.slice(name) for name in self.names]
         self.TIMERS = self.schema.offsets.get("timers")
@@ -190,6 +234,15 @@ class NodeSemantics:
         self.DETECTED = self.schema.offsets.get("detected")
         self.FIRINGS = self.schema.offsets.get("firings")
         self.PART = self.schema.offsets.get("partition")
+        self.DUE = self.schema.offsets.get("due_in")
+        self.NT = len(self.Timer.names) if self.Timer is not None else 0
+        self.CLK = self.schema.offsets.get("clocks")
+        self.time_slots: list[list[int]] = [[] for _ in self.names]
+        if time is not None:
+            for i in range(n):
+                rec = self.records[self.role_of[i]]
+                self.time_slots[i] = time_slots(rec, self.node_slices[i].start, f"{self.classes[i].__name__}")
+        self.notes: dict[tuple, str] = {}  # overflow = "drop": what a step's sends lost (for its label)
 
         # one node object per node id, reused by every handler call
         self.objects: list[Node] = []
@@ -198,6 +251,8 @@ class NodeSemantics:
             object.__setattr__(obj, "id", name)
             object.__setattr__(obj, "role", self.role_of[i])
             object.__setattr__(obj, "_ids", self.groups)
+            if time is not None:
+                object.__setattr__(obj, "_now", _relative_now if i in self.clocked else _clockless(self.classes[i]))
             self.objects.append(obj)
         self._decoded: list[dict[tuple, dict[str, Any]]] = [{} for _ in self.names]
         self._encoded: dict[tuple[str, str], dict[Any, tuple]] = {}
@@ -215,21 +270,23 @@ class NodeSemantics:
         return vals
 
     def encode_field(self, i: int, name: str, t: Type, value: Any, handler: str) -> tuple:
+        timed = self.time is not None and (i, name) in self._timed_fields
         memo = self._encoded.setdefault((self.role_of[i], name), {})
         try:
-            out = memo.get(value)
+            out = None if timed else memo.get(value)  # (times compare as times, not as memo keys)
         except TypeError:  # unhashable (a list or set assigned): validated below
             out = None
         if out is None:
             try:
                 canon = t.validate(value, f"{self.names[i]}.{name}")
-            except SchemaError as e:
+                out = tuple(t.encode(canon))
+            except (SchemaError, TimeCutError) as e:
                 raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: {e}") from None
-            out = tuple(t.encode(canon))
-            try:
-                memo[value] = out
-            except TypeError:
-                pass
+            if not timed:
+                try:
+                    memo[value] = out
+                except TypeError:
+                    pass
         return out
 
     def msg_rank(self, msg: Any, i: int, handler: str) -> int:
@@ -243,9 +300,10 @@ class NodeSemantics:
         return r
 
     def envelope(self, code: int) -> tuple[int, int, Message]:
+        """(src, dst, message) of an envelope code (its age, with a delay bound, left out)."""
         e = self._envelopes.get(code)
         if e is None:
-            m, rest = divmod(code, self.n * self.n)
+            m, rest = divmod(code // self.A, self.n * self.n)
             src, dst = divmod(rest, self.n)
             e = self._envelopes[code] = (src, dst, self.Msg.unrank(m))
         return e
@@ -276,7 +334,9 @@ class NodeSemantics:
                 again = self.outcomes(i, handler, args, local, shuffled=True)
                 if again != outcomes:
                     raise HandlerError(_nondeterminism(self.classes[i].__name__, handler, self.names[i]))
-        return [self.apply(s, i, o, net, handler) for o in outcomes]
+        if self.fifo:  # a full channel may block a step
+            return [t for t in (self.apply(s, i, o, net, handler) for o in outcomes) if t is not None]
+        return [self.apply(s, i, o, net, handler) for o in outcomes]  # type: ignore[misc]
 
     def outcomes(self, i: int, handler: str, args: tuple, local: tuple, shuffled: bool = False) -> tuple[Outcome, ...]:
         """Run the handler on node i with fields decoded from `local`, once per choose-branch."""
@@ -298,6 +358,8 @@ class NodeSemantics:
             except Choice as c:
                 scripts.extend(script + (k,) for k in range(c.n - 1, -1, -1))
                 continue
+            except TimeCutError as e:
+                raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: {e}") from None
             out.append(self.summarize(i, handler, local, node._vals, node._effects))
         return tuple(out)
 
@@ -307,6 +369,7 @@ class NodeSemantics:
             slots.extend(self.encode_field(i, name, ft, vals[name], handler))
         sent: list[int] = []
         events: list[tuple[int, ...]] = []
+        due: dict[int, int] = {}
         arm = disarm = 0
         for e in effects:
             if e[0] == "event":
@@ -316,19 +379,33 @@ class NodeSemantics:
                 if dst is None:
                     raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: send to {e[1]!r}, "
                                        f"which is no node (nodes: {', '.join(self.names)})")
-                sent.append((self.msg_rank(e[2], i, handler) * self.n + i) * self.n + dst)
+                sent.append(((self.msg_rank(e[2], i, handler) * self.n + i) * self.n + dst) * self.A)
             else:
-                bit = 1 << self.Timer.code(e[1])  # type: ignore[union-attr]
+                b = self.Timer.code(e[1])  # type: ignore[union-attr]
+                bit = 1 << b
                 if e[0] == "set_timer":
                     arm, disarm = arm | bit, disarm & ~bit
                 else:
                     arm, disarm = arm & ~bit, disarm | bit
+                after = e[2] if e[0] == "set_timer" else None
+                if after is not None and i not in self.clocked:
+                    raise HandlerError(_clockless_message(self.classes[i], handler))
+                if self.DUE is not None:
+                    if after is not None and after > self.cut:
+                        raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: "
+                                           f"set_timer({e[1]!r}, after={after}): the abstraction keeps times at "
+                                           f"most {self.cut} ahead (raise [time] horizon)")
+                    due[b] = 0 if after is None else after + 1
+                elif after is not None:
+                    raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: "
+                                       f"set_timer({e[1]!r}, after={after}) needs a [time] section in the spec")
         new = tuple(slots)
         add = sum(1 << (c * self.bits) for c in sent) if self.bits > 1 else 0
         mask = 0
         for c in sent:
             mask |= 1 << (c * self.bits)
-        return Outcome(None if new == local else new, tuple(sent), add, mask, arm, disarm, tuple(events))
+        return Outcome(None if new == local else new, tuple(sent), add, mask, arm, disarm, tuple(events),
+                       tuple(sorted(due.items())))
 
     def encode_event(self, i: int, handler: str, kind: str, f: str, value: Any) -> tuple[int, ...]:
         where = f"{self.classes[i].__name__}.{handler} on {self.names[i]}"
@@ -370,26 +447,40 @@ class NodeSemantics:
         """The unordered network of s (None with FIFO channels, which handlers append to in place)."""
         return None if self.NET is None else s[self.NET]
 
-    def enqueue(self, t: list, code: int, i: int) -> None:
-        """Append the envelope `code` to the tail of its FIFO channel in `t`."""
-        m, ch = divmod(code, self.n * self.n)
+    def enqueue(self, t: list, code: int, i: int) -> str | None:
+        """Append the envelope `code` to the tail of its FIFO channel in `t`. A full channel is the
+        spec's `[network] overflow`: an error, the message lost (returns what was lost), or the step
+        not enabled (returns "block")."""
+        m, ch = divmod(code // self.A, self.n * self.n)
         q, length = t[self.CH + ch], 0
         while q:
             q //= self.B
             length += 1
         if length >= self.capacity:
             _, dst, msg = self.envelope(code)
+            if self.overflow == "drop":
+                return f"lost {self.Msg.format(msg)} {self.names[i]}→{self.names[dst]}: channel full"
+            if self.overflow == "block":
+                return "block"
             raise HandlerError(f"{self.names[i]}: the channel to {self.names[dst]} already holds {self.capacity} "
-                               f"messages; {self.Msg.format(msg)} does not fit (raise [network] capacity)")
-        t[self.CH + ch] += (m + 1) * self.B**length
+                               f"messages; {self.Msg.format(msg)} does not fit (raise [network] capacity, or set "
+                               "[network] overflow = \"drop\" or \"block\")")
+        t[self.CH + ch] += (m * self.A + 1) * self.B**length
+        return None
 
-    def apply(self, s: tuple, i: int, o: Outcome, net: int | None, handler: str) -> tuple:
+    def apply(self, s: tuple, i: int, o: Outcome, net: int | None, handler: str) -> tuple | None:
+        """The successor of s after outcome o of node i's handler (None: a full channel blocks the step)."""
         t = list(s)
         if o.slots is not None:
             t[self.node_slices[i]] = o.slots
+        lost = []
         if o.sent and self.fifo:
             for c in o.sent:  # in the order they were sent
-                self.enqueue(t, c, i)
+                why = self.enqueue(t, c, i)
+                if why == "block":
+                    return None
+                if why:
+                    lost.append(why)
         elif o.sent:
             if self.bits == 1:
                 net |= o.mask
@@ -404,11 +495,18 @@ class NodeSemantics:
         if o.arm or o.disarm:
             k = self.TIMERS + i  # type: ignore[operator]
             t[k] = (t[k] & ~o.disarm) | o.arm
+        for b, v in o.due:
+            t[self.DUE + i * self.NT + b] = v  # type: ignore[operator]
         if o.events:
             self.record(t, o.events, i)
         if not self.fifo:
             t[self.NET] = net
-        return tuple(t)
+        u = tuple(t)
+        if lost:
+            if len(self.notes) > 4096:  # only the latest matter: they label the steps just computed
+                self.notes.clear()
+            self.notes[u] = "; ".join(lost)
+        return u
 
     # -- steps ------------------------------------------------------------------------------
     def initial_states(self) -> list[tuple]:
@@ -420,6 +518,9 @@ class NodeSemantics:
         if self.TIMERS is not None:
             out.extend([0] * self.n)
         out.extend([0] * (self.schema.width - len(out)))  # the network and the fault bookkeeping: empty
+        if self.CLK is not None:  # every clock starts at global time
+            for k in range(len(self.clocked)):
+                out[self.CLK + k] = self.W
         states = [tuple(out)]
         for i in range(self.n):
             states = [t for s in states for t in self.run(s, i, "on_start", (), self.net_of(s))]
@@ -432,9 +533,9 @@ class NodeSemantics:
         isolating its lowest set bit, and its handler's outcome is looked up by
         (envelope, receiver's slots)."""
         rec = self.msg_records[msg_index]
-        n2 = self.n * self.n
-        lo = self.Msg._starts[msg_index] * n2
-        width = rec.cardinality * n2  # type: ignore[operator]
+        n2, A = self.n * self.n, self.A
+        lo = self.Msg._starts[msg_index] * n2 * A
+        width = rec.cardinality * n2 * A  # type: ignore[operator]
         bits, one, NET = self.bits, self.one, self.NET
         shift, mask = lo * bits, (1 << (width * bits)) - 1
         handler = rec.value_class.handler_name()
@@ -445,8 +546,9 @@ class NodeSemantics:
             info.append((lo + k, src, dst, sl.start, sl.stop,
                          (msg, self.names[src]) if hasattr(self.classes[dst], handler) else None))
         run = self.run
-        memos = [{} for _ in range(width)] if self.memo is not None else None  # per envelope: local slots -> outcomes
-        TIMERS = self.TIMERS
+        # per envelope (every age of it shares one): local slots -> outcomes
+        memos = [m for m in ({} for _ in range(width // A)) for _ in range(A)] if self.memo is not None else None
+        TIMERS, DUE, NT = self.TIMERS, self.DUE, self.NT
         names, fmt = self.names, self.Msg.format
 
         DOWN, PART = self.DOWN, self.PART
@@ -499,6 +601,8 @@ class NodeSemantics:
                         t[NET] = net
                     if o.arm or o.disarm:
                         t[TIMERS + dst] = (t[TIMERS + dst] & ~o.disarm) | o.arm
+                    for tb, v in o.due:
+                        t[DUE + dst * NT + tb] = v
                     if o.events:
                         self.record(t, o.events, dst)
                     out.append(tuple(t))
@@ -541,17 +645,17 @@ class NodeSemantics:
         lo = self.Msg._starts[msg_index]
         hi = lo + rec.cardinality  # type: ignore[operator]
         handler = rec.value_class.handler_name()
-        CH, B, n = self.CH, self.B, self.n
+        CH, B, n, A = self.CH, self.B, self.n, self.A
         channels = [(a * n + b, a, b, hasattr(self.classes[b], handler)) for a in range(n) for b in range(n)]
 
         def heads(s: tuple):
             for ch, src, dst, has in channels:
                 q = s[CH + ch]
-                if q and lo <= q % B - 1 < hi and self.deliverable(s, src, dst):
+                if q and lo <= (q % B - 1) // A < hi and self.deliverable(s, src, dst):
                     t = list(s)
                     t[CH + ch] = q // B
                     t = tuple(t)
-                    msg = self.Msg.unrank(q % B - 1)
+                    msg = self.Msg.unrank((q % B - 1) // A)
                     succs = self.run(t, dst, handler, (msg, self.names[src]), None) if has else [t]
                     yield (self.names[src], self.names[dst], self.Msg.format(msg)), succs
 
@@ -561,9 +665,14 @@ class NodeSemantics:
         def instances(s: tuple):
             for label, succs in heads(s):
                 for t in succs:
-                    yield label, t
+                    yield self.noted(label, t), t
 
         return successors, instances
+
+    def noted(self, label: tuple[str, ...], t: tuple) -> tuple[str, ...]:
+        """A step's label with what a full channel lost on it (overflow = "drop"), so a trace says so."""
+        note = self.notes.get(t) if self.notes else None
+        return label if note is None else (*label, note)
 
     def timers(self) -> tuple[Callable, Callable]:
         T = self.TIMERS
@@ -573,6 +682,8 @@ class NodeSemantics:
         # the timers each node's class declares: a state from elsewhere (Z3's, in induct) may arm others
         own = [sum(1 << b for b, name in enumerate(timer_names) if name in c._timers_) for c in self.classes]
 
+        DUE, NT = self.DUE, self.NT
+
         def fired(s: tuple) -> Iterator[tuple[int, int]]:
             if FIRED is not None and s[FIRED] >= budget:
                 return  # the spec bounds how many timers fire in all
@@ -580,7 +691,7 @@ class NodeSemantics:
                 armed = s[T + i] & own[i]
                 b = 0
                 while armed:
-                    if armed & 1:
+                    if armed & 1 and (DUE is None or s[DUE + i * NT + b] <= 1):  # untimed, or due now
                         yield i, b
                     armed >>= 1
                     b += 1
@@ -588,6 +699,8 @@ class NodeSemantics:
         def run_timer(s: tuple, i: int, b: int) -> list[tuple]:
             t = list(s)
             t[T + i] &= ~(1 << b)  # a timer fires once; the handler may arm it again
+            if DUE is not None:
+                t[DUE + i * NT + b] = 0
             if FIRED is not None:
                 t[FIRED] += 1
             return self.run(tuple(t), i, timer_names[b], (), self.net_of(s))
@@ -601,7 +714,7 @@ class NodeSemantics:
         def instances(s: tuple):
             for i, b in fired(s):
                 for t in run_timer(s, i, b):
-                    yield (self.names[i], timer_names[b]), t
+                    yield self.noted((self.names[i], timer_names[b]), t), t
 
         return successors, instances
 
@@ -623,9 +736,29 @@ class NodeSemantics:
                     continue
                 for args in values:
                     for t in self.run(s, i, name, args, self.net_of(s)):
-                        yield (self.names[i], *(over.format(a) for a in args)), t  # type: ignore[union-attr]
+                        yield self.noted((self.names[i], *(over.format(a) for a in args)), t), t  # type: ignore[union-attr]
 
         return successors, instances
+
+
+_NOW = Instant.at(0)
+
+
+def _relative_now() -> Instant:
+    """The checker's clock reading: every time in a state is relative to its node's clock, so now is 0."""
+    return _NOW
+
+
+def _clockless_message(cls: type[Node], handler: str) -> str:
+    return (f"{cls.__name__}.{handler} reads the clock, but faultcheck found no use of time in {cls.__name__}'s "
+            "code when it built the model: set keeps_time = True in the class")
+
+
+def _clockless(cls: type[Node]) -> Callable[[], Instant]:
+    def now() -> Instant:
+        raise HandlerError(_clockless_message(cls, "a handler"))
+
+    return now
 
 
 def _reorder(v: Any) -> Any:
@@ -653,7 +786,7 @@ def _nondeterminism(cls: str, handler: str, node: str) -> str:
 
 def from_protocol(protocol: Protocol, *, network: str = "multiset", check_determinism: bool = False,
                   memoize: bool = True, faults: Faults | None = None, ordering: str = "unordered",
-                  capacity: int = 4) -> TransitionSystem:
+                  capacity: int = 4, time: TimeSettings | None = None, overflow: str = "error") -> TransitionSystem:
     """The transition system of a message-passing protocol, under `faults` (none by default).
 
     `memoize=False` runs every handler call instead of reusing its outcome for the same local state
@@ -661,7 +794,7 @@ def from_protocol(protocol: Protocol, *, network: str = "multiset", check_determ
     from .faults import fault_actions
 
     sem = NodeSemantics(protocol, network=network, check_determinism=check_determinism, memoize=memoize,
-                        faults=faults, ordering=ordering, capacity=capacity)
+                        faults=faults, ordering=ordering, capacity=capacity, time=time, overflow=overflow)
     actions = []
     for k, rec in enumerate(sem.msg_records):
         succ, inst = sem.fifo_deliveries(k) if sem.fifo else sem.deliveries(k)
@@ -674,6 +807,8 @@ def from_protocol(protocol: Protocol, *, network: str = "multiset", check_determ
             succ, inst = sem.requests(role, name, over)
             actions.append(Action(f"{role}.{name}", succ, inst, kind="request"))
     actions += fault_actions(sem)
+    if time is not None:
+        actions += time_actions(sem)
     system = TransitionSystem(
         name=protocol.name,
         schema=sem.schema,

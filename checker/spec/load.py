@@ -19,7 +19,7 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
     liveness = ["Decides"]   # @liveness properties to check (default: none), under [fairness]
     reachable = ["CanCommit"]  # @reachable properties some state must satisfy (default: every @reachable)
     [fairness]               # per step kind (or low-level action name): "weak", "strong" or "none"
-    deliver = "weak"         # defaults: deliver, timer, detect and low-level actions weak; the rest none
+    deliver = "weak"         # defaults: deliver, timer, detect, tick and low-level actions weak; the rest none
     [params]                 # the model's parameters
     rms = 3
     [bounds]                 # max_states, max_depth, max_seconds
@@ -34,8 +34,13 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
                              # timer_firings = N (timer firings in all; default unbounded),
                              # detector = "perfect" (default: on_peer_crash only about crashed peers) or
                              # "partition" (also, once per partition, about each live peer it cuts off)
+    [time]                   # protocols only: tick = 1 (units per tick step), max_skew = N (clocks within N
+                             # units of global time), max_delay = N (delivery within N units; omit:
+                             # asynchronous), horizon = "abstract" (default) or N (times kept exact N units back);
+                             # [faults] clock_jumps = N, jump = N; [network] overflow = "error" | "drop" | "block"
     [runtime]                # `faultcheck run` only, in seconds: timer = 0.2 (every timer's duration),
-                             # timers = { suspect = 0.5 } (per timer), request_interval = 0.1 (per client)
+                             # timers = { suspect = 0.5 } (per timer), request_interval = 0.1 (per client),
+                             # tick_seconds = 0.05 (one time unit, for timers armed with after=)
 
 The module is imported with the spec's folder and the project root (the
 nearest folder above holding pyproject.toml, else the spec folder's parent)
@@ -53,9 +58,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..model import Model, ModelError
+from ..model import Model, ModelError, SchemaError
 from ..model.faults import FaultError, Faults
 from ..model.node import Protocol
+from ..model.time import TimeSettings
 from .paths import PathError, inside, write_root
 
 SPEC_FORMAT = 1
@@ -64,21 +70,22 @@ EXPECTED = {"search": ("holds", "violated"), "induct": ("inductive", "not_induct
 TOP_KEYS = {
     "format", "protocol", "kind", "description", "invariants", "expected", "violates", "counterexample",
     "check_deadlock", "accept_bounds", "symmetry", "liveness", "fairness", "consistency", "params", "bounds",
-    "network", "faults", "runtime", "reachable",
+    "network", "faults", "runtime", "reachable", "time",
 }
 CONSISTENCY_KEYS = {"history": ("linearizable", "sequential"), "model": ("register", "kv"), "initial": None,
                     "converges": str}
 CONSISTENCY_PROPERTIES = {"linearizable": "Linearizable", "sequential": "SequentiallyConsistent"}
 FAIRNESS = ("weak", "strong", "none")
 STEP_KINDS = ("action", "deliver", "timer", "request", "detect", "crash", "restart", "partition", "heal", "drop",
-              "duplicate")
+              "duplicate", "tick", "clock_jump")
 SEARCH_ONLY = ("violates", "counterexample", "check_deadlock", "accept_bounds")
 NETWORK_KEYS = {"in_flight": ("multiset", "set"), "ordering": ("unordered", "fifo"), "capacity": int, "loss": int,
-                "duplication": int, "lose_on_crash": (True, False)}
+                "duplication": int, "lose_on_crash": (True, False), "overflow": ("error", "drop", "block")}
 FAULT_KEYS = {"crashes": int, "restarts": bool, "max_down": int, "crashable": list, "partitions": int, "splits": list,
-              "timer_firings": int, "detector": str}
+              "timer_firings": int, "detector": str, "clock_jumps": int, "jump": int}
+TIME_KEYS = ("tick", "max_skew", "max_delay", "horizon")
 BOUND_KEYS = {"max_states": int, "max_depth": int, "max_seconds": (int, float)}
-RUNTIME_KEYS = ("timer", "timers", "request_interval")  # `faultcheck run`: seconds
+RUNTIME_KEYS = ("timer", "timers", "request_interval", "tick_seconds")  # `faultcheck run`: seconds
 
 
 class SpecError(Exception):
@@ -126,6 +133,7 @@ class Spec:
     network: dict[str, Any] = field(default_factory=dict)  # [network]: in_flight, loss, duplication
     faults: Faults = field(default_factory=Faults)  # [faults] and the network's loss and duplication
     runtime: dict[str, Any] = field(default_factory=dict)  # [runtime]: timer, timers, request_interval
+    time: TimeSettings | None = None  # [time]: None for an untimed (asynchronous) protocol
 
     @property
     def name(self) -> str:
@@ -332,6 +340,21 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError(f"{where}: network.in_flight: FIFO channels are queues; in_flight is for unordered networks")
     if "capacity" in network and network.get("ordering") != "fifo":
         raise SpecError(f"{where}: network.capacity: only FIFO channels have a capacity (ordering = \"fifo\")")
+    if "overflow" in network and network.get("ordering") != "fifo":
+        raise SpecError(f"{where}: network.overflow: only FIFO channels fill up (ordering = \"fifo\")")
+    time_table = get("time", dict, None)
+    time_settings = None
+    if time_table is not None:
+        for k in time_table:
+            if k not in TIME_KEYS:
+                raise SpecError(f"{where}: time: unknown key {k!r} (known: {', '.join(TIME_KEYS)})")
+        horizon = time_table.get("horizon", "abstract")
+        try:
+            time_settings = TimeSettings(tick=time_table.get("tick", 1), max_skew=time_table.get("max_skew", 0),
+                                         max_delay=time_table.get("max_delay"),
+                                         horizon=None if horizon == "abstract" else horizon)
+        except SchemaError as e:
+            raise SpecError(f"{where}: time.{e}") from None
     fault_table = get("faults", dict, {})
     for k, v in fault_table.items():
         if k not in FAULT_KEYS:
@@ -366,7 +389,11 @@ def load_spec(path: str | Path) -> Spec:
             timer_firings=fault_table.get("timer_firings"),
             detector=fault_table.get("detector", "perfect"),
             lose_on_crash=network.get("lose_on_crash", False),
+            clock_jumps=fault_table.get("clock_jumps", 0),
+            jump=fault_table.get("jump", 1),
         )
+        if faults.clock_jumps and time_settings is None:
+            raise FaultError("clock_jumps: clocks need time: add a [time] section")
     except FaultError as e:
         raise SpecError(f"{where}: faults: {e}") from None
 
@@ -400,11 +427,14 @@ def load_spec(path: str | Path) -> Spec:
         network=dict(network),
         faults=faults,
         runtime=dict(runtime),
+        time=time_settings,
     )
     if network and not issubclass(model_class, Protocol):
         raise SpecError(f"{where}: network: only message-passing protocols have a network; {spec.protocol} is a low-level Model")
     if fault_table and not issubclass(model_class, Protocol):
         raise SpecError(f"{where}: faults: only message-passing protocols have nodes to fail; {spec.protocol} is a low-level Model")
+    if time_table is not None and not issubclass(model_class, Protocol):
+        raise SpecError(f"{where}: time: only message-passing protocols have clocks; {spec.protocol} is a low-level Model")
     if runtime and not issubclass(model_class, Protocol):
         raise SpecError(f"{where}: runtime: only message-passing protocols run as processes; {spec.protocol} is a low-level Model")
     known = set(model_class._predicates)

@@ -370,7 +370,8 @@ def system_of(spec: Spec, model: Model | Protocol, check_determinism: bool) -> T
             return from_protocol(model, network=spec.network.get("in_flight", "multiset"),
                                  check_determinism=check_determinism, faults=spec.faults,
                                  ordering=spec.network.get("ordering", "unordered"),
-                                 capacity=spec.network.get("capacity", 4))
+                                 capacity=spec.network.get("capacity", 4), time=spec.time,
+                                 overflow=spec.network.get("overflow", "error"))
         return from_model(model)
     except ModelError as e:
         raise SpecError(f"{spec.where}: {e}") from None
