@@ -234,6 +234,8 @@ def _summary(r: CheckResult) -> str:
         line += f" [fingerprint collision odds {s.collision_probability:.1e}]"
     if r.symmetry:
         line += f" [{r.symmetry}]"
+    if r.time:
+        line += f" [{r.time}]"
     return line
 
 

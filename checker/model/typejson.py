@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from .schema import Bag, Bool, Enum, Int, Map, NodeId, OneOf, Option, Queue, Record, SchemaError, Seq, Set, Tuple, Type
+from .time import Due, TimeSlot
 
 
 def describe(t: Type) -> dict[str, Any]:
@@ -45,6 +46,10 @@ def describe(t: Type) -> dict[str, Any]:
         return {"tuple": [describe(c) for c in t.types]}
     if isinstance(t, Record):
         return {"record": t.name, "fields": {f: describe(ft) for f, ft in t.fields.items()}}
+    if isinstance(t, TimeSlot):  # ticks from the node's clock, or "long ago"
+        return {"time": [t.cut, t.past, t.ahead]}
+    if isinstance(t, Due):
+        return {"due": t.most}
     raise SchemaError(f"{t!r} has no JSON description")
 
 
@@ -65,6 +70,10 @@ def from_description(obj: Any) -> Type:
             return Bool()
         if kind == "int":
             return Int(*arg)
+        if kind == "time":
+            return TimeSlot(*arg)
+        if kind == "due":
+            return Due(arg)
         if kind == "nodeid":
             return NodeId(*arg)
         if kind == "enum":

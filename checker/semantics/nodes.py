@@ -674,6 +674,33 @@ class NodeSemantics:
         note = self.notes.get(t) if self.notes else None
         return label if note is None else (*label, note)
 
+    def fire(self, s: tuple, i: int, b: int) -> list[tuple]:
+        """The successors of node i's timer b firing in s (none when a full channel blocks its sends)."""
+        t = list(s)
+        t[self.TIMERS + i] &= ~(1 << b)  # type: ignore[operator]  # a timer fires once; the handler may re-arm it
+        if self.DUE is not None:
+            t[self.DUE + i * self.NT + b] = 0
+        if self.FIRINGS is not None:
+            t[self.FIRINGS] += 1
+        return self.run(tuple(t), i, self.Timer.names[b], (), self.net_of(s))  # type: ignore[union-attr]
+
+    def head_enabled(self, s: tuple, src: int, dst: int) -> bool:
+        """Whether delivering the head of the FIFO channel src→dst is a step now: dst up, no partition
+        between, and (overflow = "block") its handler's sends fit."""
+        if not self.deliverable(s, src, dst):
+            return False
+        if self.overflow != "block":
+            return True
+        ch = src * self.n + dst
+        q = s[self.CH + ch]  # type: ignore[operator]
+        msg = self.Msg.unrank((q % self.B - 1) // self.A)
+        handler = type(msg).handler_name() if hasattr(type(msg), "handler_name") else None
+        if handler is None or not hasattr(self.classes[dst], handler):
+            return True
+        t = list(s)
+        t[self.CH + ch] = q // self.B  # type: ignore[operator]
+        return bool(self.run(tuple(t), dst, handler, (msg, self.names[src]), None))
+
     def timers(self) -> tuple[Callable, Callable]:
         T = self.TIMERS
         timer_names = self.Timer.names if self.Timer else ()
@@ -696,14 +723,7 @@ class NodeSemantics:
                     armed >>= 1
                     b += 1
 
-        def run_timer(s: tuple, i: int, b: int) -> list[tuple]:
-            t = list(s)
-            t[T + i] &= ~(1 << b)  # a timer fires once; the handler may arm it again
-            if DUE is not None:
-                t[DUE + i * NT + b] = 0
-            if FIRED is not None:
-                t[FIRED] += 1
-            return self.run(tuple(t), i, timer_names[b], (), self.net_of(s))
+        run_timer = self.fire
 
         def successors(s: tuple) -> list[tuple]:
             out: list[tuple] = []

@@ -126,6 +126,14 @@ def largest_constant(sem: NodeSemantics, clocked: list[type[Node]], settings: Ti
                             found.extend(_ints([g[name]]))
                         if hasattr(cls, name) and not callable(getattr(cls, name, None)):
                             found.extend(_ints([getattr(cls, name, None)]))
+    for klass in type(sem.protocol).__mro__:  # its invariants compare times too
+        if klass.__module__.startswith("checker."):
+            break
+        for v in vars(klass).values():
+            code = getattr(v, "__code__", None)
+            if code is not None:
+                for c in _nested(code):
+                    found.extend(_ints(c.co_consts))
     found.extend(_ints(sem.protocol.params.values()))
     for rec in sem.msg_records:
         for t in rec.fields.values():
@@ -217,12 +225,14 @@ def _ticks(sem: NodeSemantics) -> Callable[[tuple], Iterator]:
 
     options = {o: advances(o) for o in range(-W, W + 1)}
 
+    blocking = sem.fifo and sem.overflow == "block"  # a due timer whose sends do not fit cannot fire
+
     def instances(s: tuple) -> Iterator[tuple[tuple[str, ...], tuple]]:
         if DUE is not None and not (FIRED is not None and s[FIRED] >= budget):
             for i in range(n):
                 if sem.is_up(s, i):
-                    for x in range(DUE + i * NT, DUE + (i + 1) * NT):
-                        if s[x] == 1:
+                    for b in range(NT):
+                        if s[DUE + i * NT + b] == 1 and (not blocking or sem.fire(s, i, b)):
                             return  # a timer is due: it fires before time moves on
         base = age(s)
         if base is None:
@@ -333,7 +343,7 @@ def _fifo_aging(sem: NodeSemantics, A: int, g: int) -> Callable[[tuple], list | 
             q = s[CH + ch]
             if q:
                 src, dst = divmod(ch, n)
-                q2 = aged(q, sem.deliverable(s, src, dst))
+                q2 = aged(q, sem.head_enabled(s, src, dst))
                 if q2 is None:
                     return None
                 t[CH + ch] = q2

@@ -57,6 +57,7 @@ class CheckResult:
     details: tuple[str, ...] = ()  # lines to show under the summary (a counterexample to induction)
     warnings: tuple[str, ...] = ()  # what lint found wrong with the invariants
     symmetry: str | None = None  # how states were reduced by symmetry, if they were
+    time: str | None = None  # how time was kept finite, for a timed protocol
     workers: int = 1
     strategy: str = "bfs"
     witnesses: dict[str, str | None] | None = None  # reachability property -> the witness trace written (or None)
@@ -87,6 +88,7 @@ class CheckResult:
             "details": list(self.details),
             "warnings": list(self.warnings),
             "symmetry": self.symmetry,
+            "time": self.time,
             "bytes_per_state": s.bytes_per_state,
             "workers": self.workers,
             "strategy": self.strategy,
@@ -234,7 +236,8 @@ def check(
     if "converges" in spec.consistency and result.verdict is Verdict.HOLDS:
         result = check_convergence(spec, system, options, result)
     judged = _judge(spec, model, system, invs, result, out, update, committed, declared)
-    judged = replace(judged, symmetry=red.describe() if red is not None else None, workers=workers, strategy=strategy)
+    judged = replace(judged, symmetry=red.describe() if red is not None else None, workers=workers, strategy=strategy,
+                     time=describe_time(system))
     if reach:
         judged = _witnesses(spec, system, red, result, judged, out)
     if simplest and result.verdict is Verdict.VIOLATED and out is not None:
@@ -243,6 +246,18 @@ def check(
         warnings = (*warnings, f"holds on the states the view {view.name} keeps apart: states with equal views "
                                "were explored as one (README: TLC's model-checking options)")
     return replace(judged, warnings=warnings) if warnings else judged
+
+
+def describe_time(system: TransitionSystem) -> str | None:
+    """How a timed protocol's time was kept finite: "time: times exact 4 ticks back, skew <= 1, delay <= 2"."""
+    sem = getattr(system, "semantics", None)
+    t = getattr(sem, "time", None)
+    if t is None:
+        return None
+    how = "set by [time] horizon" if t.horizon is not None else "one past the largest constant"
+    parts = [f"time: past times exact for {sem.cut} tick{'s' if sem.cut != 1 else ''} ({how})",
+             f"skew <= {t.max_skew}", "asynchronous" if t.max_delay is None else f"delay <= {t.max_delay}"]
+    return ", ".join(parts)
 
 
 def _witnesses(spec: Spec, system: TransitionSystem, red: Reduction | None, result: SearchResult,
