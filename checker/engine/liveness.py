@@ -95,8 +95,6 @@ class Graph:
                     self.states.append(t)
                 if per_channel and step.kind == "deliver":
                     step = Step("deliver", "channel", step.params[:2])
-                elif step.kind == "tick":  # time passing is one class, however the clocks drift
-                    step = Step("tick", "tick", ())
                 c = class_ids.get(step)
                 if c is None:
                     c = class_ids[step] = len(self.classes)

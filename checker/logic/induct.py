@@ -3,6 +3,8 @@ reachable or not? Z3 enumerates the states that satisfy the schema's type constr
 invariant (one per class of states equal up to renaming the symmetric roles' nodes); the model's own
 transition function computes each one's successors; the invariant is evaluated in Python on them. A
 successor that violates it is a counterexample to induction (CTI). Finite state domains only.
+Under the model's @constraint predicates (TLC's CONSTRAINT) only states inside them are expanded, as in
+the search; their successors' invariants are checked inside or outside them, as the search checks them.
 Z3 is asked with Ctrl-C held (`smt.sigint_held`).
 """
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from ..model import Bag, Enum, NodeId, Set, StateSchema
 from ..model.symmetry import images
 from ..semantics import Step, TransitionSystem
-from . import Predicate, PropertyError
+from . import NotABool, Predicate, PropertyError
 from .formula import conj, walk
 
 
@@ -29,6 +31,7 @@ class CTI:
     property: str
     instance: list[str] = field(default_factory=list)
     error: str = ""  # the model's own code raised on `pre` (a state the invariant allows but the model cannot take)
+    post_outside: tuple[str, ...] = ()  # the constraints `post` fails (the search checks its invariants all the same)
 
 
 @dataclass
@@ -40,18 +43,35 @@ class InductResult:
     symmetry: tuple[str, ...] = ()
     cti: CTI | None = None
     reason: str = ""
+    solved: tuple[str, ...] = ()  # formula constraints given to Z3 with the invariant: states outside them never offered
+    filtered: tuple[str, ...] = ()  # Python constraints, evaluated on each state Z3 offers
+    excluded: int = 0  # states (classes, under symmetry) satisfying the invariant that `filtered` kept out
+    outside: int = 0  # successors outside the constraints: not expanded by a search, but their invariants checked
+    unused: tuple[str, ...] = ()  # action constraints: they change no verdict of induct (see `induct`)
 
 
 def induct(system: TransitionSystem, invariants: Sequence[Predicate], *, symmetry: Sequence[str] = (),
-           max_states: int | None = None, progress: Callable[[int], None] | None = None) -> InductResult:
-    """Check that the conjunction of `invariants` (all formulas) holds initially and is inductive."""
+           max_states: int | None = None, progress: Callable[[int], None] | None = None,
+           constraints: Sequence[Predicate] = (), action_constraints: Sequence[str] = ()) -> InductResult:
+    """Check that the conjunction of `invariants` (all formulas) holds initially and is inductive.
+
+    With `constraints` (the model's @constraint predicates, TLC's CONSTRAINT) the search expands only the
+    states inside them but checks the invariants of every successor, inside or outside (README: TLC's
+    model-checking options). So the states examined here are those satisfying the invariant *and* the
+    constraints (a formula constraint is given to Z3, a Python one filters what Z3 offers), and every
+    successor of theirs must satisfy the invariant: "inductive" then means the search holds. Initial states
+    are checked whether or not they satisfy the constraints, as the search checks them. Action constraints
+    (named in `action_constraints`) only stop the search following a step whose successor's invariants it
+    has checked, so they change nothing here; they are listed in the result as such."""
     from . import smt  # the solver, only now
 
     schema = system.schema
     refuse(schema, invariants)
     roles = tuple(symmetry)
+    solved = [c for c in constraints if c.formula is not None]
+    filtered = [c for c in constraints if c.formula is None]
     for role in roles:
-        for p in invariants:
+        for p in invariants:  # a constraint may name nodes: a class is examined when one of its states is inside
             named = [t for t in walk(p.formula) if t.op == "const" and _names_role(t, role)]
             if named:
                 raise PropertyError(f"symmetry over {role}: {p.name} names {named[0]}, so renaming {role} ids "
@@ -68,20 +88,32 @@ def induct(system: TransitionSystem, invariants: Sequence[Predicate], *, symmetr
         raise PropertyError(str(e)) from None
 
     def block(raw: tuple) -> list[tuple]:
-        return list({f(raw) for f in renames}) if renames else [raw]
+        return sorted({f(raw) for f in renames}) if renames else [raw]
 
-    formula = conj(*(p.formula for p in invariants))
-    examined = successors = 0
+    done = dict(symmetry=roles, solved=tuple(c.name for c in solved), filtered=tuple(c.name for c in filtered),
+                unused=tuple(action_constraints))
+    formula = conj(*(p.formula for p in invariants), *(c.formula for c in solved))
+    examined = successors = excluded = outside = 0
     actions = system.actions
     states = smt.models(schema, formula, block)
     while True:
         with smt.sigint_held():  # the solver's work: a Ctrl-C during it is raised just after
-            raw = next(states, None)
-        if raw is None:
+            found = next(states, None)
+        if found is None:
             break
+        try:
+            raw = _inside(constraints, block(found) if filtered else [found])
+        except _Raised as e:  # a constraint's own code cannot take a state the invariant allows
+            cti = CTI(e.raw, None, e.raw, e.name, [], e.error)
+            return InductResult("not_inductive", examined, successors, time.perf_counter() - start, cti=cti,
+                                excluded=excluded, outside=outside, **done)
+        if raw is None:
+            excluded += 1
+            continue
         if max_states is not None and examined >= max_states:
-            return InductResult("undetermined", examined, successors, time.perf_counter() - start, roles,
-                                reason=f"stopped after {examined} states (max_states)")
+            return InductResult("undetermined", examined, successors, time.perf_counter() - start,
+                                reason=f"stopped after {examined} states (max_states)", excluded=excluded,
+                                outside=outside, **done)
         examined += 1
         if progress is not None and examined % 1000 == 0:
             progress(examined)
@@ -90,15 +122,61 @@ def induct(system: TransitionSystem, invariants: Sequence[Predicate], *, symmetr
                 succs = a.successors(raw)
             except Exception as e:  # the model cannot take this state: the invariant does not rule it out
                 cti = CTI(raw, None, raw, a.name, [], f"{type(e).__name__}: {e}")
-                return InductResult("not_inductive", examined, successors, time.perf_counter() - start, roles, cti)
+                return InductResult("not_inductive", examined, successors, time.perf_counter() - start, cti=cti,
+                                    excluded=excluded, outside=outside, **done)
             for t in succs:
                 successors += 1
+                if constraints and _outside(constraints, t):
+                    outside += 1
                 failing = _first_failing(invariants, t)
                 if failing is not None:
                     step = system.find_step(raw, t)
-                    cti = CTI(raw, step, t, failing.name, failing.explain(t))
-                    return InductResult("not_inductive", examined, successors, time.perf_counter() - start, roles, cti)
-    return InductResult("inductive", examined, successors, time.perf_counter() - start, roles)
+                    cti = CTI(raw, step, t, failing.name, failing.explain(t),
+                              post_outside=tuple(c.name for c in constraints if not _safe(c, t)))
+                    return InductResult("not_inductive", examined, successors, time.perf_counter() - start,
+                                        cti=cti, excluded=excluded, outside=outside, **done)
+    return InductResult("inductive", examined, successors, time.perf_counter() - start, excluded=excluded,
+                        outside=outside, **done)
+
+
+class _Raised(Exception):
+    def __init__(self, name: str, raw: tuple, error: str):
+        super().__init__(error)
+        self.name, self.raw, self.error = name, raw, error
+
+
+def _holds(c: Predicate, raw: tuple) -> bool:
+    try:
+        return c.check(raw)
+    except NotABool as e:
+        raise PropertyError(str(e)) from None
+    except Exception as e:
+        raise _Raised(c.name, raw, f"{type(e).__name__}: {e}") from None
+
+
+def _inside(constraints: Sequence[Predicate], candidates: Sequence[tuple]) -> tuple | None:
+    """The first of `candidates` (a state, or under symmetry its images in order) inside every constraint, or
+    None. Under symmetry the invariant and the steps do not tell images apart, so a class is examined when any
+    of its states is inside the constraints, whether or not they are declared symmetric."""
+    for raw in candidates:
+        if all(_holds(c, raw) for c in constraints):
+            return raw
+    return None
+
+
+def _outside(constraints: Sequence[Predicate], raw: tuple) -> bool:
+    return not all(_safe(c, raw) for c in constraints)
+
+
+def _safe(c: Predicate, raw: tuple) -> bool:
+    """Whether a successor is inside `c`; one on which `c` raises counts as outside (the successor's
+    invariants are what is checked; whether the search would expand it is only counted)."""
+    try:
+        return c.check(raw)
+    except NotABool as e:
+        raise PropertyError(str(e)) from None
+    except Exception:
+        return False
 
 
 def refuse(schema: StateSchema, invariants: Sequence[Predicate]) -> None:
@@ -151,6 +229,9 @@ def describe(system: TransitionSystem, r: InductResult) -> list[str]:
         out.append(f"step: {cti.step.label if cti.step else '?'}")
         out.append(f"leads to a state violating {cti.property}; what changed:")
         out += [f"  {line}" for line in diff_lines(schema, cti.pre, cti.post)]
+        if cti.post_outside:
+            out.append(f"(that state is outside the constraint {', '.join(cti.post_outside)}: a search does not "
+                       "expand it but checks its invariants, as TLC does)")
     if cti.instance:
         out.append(f"failing instance: {', '.join(cti.instance)}")
     return out
@@ -162,9 +243,11 @@ def state_lines(schema: StateSchema, raw: tuple) -> list[str]:
 
 
 def diff_lines(schema: StateSchema, a: tuple, b: tuple) -> list[str]:
+    """The variables whose slots differ (decoded values need not compare: two times "long ago" do not)."""
     x, y = schema.decode(a), schema.decode(b)
-    return [f"{n}: {schema.variables[n].format(x[n])} -> {schema.variables[n].format(y[n])}"
-            for n in schema.variables if x[n] != y[n]]
+    o, w = schema.offsets, schema.variables
+    return [f"{n}: {w[n].format(x[n])} -> {w[n].format(y[n])}"
+            for n in w if a[o[n]:o[n] + w[n].width] != b[o[n]:o[n] + w[n].width]]
 
 
 __all__ = ["CTI", "InductResult", "describe", "induct"]

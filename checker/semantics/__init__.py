@@ -21,7 +21,7 @@ FAULT_KINDS = frozenset({"crash", "partition", "drop", "duplicate", "clock_jump"
 class Step:
     """What happened in one step, independent of successor order: an action and its parameters."""
 
-    kind: str  # "action" (low-level form); "deliver", "timer", "request", "tick"; faults: "crash", "restart",
+    kind: str  # "action" (low-level form); "deliver", "timer", "request", "tick", "clock"; faults: "crash", "restart",
     # "partition", "heal", "drop", "duplicate", "clock_jump"
     action: str
     params: tuple[str, ...] = ()
@@ -41,6 +41,8 @@ class Step:
             return f"{self.kind} {self.params[0]}"
         if self.kind == "partition" and len(self.params) == 2:
             return f"partition {self.params[0]} | {self.params[1]}"
+        if self.kind == "clock" and len(self.params) == 1:
+            return f"clock of {self.params[0]} +1"
         if self.kind == "clock_jump" and len(self.params) == 2:
             return f"clock of {self.params[0]} jumps {self.params[1]}"
         if self.kind == "heal":

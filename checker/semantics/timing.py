@@ -1,14 +1,18 @@
 """Time in message-passing protocols: the discrete-time model of partial synchrony, kept finite.
 
 Global time advances by a `tick` step of its own. Every node that reads its
-clock has an offset from global time (the state variable `clocks`); a tick
-advances each such clock by tick-1, tick or tick+1 units, so that it stays
-within `max_skew` of global time (a clock pushed outside that band by a clock
-jump only drifts back toward it). A tick is enabled only when no live node has
+clock has an offset from global time (the state variable `clocks`); a clock
+may run ahead on its own (a `clock` step: +1 unit) so long as it stays
+within `max_skew` of global time, and a tick carries along every clock that
+would otherwise fall more than `max_skew` behind (a clock pushed outside the
+band by a clock jump only drifts back toward it). So each clock is any
+monotone function within `max_skew` of global time, in whole units; with
+`max_skew = 0` every clock is global time. A tick is enabled only when no live node has
 a timed timer due and, with `max_delay`, no message that could be delivered
 (its receiver up, no partition between) has waited so long that the tick
 would take it past `max_delay`: messages carry their age. Messages that
-cannot be delivered age up to `max_delay` and wait there.
+cannot be delivered age up to `max_delay` and wait there. A clock does not
+run past a timer of its node that is due.
 
 Times in the state are relative to their node's clock (see `checker.model.time`):
 a tick moves them back by the clock's advance, and a time more than `past`
@@ -27,7 +31,6 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Iterator
-from itertools import product
 from typing import TYPE_CHECKING, Any
 
 from ..model import Int, Map, ModelError, Record, Type
@@ -181,8 +184,12 @@ def contains_time(t: Any) -> bool:
 
 
 def time_actions(sem: NodeSemantics) -> list[Action]:
-    """The tick step, and clock jumps when the fault budget allows them."""
-    out = [Action("tick", lambda s, inst=_ticks(sem): [t for _, t in inst(s)], _ticks(sem), kind="tick")]
+    """The tick step, a clock running ahead (with skew), and clock jumps when the fault budget allows them."""
+    ticks = _ticks(sem)
+    out = [Action("tick", lambda s: [t for _, t in ticks(s)], ticks, kind="tick")]
+    if sem.CLK is not None and sem.time.max_skew:
+        clocks = _clock_steps(sem)
+        out.append(Action("clock", lambda s: [t for _, t in clocks(s)], clocks, kind="clock"))
     if sem.faults.clock_jumps and sem.CLK is not None:
         inst = _jumps(sem)
         out.append(Action("clock_jump", lambda s: [t for _, t in inst(s)], inst, kind="clock_jump"))
@@ -208,24 +215,14 @@ def _shift_node(sem: NodeSemantics, t: list, k: int, delta: int) -> None:
 
 
 def _ticks(sem: NodeSemantics) -> Callable[[tuple], Iterator]:
+    """Global time advances `tick` units. A clock that would fall behind the band (or further behind,
+    after a jump) is carried along; the others stay where they are, so they fall behind by a tick."""
     g, skew = sem.time.tick, sem.time.max_skew
     CLK, W, DUE, NT, n = sem.CLK, sem.W, sem.DUE, sem.NT, sem.n
     FIRED, budget = sem.FIRINGS, sem.faults.timer_firings
-    names = [sem.names[i] for i in sem.clocked]
     age = _aging(sem)
-
-    def advances(o: int) -> list[tuple[int, int]]:
-        """(clock advance, new offset) a clock at offset o may take in one tick."""
-        out = []
-        for d in (g - 1, g, g + 1):
-            o2 = o + d - g
-            if d >= 0 and abs(o2) <= max(abs(o), skew):
-                out.append((d, o2))
-        return out
-
-    options = {o: advances(o) for o in range(-W, W + 1)}
-
     blocking = sem.fifo and sem.overflow == "block"  # a due timer whose sends do not fit cannot fire
+    carried = {o: max(0, min(o, -skew) - (o - g)) for o in range(-W, W + 1)}  # how far a tick carries a clock
 
     def instances(s: tuple) -> Iterator[tuple[tuple[str, ...], tuple]]:
         if DUE is not None and not (FIRED is not None and s[FIRED] >= budget):
@@ -234,23 +231,38 @@ def _ticks(sem: NodeSemantics) -> Callable[[tuple], Iterator]:
                     for b in range(NT):
                         if s[DUE + i * NT + b] == 1 and (not blocking or sem.fire(s, i, b)):
                             return  # a timer is due: it fires before time moves on
-        base = age(s)
-        if base is None:
+        t = age(s)
+        if t is None:
             return  # a message must be delivered first
-        if CLK is None:
-            for k in range(len(names)):
-                _shift_node(sem, base, k, g)
-            yield (), tuple(base)
-            return
-        for combo in product(*(options[s[CLK + k] - W] for k in range(len(names)))):
-            t = list(base)
-            params = []
-            for k, (d, o2) in enumerate(combo):
-                t[CLK + k] = o2 + W
+        for k in range(len(sem.clocked)):
+            if CLK is None:
+                _shift_node(sem, t, k, g)
+                continue
+            o = s[CLK + k] - W
+            d = carried[o]
+            t[CLK + k] = o - g + d + W
+            if d:
                 _shift_node(sem, t, k, d)
-                if d != g:
-                    params.append(f"{names[k]}+{d}")
-            yield tuple(params), tuple(t)
+        yield (), tuple(t)
+
+    return instances
+
+
+def _clock_steps(sem: NodeSemantics) -> Callable[[tuple], Iterator]:
+    """One node's clock advances a unit on its own (it runs ahead), within the band; not past a due timer."""
+    skew, CLK, W, DUE, NT = sem.time.max_skew, sem.CLK, sem.W, sem.DUE, sem.NT
+
+    def instances(s: tuple) -> Iterator[tuple[tuple[str, ...], tuple]]:
+        for k, i in enumerate(sem.clocked):
+            o = s[CLK + k] - W
+            if o + 1 > max(o, skew):
+                continue
+            if DUE is not None and 1 in s[DUE + i * NT:DUE + (i + 1) * NT]:
+                continue  # its timer fires first
+            t = list(s)
+            t[CLK + k] += 1
+            _shift_node(sem, t, k, 1)
+            yield (sem.names[i],), tuple(t)
 
     return instances
 

@@ -77,7 +77,7 @@ CONSISTENCY_KEYS = {"history": ("linearizable", "sequential"), "model": ("regist
 CONSISTENCY_PROPERTIES = {"linearizable": "Linearizable", "sequential": "SequentiallyConsistent"}
 FAIRNESS = ("weak", "strong", "none")
 STEP_KINDS = ("action", "deliver", "timer", "request", "detect", "crash", "restart", "partition", "heal", "drop",
-              "duplicate", "tick", "clock_jump")
+              "duplicate", "tick", "clock", "clock_jump")
 SEARCH_ONLY = ("violates", "counterexample", "check_deadlock", "accept_bounds")
 NETWORK_KEYS = {"in_flight": ("multiset", "set"), "ordering": ("unordered", "fifo"), "capacity": int, "loss": int,
                 "duplication": int, "lose_on_crash": (True, False), "overflow": ("error", "drop", "block")}

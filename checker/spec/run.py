@@ -318,14 +318,28 @@ def _check_induct(spec: Spec, model: Model, system: TransitionSystem, invs: list
     from ..logic.induct import describe, induct
 
     expected = spec.expected if spec.kind == "induct" else "inductive"
+    constraints = _predicates(system, "constraint", None, spec.where)
     try:
-        r = induct(system, invs, symmetry=spec.symmetry, max_states=max_states)
+        r = induct(system, invs, symmetry=spec.symmetry, max_states=max_states, constraints=constraints,
+                   action_constraints=tuple(system.action_constraints))
     except PropertyError as e:
         raise SpecError(f"{spec.where}: induct: {e}") from None
     stats = Stats(distinct=r.examined, generated=r.successors, depth=1, seconds=r.seconds)
     sym = f"; symmetry over {', '.join(r.symmetry)}" if r.symmetry else ""
+    if r.solved or r.filtered:
+        unit = "classes of states" if r.symmetry else "states"
+        names = (*r.solved, *r.filtered)
+        sym += (f"; only states inside the constraint{'s' if len(names) > 1 else ''} {', '.join(names)}"
+                + (f" ({', '.join(r.solved)} in the solver's query)" if r.solved else "")
+                + (f": {r.excluded:,} {unit} satisfying the invariant excluded by {', '.join(r.filtered)}"
+                   if r.filtered else ""))
+    notes: tuple[str, ...] = ()
+    if r.unused:
+        notes = (f"action constraint {', '.join(r.unused)}: not applied (a search checks the invariants of the "
+                 "successor of a step it forbids, as TLC does, so it cannot change this verdict)",)
     common = dict(spec=spec.where, verdict=Verdict.HOLDS, expected=expected, stats=stats, params=dict(model.params),
-                  kind="induct", outcome=r.verdict, details=tuple(describe(system, r)), reason=r.reason)
+                  kind="induct", outcome=r.verdict, details=tuple(describe(system, r)) + notes, reason=r.reason,
+                  time=describe_time(system))
     if r.verdict == "undetermined":
         return CheckResult(ok=False, exit_code=EXIT_UNDETERMINED, message=f"undetermined: {r.reason}",
                            **{**common, "verdict": Verdict.UNDETERMINED})
