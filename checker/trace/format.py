@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..model.typejson import describe
+from ..model import SchemaError
+from ..model.typejson import describe, from_description
 from ..semantics import Step, TransitionSystem
 
 FORMAT = "faultcheck-trace/1"
@@ -169,6 +170,31 @@ class Trace:
         except InputError as e:
             raise TraceError(str(e)) from None
         return cls.from_json(obj, str(path))
+
+
+def readable_state(state: dict[str, Any], types: Any) -> dict[str, Any]:
+    """`state` with each Time value as its schema type writes it ("now+3", "now", "long ago") and each
+    timed timer's countdown likewise ("in 2", "-"), found through the trace's described `types`; other
+    values unchanged (and the whole state unchanged when the trace records no types)."""
+    if not isinstance(types, dict):
+        return state
+    return {name: _readable(types.get(name), v) for name, v in state.items()}
+
+
+def _readable(desc: Any, v: Any) -> Any:
+    if not isinstance(desc, dict):
+        return v
+    if "time" in desc or "due" in desc:  # the model's own wording of a time or a countdown
+        try:
+            t = from_description(desc)
+            return t.format(t.from_json(v) if "time" in desc else v)  # type: ignore[attr-defined]
+        except (SchemaError, TypeError, ValueError):
+            return v
+    if "record" in desc and isinstance(v, dict) and isinstance(desc.get("fields"), dict):
+        return {k: _readable(desc["fields"].get(k), x) for k, x in v.items()}
+    if "map" in desc and isinstance(v, dict) and isinstance(desc["map"], list) and len(desc["map"]) == 2:
+        return {k: _readable(desc["map"][1], x) for k, x in v.items()}
+    return v
 
 
 def _umask() -> int:

@@ -1,7 +1,9 @@
 """A trace as one self-contained HTML page to step through: the sequence chart (SVG, inline), and for
 the selected step each node's state with what changed highlighted; buttons and the keyboard (← →,
 Home, End, or j/k) move between steps; clicking a row of the chart selects it. The violated property
-and why it fails head the page. Nothing is fetched: scripts, styles and data are all inline.
+and why it fails head the page. With time, the bar shows global time and what a tick or clock jump
+did, each node with a clock shows its offset from global time ("◷ t+1"), and times read "now+2".
+Nothing is fetched: scripts, styles and data are all inline.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 import html
 import json
 
-from .format import Trace
-from .msc import chart, to_svg
+from .format import Trace, TraceStep, readable_state
+from .msc import chart, offset_text, to_svg
 
 _STYLE = """
 :root { --fg: #1d1d1f; --muted: #666; --accent: #1f4e9a; --bad: #b00020; --changed: #fff1a8; }
@@ -43,6 +45,11 @@ nav button:hover { background: #eef3fb; }
 tr.changed td { background: var(--changed); }
 .old { color: var(--muted); text-decoration: line-through; margin-right: 6px; }
 .core td.k::after { content: " ⚑"; color: var(--bad); }
+#time { margin-left: 12px; color: #6d4c00; font-weight: 600; }
+#step-note { margin-left: 10px; color: #6d4c00; }
+.clock { float: right; font-weight: normal; font-size: 13px; padding: 0 6px; border-radius: 4px; background: #f6ecd6; color: #6d4c00; }
+.clock.moved { background: var(--changed); }
+.clock.jumped { background: #fde0e0; color: var(--bad); font-weight: 600; }
 """
 
 _SCRIPT = """
@@ -54,7 +61,7 @@ _SCRIPT = """
     if (v === null) return 'none';
     if (Array.isArray(v)) return '[' + v.map(fmt).join(', ') + ']';
     if (typeof v === 'object') {
-      if ('msg' in v && 'src' in v && 'dst' in v) return fmt(v.msg) + ' ' + v.src + '→' + v.dst;
+      if ('msg' in v && 'src' in v && 'dst' in v) return fmt(v.msg) + ' ' + v.src + '→' + v.dst + ('age' in v ? ' (age ' + v.age + ')' : '');
       if ('type' in v) {
         const rest = Object.keys(v).filter(k => k !== 'type').map(k => fmt(v[k]));
         return rest.length ? v.type + '(' + rest.join(', ') + ')' : v.type;
@@ -77,6 +84,8 @@ _SCRIPT = """
     const st = steps[at], prev = at > 0 ? steps[at - 1] : null;
     document.getElementById('step-label').textContent = at + '  ' + st.label;
     document.getElementById('position').textContent = 'step ' + at + ' of ' + (steps.length - 1);
+    document.getElementById('time').textContent = data.timed ? 't=' + st.time : '';
+    document.getElementById('step-note').textContent = st.note || '';
     const side = document.getElementById('state');
     side.innerHTML = '';
     for (const name of Object.keys(st.state)) {
@@ -85,6 +94,13 @@ _SCRIPT = """
       card.dataset.name = name;
       const h = document.createElement('h3');
       h.textContent = name + (st.lane === name ? '  ← ' + st.label : '') + (st.down.includes(name) ? '  (down)' : '');
+      if (name in st.clocks) {
+        const off = st.clocks[name], clk = document.createElement('span');
+        clk.className = 'clock' + (st.jump === name ? ' jumped' : prev && prev.clocks[name] !== off ? ' moved' : '');
+        clk.textContent = '◷ ' + (off === 0 ? 't' : 't' + (off > 0 ? '+' : '') + off);
+        clk.title = name + "'s clock: " + (off === 0 ? 'on global time' : Math.abs(off) + (off > 0 ? ' ahead of' : ' behind') + ' global time');
+        h.appendChild(clk);
+      }
       card.appendChild(h);
       const table = document.createElement('table');
       for (const [path, key, value] of rowsOf(name, st.state[name])) {
@@ -129,6 +145,26 @@ _SCRIPT = """
 """
 
 
+def step_note(step: TraceStep, time: int, before: dict[str, int], after: dict[str, int]) -> str:
+    """What a tick or a clock's step did, in words, from the clocks' offsets before and after it ("" for
+    other steps)."""
+    def reading(n: str) -> str:
+        return offset_text(after[n])
+
+    if step.kind == "tick":
+        now = ", ".join(f"{n} {reading(n)}" + (" (fell behind)" if n in before and after[n] < before[n] else "")
+                        for n in after)
+        return f"global time advances to t={time}" + (f"; the clocks read {now}" if now else "")
+    if step.kind == "clock" and step.params and step.params[0] in after:
+        n = step.params[0]
+        return f"{n}'s clock runs ahead one unit (it reads {reading(n)}; global time t={time})"
+    if step.kind == "clock_jump" and len(step.params) == 2:
+        n = step.params[0]
+        now = f"it reads {reading(n)}; " if n in after else ""
+        return f"a fault: {n}'s clock jumps {step.params[1]} ({now}global time stays t={time})"
+    return ""
+
+
 def to_html(trace: Trace, svg: str | None = None) -> str:
     """The viewer page for `trace` (`svg`: the chart, rendered here through Graphviz when not given)."""
     c = chart(trace)
@@ -137,9 +173,18 @@ def to_html(trace: Trace, svg: str | None = None) -> str:
     down_at = []
     for i in range(len(trace.steps)):
         down_at.append([lane for lane, spans in c.down.items() if any(a <= i and (b is None or i < b) for a, b in spans)])
+    types = trace.extra.get("types")
+
+    def clocks_at(i: int) -> dict[str, int]:
+        return {n: v[i] for n, v in c.clocks.items()} if i >= 0 else {}
+
     data = {
         "lanes": c.lanes,
-        "steps": [{"label": st.label, "state": st.state, "lane": c.rows[i].lane, "down": down_at[i]}
+        "timed": bool(c.clocks) or any(st.kind == "tick" for st in trace.steps),
+        "steps": [{"label": st.label, "state": readable_state(st.state, types), "lane": c.rows[i].lane,
+                   "down": down_at[i], "time": c.time[i], "clocks": clocks_at(i),
+                   "jump": c.jumps[i][0] if i in c.jumps else None,
+                   "note": step_note(st, c.time[i], clocks_at(i - 1), clocks_at(i))}
                   for i, st in enumerate(trace.steps)],
         "core": (trace.extra.get("violation_core") or {}).get("fields", []),
     }
@@ -164,7 +209,7 @@ def to_html(trace: Trace, svg: str | None = None) -> str:
 {why}</header>
 <nav><button id="first" title="first step (Home)">|◀</button><button id="back" title="back (←)">◀</button>
 <button id="next" title="forward (→)">▶</button><button id="last" title="last step (End)">▶|</button>
-<span id="step-label"></span><span class="hint"><span id="position"></span> · ← → to step, click a row</span></nav>
+<span id="step-label"></span><span id="time"></span><span id="step-note"></span><span class="hint"><span id="position"></span> · ← → to step, click a row</span></nav>
 <main><div id="chart">{svg}</div><div id="side"><div id="state"></div></div></main>
 <script type="application/json" id="trace-data">{payload}</script>
 <script>{_SCRIPT}</script>
@@ -172,4 +217,4 @@ def to_html(trace: Trace, svg: str | None = None) -> str:
 """
 
 
-__all__ = ["to_html"]
+__all__ = ["step_note", "to_html"]

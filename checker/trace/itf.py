@@ -5,8 +5,10 @@ Each variable keeps its name; values are encoded by their schema type (the
 trace's "types"): ints as {"#bigint": "n"}, sets as {"#set": [...]}, maps as
 {"#map": [[k, v], ...]}, bags as maps to their counts, sequences as arrays,
 records as objects, tagged unions (messages) and options as Quint's variants
-{"tag": ..., "value": ...}. Each state's "#meta" holds its index and the step
-that led to it.
+{"tag": ..., "value": ...}. With time, a Time field is its ticks from its node's
+clock now as an int ({"#bigint": "-1"}), or the string "long ago"; a timer's
+countdown is an option of an int, like an Option. Each state's "#meta" holds its
+index and the step that led to it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from ..model import Bag, Bool, Enum, Int, Map, OneOf, Option, Record, SchemaError, Seq, Set
 from ..model.schema import Tuple
+from ..model.time import Due, TimeSlot
 from ..model.typejson import from_description
 from .format import Trace, TraceError
 
@@ -23,6 +26,10 @@ ITF_DESCRIPTION = "https://apalache-mc.org/docs/adr/015adr-trace.html"
 
 def value(t: Any, v: Any) -> Any:
     """One decoded value as ITF."""
+    if isinstance(t, TimeSlot):  # ticks from the node's clock now, or before every time the protocol compares
+        return "long ago" if v.long_ago else {"#bigint": str(v.hi)}
+    if isinstance(t, Due):  # a timed timer: none (untimed or disarmed) or the ticks it has left
+        return {"tag": "None", "value": {"#tup": []}} if v is None else {"tag": "Some", "value": {"#bigint": str(v)}}
     if isinstance(t, Bool):
         return bool(v)
     if isinstance(t, Int):

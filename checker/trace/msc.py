@@ -8,6 +8,11 @@ downwards, one column per lane, message arrows across), and `to_svg` renders
 it. Messages are matched by diffing the network between consecutive states,
 so nothing is re-run. A low-level model has no messages: its steps sit on the
 lane of their first parameter (`RMPrepare(rm1)` on rm1), or on a `system` lane.
+With time, a tick is a dashed line across the lanes labelled with global time
+("t=3"), and a lane whose node keeps a clock shows the clock "◷" where its
+offset from global time changes ("◷ t+1": it reads one more than global time;
+a tick leaves the clocks that do not keep pace behind) and where it jumps
+("◷ jumps +2", a fault).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from .format import Trace
 
 SYSTEM = "system"
 BOOKKEEPING = {"timers", "network", "channels", "down", "crashes", "detected", "partition", "partitions", "drops",
-               "duplicates", "firings"}
+               "duplicates", "firings", "clocks", "due_in", "jumps"}
+CLOCK = "◷"  # a clock face that Graphviz's default fonts (DejaVu) have
 
 
 @dataclass
@@ -52,6 +58,34 @@ class Chart:
     partitions: list[tuple[int, int | None, str]] = field(default_factory=list)  # (row, heal row, sides)
     violation: str = ""  # the property, when the trace ends in a violation
     because: str = ""  # the fields that make it fail, and the failing instance
+    time: list[int] = field(default_factory=list)  # per row: global time, the ticks so far
+    clocks: dict[str, list[int]] = field(default_factory=dict)  # lane -> per row its clock's offset from global time
+    jumps: dict[int, tuple[str, str]] = field(default_factory=dict)  # row -> (lane, "+2") of a clock jump
+
+    def clock_mark(self, lane: str, row: int) -> str | None:
+        """What the lane shows of its clock at a row: "◷ jumps +2" where it jumps, "◷ t+1" where its offset
+        changes otherwise (and at the start); None elsewhere and on lanes without a clock."""
+        offsets = self.clocks.get(lane)
+        if offsets is None:
+            return None
+        jump = self.jumps.get(row)
+        if jump is not None and jump[0] == lane:
+            return f"{CLOCK} jumps {jump[1]}"
+        if row == 0 or offsets[row] != offsets[row - 1]:
+            return f"{CLOCK} {offset_text(offsets[row])}"
+        return None
+
+
+def offset_text(offset: int) -> str:
+    """A clock reading relative to global time t: "t", "t+1", "t-2"."""
+    return "t" if offset == 0 else f"t{offset:+d}"
+
+
+def _clocks(state: dict) -> dict[str, int]:
+    clocks = state.get("clocks")
+    if not isinstance(clocks, dict):
+        return {}
+    return {k: v for k, v in clocks.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def _envelopes(state: dict, originals: dict[str, dict] | None = None) -> Counter:
@@ -60,19 +94,25 @@ def _envelopes(state: dict, originals: dict[str, dict] | None = None) -> Counter
     out: Counter = Counter()
     found: list[dict] = []
     net = state.get("network")
-    if isinstance(net, list):
-        found += [e for e in net if isinstance(e, dict) and {"msg", "src", "dst"} <= set(e)]
+    if isinstance(net, list):  # a message's age (with [time] max_delay) is not part of what it is
+        found += [{k: v for k, v in e.items() if k != "age"} for e in net
+                  if isinstance(e, dict) and {"msg", "src", "dst"} <= set(e)]
     chans = state.get("channels")
     if isinstance(chans, dict):
         for key, msgs in chans.items():
             src, _, dst = key.partition("→")
-            found += [{"msg": m, "src": src, "dst": dst} for m in (msgs if isinstance(msgs, list) else ())]
+            found += [{"msg": _unaged(m), "src": src, "dst": dst} for m in (msgs if isinstance(msgs, list) else ())]
     for e in found:
         key = json.dumps(e, sort_keys=True)
         if originals is not None:
             originals.setdefault(key, e)
         out[key] += 1
     return out
+
+
+def _unaged(m: Any) -> Any:
+    """A FIFO channel's entry without its age ({"msg": ..., "age": 2} with [time] max_delay)."""
+    return m["msg"] if isinstance(m, dict) and m.keys() == {"msg", "age"} else m
 
 
 def message_label(msg: Any) -> str:
@@ -126,7 +166,7 @@ def _lane_of(kind: str, params: tuple[str, ...], lanes: list[str]) -> str | None
         return params[1]
     if kind in ("drop", "duplicate") and len(params) == 3:
         return params[1]
-    if kind in ("partition", "heal", "stutter"):
+    if kind in ("partition", "heal", "stutter", "tick"):
         return None
     if params and params[0] in lanes:
         return params[0]
@@ -147,12 +187,21 @@ def chart(trace: Trace) -> Chart:
         c.messages.append(m)
         pending.setdefault(env, []).append(m)
 
+    c.time.append(0)
+    clocked = _clocks(trace.steps[0].state)
+    c.clocks = {lane: [clocked[lane]] for lane in lanes if lane in clocked}
     before = _envelopes(trace.steps[0].state, originals)
     for env, k in before.items():
         for _ in range(k):
             send(env, 0)
     for i, st in enumerate(trace.steps[1:], 1):
         rows.append(Row(i, st.label, st.kind, _lane_of(st.kind, st.params, lanes)))
+        c.time.append(c.time[-1] + (st.kind == "tick"))
+        now = _clocks(st.state)
+        for lane, offsets in c.clocks.items():
+            offsets.append(now.get(lane, offsets[-1]))
+        if st.kind == "clock_jump" and len(st.params) == 2:
+            c.jumps[i] = (st.params[0], st.params[1])
         after = _envelopes(st.state, originals)
         gone = before - after
         new = after - before
@@ -233,7 +282,7 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
     for r in c.rows:
         i = r.index
         fill = "#e8e0f8" if i in cycle else "#fde7c8" if i in in_band else "white"
-        color = "#b00020" if r.kind in ("crash", "drop", "duplicate", "partition") else "black"
+        color = "#b00020" if r.kind in ("crash", "drop", "duplicate", "partition", "clock_jump") else "black"
         out.append(f"  {{ rank=same; s{i} [shape=box, style=filled, fillcolor={dot_quote(fill)}, color=white, "
                    f"fontcolor={dot_quote(color)}, label={dot_quote(f'{i}  {r.label}')}, id={dot_quote(f'row-{i}')}];")
         for j, lane in enumerate(L):
@@ -242,12 +291,25 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
                 attrs = 'shape=plaintext, label="✕", fontcolor="#b00020", fontsize=18, width=0.2, height=0.2'
             elif r.kind == "restart" and r.lane == lane:
                 attrs = 'shape=circle, label="↻", fontcolor="#1b5e20", fontsize=12, width=0.25, fixedsize=true'
+            elif r.kind in ("clock", "clock_jump") and r.lane == lane:  # the clock's own step: the mark is the cell
+                color = "#b00020" if r.kind == "clock_jump" else "#6d4c00"  # a jump is a fault
+                attrs = (f'shape=plaintext, label={dot_quote(c.clock_mark(lane, i) or CLOCK)}, fontcolor="{color}", '
+                         'fontsize=11, width=0.2, height=0.2')
             elif (i, j) in acting or (i, j) in sends:
                 attrs = ('shape=circle, style=filled, fillcolor="#1f4e9a", color="#1f4e9a", label="", width=0.12, '
                          'fixedsize=true')
             else:
                 attrs = 'shape=point, width=0.01, color="#999999"'
-            out.append(f"    {node} [{attrs}, id={dot_quote(f'cell-{i}-{lane}')}, tooltip={dot_quote(f'{i}: {lane}')}];")
+            tip = f"{i}: {lane}"
+            own = r.kind in ("clock", "clock_jump") and r.lane == lane
+            mark = None if own else c.clock_mark(lane, i)  # the clock's new offset, beside the cell
+            if r.kind == "tick" and len(L) == 1:  # no line across one lane: the time is written beside it
+                mark = f"t={c.time[i]}" + (f"  {mark}" if mark else "")
+            if mark is not None:
+                attrs += f', xlabel={dot_quote(mark)}, fontcolor="#6d4c00", fontsize=9'
+            if lane in c.clocks:
+                tip += f" (clock {offset_text(c.clocks[lane][i])}, t={c.time[i]})"
+            out.append(f"    {node} [{attrs}, id={dot_quote(f'cell-{i}-{lane}')}, tooltip={dot_quote(tip)}];")
         out.append("  }")
     # the bottom: messages never delivered end here; the violation is stated here
     end = n
@@ -297,6 +359,14 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
             if b is not None:
                 out.append(f"  n{b}_0 -> n{b}_{len(L) - 1} [color=\"#2e7d32\", penwidth=2, style=dashed, "
                            f"arrowhead=none, constraint=false, label=\"heal\", fontcolor=\"#2e7d32\"];")
+    # ticks: global time advances; a dashed line across the lanes, labelled with the time it reaches
+    for r in c.rows:
+        if r.kind == "tick":
+            i, t = r.index, f"t={c.time[r.index]}"
+            if len(L) > 1:
+                out.append(f"  n{i}_0 -> n{i}_{len(L) - 1} [color=\"#6d4c00\", style=dashed, arrowhead=none, "
+                           f"constraint=false, taillabel={dot_quote(t)}, labelangle=170, labeldistance=2.2, "
+                           f"fontcolor=\"#6d4c00\", fontsize=9, id={dot_quote(f'tick-{i}')}];")
     if cycle:  # a lasso: the last step returns to where the cycle starts
         out.append(f"  s{n - 1} -> s{loop} [constraint=false, color=\"#6a3fb5\", fontcolor=\"#6a3fb5\", penwidth=2, "
                    f"label=\"↺ repeats forever\", id=\"loop\"];")
@@ -324,4 +394,5 @@ def to_svg(trace: Trace, title: str | None = None) -> str:
         raise RuntimeError("Graphviz's dot is not installed (apt-get install graphviz)") from None
 
 
-__all__ = ["Chart", "Message", "Row", "chart", "dot_quote", "lanes_of", "message_label", "to_dot", "to_svg"]
+__all__ = ["CLOCK", "Chart", "Message", "Row", "chart", "dot_quote", "lanes_of", "message_label", "offset_text", "to_dot",
+           "to_svg"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .format import Trace
+from .format import Trace, readable_state
 
 
 def fmt(value: Any) -> str:
@@ -18,13 +18,20 @@ def fmt(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(fmt(v) for v in value) + "]"
     if isinstance(value, dict):
-        if value.keys() == {"msg", "src", "dst"}:  # an envelope in flight
-            return f"{fmt(value['msg'])} {value['src']}→{value['dst']}"
+        if value.keys() in ({"msg", "src", "dst"}, {"msg", "src", "dst", "age"}):  # an envelope in flight
+            return f"{fmt(value['msg'])} {value['src']}→{value['dst']}" + _age(value)
+        if value.keys() == {"msg", "age"}:  # a message in a FIFO channel, with its age
+            return fmt(value["msg"]) + _age(value)
         if isinstance(value.get("type"), str):
             rest = [fmt(v) for k, v in value.items() if k != "type"]
             return value["type"] + (f"({', '.join(rest)})" if rest else "")
         return "{" + ", ".join(f"{k}: {fmt(v)}" for k, v in value.items()) + "}"
     return str(value)
+
+
+def _age(value: dict) -> str:
+    """How long a message has been in flight (with [time] max_delay), in ticks."""
+    return f" (age {value['age']})" if "age" in value else ""
 
 
 def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[tuple[str, str | None, str]]:
@@ -48,7 +55,10 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[tuple[
 
 
 def _list_change(old: list, new: list) -> str:
-    """What a step added to and removed from a collection, as "+[a] -[b]"."""
+    """What a step added to and removed from a collection, as "+[a] -[b]" (a tick that only ages the
+    messages in flight: "aged by the tick")."""
+    if old != new and (aged := _unaged(new)) is not None and aged == _unaged(old):
+        return f"aged by the tick ({len(new)} in all)"
     rest = list(new)
     gone = []
     for v in old:
@@ -60,6 +70,13 @@ def _list_change(old: list, new: list) -> str:
         [f"-[{', '.join(fmt(v) for v in gone)}]"] if gone else []
     )
     return " ".join(parts) + f" ({len(new)} in all)"
+
+
+def _unaged(values: list) -> list | None:
+    """The messages without their ages, in a canonical order (None: not messages with ages)."""
+    if not values or not all(isinstance(v, dict) and "age" in v and "msg" in v for v in values):
+        return None
+    return sorted(str(sorted((k, str(x)) for k, x in v.items() if k != "age")) for v in values)
 
 
 def render_text(trace: Trace, *, color: bool = False) -> str:
@@ -82,10 +99,16 @@ def render_text(trace: Trace, *, color: bool = False) -> str:
         lines.append(f"  {trace.reason}")
     loop = trace.extra.get("loop")
     before = None
+    types = trace.extra.get("types")
+    ticks = 0  # global time: the ticks so far
     for i, st in enumerate(trace.steps):
         mark = "  <- cycle starts here" if loop == i else ""
+        if st.kind == "tick":
+            ticks += 1
+            mark = f"  {dim}(t={ticks}){off}" + mark
         lines.append(f"{bold}{i:<2} {st.label}{off}{mark}")
-        diff = changes(before, st.state)
+        state = readable_state(st.state, types)  # Time values as "now+3" / "long ago", countdowns as "in 2"
+        diff = changes(before, state)
         for path, old, new in diff:
             if old is None:
                 lines.append(f"     {path} = {new}")
@@ -95,7 +118,7 @@ def render_text(trace: Trace, *, color: bool = False) -> str:
                 lines.append(f"     {path}: {dim}{old}{off} -> {bold}{new}{off}")
         if before is not None and not diff:
             lines.append(f"     {dim}(no change){off}")
-        before = st.state
+        before = state
     why = trace.extra.get("violation_core")
     if isinstance(why, dict):
         if why.get("instance"):
