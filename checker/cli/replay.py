@@ -147,6 +147,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             system, invs = prepare(spec_path, trace.params)
             preds = {p.name: p for p in [*invs, *history_predicates(spec, system)]}
             paths = (str(spec_path.resolve().parent), str(spec.root))
+            settings = getattr(spec, "time", None)
+            tick = settings.tick if settings is not None else None
         else:
             from ..runtime.cluster import ClusterError, load_protocol
 
@@ -157,6 +159,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             system = from_protocol(protocol)
             preds = {}
             paths = (str(Path.cwd()),)
+            tick = None  # a timed trace is known by its clocks; a tick is then 1 unit
     except SpecError as e:
         return _error(f"{path}: {e}")
     checked = replay(system, trace)
@@ -180,7 +183,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         result = live_replay(
             trace, schema=system.schema, judge=judge, impl=args.impl, paths=paths, out=out, own_out=not args.out,
-            echo=echo,
+            echo=echo, tick=tick,
         )
     except ReplayError as e:
         return _error(f"{path}: {e}")

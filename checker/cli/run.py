@@ -1,6 +1,6 @@
 """`faultcheck run`: the spec's protocol as a real cluster, one process per node on 127.0.0.1.
 
-    faultcheck run SPEC [--duration SECONDS] [--faults crash,partition,drop,duplicate] [--seed N]
+    faultcheck run SPEC [--duration SECONDS] [--faults crash,partition,drop,duplicate,clock_jump] [--seed N]
                         [--out DIR] [--timer [NAME=]SECONDS] [--json]
 
 Prints what happens as it happens (faults, handler errors), then the operations, the verdict of
@@ -9,6 +9,8 @@ each property and where the files went: `DIR/history.json` (Jepsen-style, checka
 injected), `DIR/report.json`, the nodes' logs and durable files. Faults stay within the spec's
 [faults] budget: a kind asked for that the spec allows none of is noted and not injected (so one
 command line fits every spec of a suite, and a run never tests what the model does not promise).
+With [time], one time unit lasts `[runtime] tick_seconds` (default 0.05 s), each node's clock starts
+off by a seeded offset within `max_skew`, and `clock_jump` moves a clock by at most `jump` units.
 Exit 0 when the run satisfies the spec's properties (its invariants on every consistent snapshot,
 its [consistency] history and convergence), 1 when not, 2 on bad input, a host that does not start,
 a handler that raised or a node that exited unasked, 3 on Ctrl-C (one line; the files so far saved).
@@ -26,7 +28,7 @@ from typing import Any
 
 from ..logic.consistency import HistoryError, check_convergence, check_linearizable, check_sequential
 from ..model.node import Protocol
-from ..runtime.cluster import ClusterError
+from ..runtime.cluster import DEFAULT_TICK, ClusterError
 from ..runtime.controller import FAULTS, Controller, OutError, RunError, RunOptions, RunReport, claim_out
 from ..spec import SpecError, load_spec
 
@@ -68,7 +70,8 @@ def add_parser(sub: Any) -> None:
         metavar="KINDS",
         help=f"comma-separated, of {','.join(FAULTS)} (default: none). Within the spec's [faults] budget: "
         "at most `crashes` kills of crashable nodes (restarted only with restarts = true), `partitions` "
-        "partitions, `loss` drops, `duplication` duplicates; a kind the spec allows none of is not injected",
+        "partitions, `loss` drops, `duplication` duplicates, `clock_jumps` clock jumps of at most `jump` units "
+        "(with [time]); a kind the spec allows none of is not injected",
     )
     r.add_argument("--seed", type=int, default=0, help="fixes the fault schedule and the workload's choices")
     r.add_argument(
@@ -118,6 +121,7 @@ def options_for(spec: Any, args: argparse.Namespace) -> RunOptions:
         else:
             timer_default = value
     f = spec.faults
+    settings = getattr(spec, "time", None)  # [time]: every node has a clock, `tick_seconds` a unit long
     return RunOptions(
         duration=args.duration,
         faults=kinds,
@@ -136,6 +140,11 @@ def options_for(spec: Any, args: argparse.Namespace) -> RunOptions:
         splits=f.splits,
         invariants=spec.invariants,
         own_out=not args.out,
+        timed=settings is not None,
+        tick_seconds=float(rt.get("tick_seconds", DEFAULT_TICK)),
+        max_skew=settings.max_skew if settings is not None else 0,
+        max_clock_jumps=getattr(f, "clock_jumps", 0),
+        jump=getattr(f, "jump", 1),
     )
 
 
@@ -177,13 +186,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _report(spec, options, report, args.json)
 
 
-BUDGET_FIELD = {"crash": "crashes", "partition": "partitions", "drop": "loss", "duplicate": "duplication"}
+BUDGET_FIELD = {"crash": "crashes", "partition": "partitions", "drop": "loss", "duplicate": "duplication",
+                "clock_jump": "clock_jumps"}
 
 
 def _outside_budget(options: RunOptions) -> list[str]:
     """A note per fault kind asked for that the spec's budget allows none of (it is not injected)."""
     return [
-        f"--faults {k}: the spec's fault model allows none ([faults] {BUDGET_FIELD[k]} = 0), so none is injected"
+        f"--faults {k}: the spec has no [time] section (no clocks), so none is injected"
+        if k == "clock_jump" and not options.timed
+        else f"--faults {k}: the spec's fault model allows none ([faults] {BUDGET_FIELD[k]} = 0), so none is injected"
         for k in options.faults
         if not options.allowed(k)
     ]
@@ -194,6 +206,8 @@ def _budget_text(report: RunReport) -> str:
     parts = [f"{u['crashes']}/{b['crashes']} crashes", f"{u['restarts']} restarts" if b["restarts"] else "no restarts",
              f"{u['partitions']}/{b['partitions']} partitions", f"{u['drops']}/{b['drops']} drops",
              f"{u['duplicates']}/{b['duplicates']} duplicates"]
+    if "clock_jumps" in b:
+        parts.append(f"{u['clock_jumps']}/{b['clock_jumps']} clock jumps of at most {b['jump']} units")
     return "within the budget: " + ", ".join(p.replace("/None", "") for p in parts)
 
 
@@ -271,6 +285,7 @@ def _report(spec: Any, options: RunOptions, report: RunReport, as_json: bool) ->
         "snapshots": report.snapshots,
         "down": list(report.down),
         "final": report.final,
+        **({"clocks": report.clocks} if report.clocks is not None else {}),
         "dropped_frames": report.dropped_frames,
         "seconds": report.seconds,
         "history": str(out / "history.json"),

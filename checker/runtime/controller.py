@@ -5,7 +5,10 @@ schedule, records the clients' history and takes consistent snapshots to check i
 Faults: `crash` (SIGKILL; with restarts, the process is started again later and reloads its
 durable file; the controller tells live nodes with `on_peer_crash`, as a perfect failure
 detector), `partition` (messages between the sides wait until the heal, as in the model), `drop`
-and `duplicate` (a node's next message). The schedule (`plan_faults`) depends on the seed alone and
+and `duplicate` (a node's next message), and with [time] `clock_jump` (a live node's clock moves by
+1..`jump` units, forward or back); every clock also starts off global time by an offset within
+`max_skew` (`plan_offsets`), and times are judged relative to their node's clock, as the checker keeps
+them. The schedule (`plan_faults`) depends on the seed alone and
 never exceeds the options' budget (`budget()`; `faultcheck run` takes it from the spec); real timing
 is not reproducible, so neither is the history. A host that exits on its own (not by a SIGKILL the
 controller sent) ends the run (`RunReport.unasked`); Ctrl-C ends it too (`interrupted`), with what
@@ -35,10 +38,10 @@ from typing import Any
 
 from ..model.schema import Record, SchemaError
 from ..model.state import StateSchema
-from .cluster import Cluster, ClusterFile, load_protocol
+from .cluster import CLOCK_BASE, DEFAULT_TICK, Cluster, ClusterFile, load_protocol
 from .storage import DurableStore, StorageError
 
-FAULTS = ("crash", "partition", "drop", "duplicate")
+FAULTS = ("crash", "partition", "drop", "duplicate", "clock_jump")
 LOOPBACK = "127.0.0.1"
 MARKER = ".faultcheck-out"  # in a folder faultcheck created for its output: it may write there again
 POLL = 0.05  # seconds between two looks at the hosts' processes
@@ -112,6 +115,11 @@ class RunOptions:
     invariants: tuple[str, ...] | None = None  # None: every invariant of the protocol
     startup_timeout: float = 10.0
     own_out: bool = False  # `out` is faultcheck's own default folder: take it even without the marker
+    timed: bool = False  # the spec has a [time] section: every node has a clock
+    tick_seconds: float = DEFAULT_TICK  # one time unit in real seconds
+    max_skew: int = 0  # each clock starts this many units or fewer off global time
+    max_clock_jumps: int | None = None  # clock jumps in all (None: no limit)
+    jump: int = 1  # each jump moves one clock by 1..jump units, forward or back
 
     def budget(self) -> dict[str, Any]:
         """The fault budget as JSON: how many of each fault may be injected (null: no limit)."""
@@ -123,12 +131,15 @@ class RunOptions:
             "partitions": self.max_partitions,
             "drops": self.max_drops,
             "duplicates": self.max_duplicates,
+            **({"clock_jumps": self.max_clock_jumps, "jump": self.jump, "max_skew": self.max_skew} if self.timed else {}),
         }
 
     def allowed(self, kind: str) -> bool:
-        """Whether the budget allows at least one fault of this kind."""
+        """Whether the budget allows at least one fault of this kind (clock jumps: only with clocks)."""
+        if kind == "clock_jump" and not self.timed:
+            return False
         limit = {"crash": self.max_crashes, "partition": self.max_partitions, "drop": self.max_drops,
-                 "duplicate": self.max_duplicates}[kind]
+                 "duplicate": self.max_duplicates, "clock_jump": self.max_clock_jumps}[kind]
         return limit is None or limit > 0
 
 
@@ -154,12 +165,13 @@ class RunReport:
     used: dict[str, int] = field(default_factory=dict)  # faults injected, by kind
     unasked: dict[str, Any] | None = None  # a host that exited on its own: node, status or signal, message
     interrupted: bool = False  # Ctrl-C ended the run early
+    clocks: dict[str, Any] | None = None  # with [time]: tick_seconds, max_skew, initial and final clock offsets
 
 
 def used_faults(done: list[dict[str, Any]]) -> dict[str, int]:
     """How many faults of each kind were injected, in the budget's terms."""
     names = {"crash": "crashes", "restart": "restarts", "partition": "partitions", "drop": "drops",
-             "duplicate": "duplicates"}
+             "duplicate": "duplicates", "clock_jump": "clock_jumps"}
     out = dict.fromkeys(names.values(), 0)
     for f in done:
         if f["kind"] in names:
@@ -210,9 +222,23 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def plan_offsets(cluster: Cluster, options: RunOptions) -> dict[str, int]:
+    """Each node's initial clock offset (its skew), in [-max_skew, max_skew]: a function of the seed alone.
+
+    >>> from protocols.two_phase_commit import TwoPhaseCommit
+    >>> offsets = plan_offsets(Cluster(TwoPhaseCommit(rms=2)), RunOptions(seed=3, timed=True, max_skew=1))
+    >>> len(offsets), all(-1 <= v <= 1 for v in offsets.values())
+    (3, True)
+    """
+    if not options.timed:
+        return {}
+    rng = random.Random(f"clocks:{options.seed}")
+    return {n: rng.randint(-options.max_skew, options.max_skew) for n in cluster.names}
+
+
 def plan_faults(cluster: Cluster, options: RunOptions) -> list[dict[str, Any]]:
     """The fault schedule: a function of the seed, the cluster and the options alone, within the
-    options' budget (crashes, restarts, nodes down at once, partitions, drops, duplicates).
+    options' budget (crashes, restarts, nodes down at once, partitions, drops, duplicates, clock jumps).
 
     >>> from protocols.two_phase_commit import TwoPhaseCommit
     >>> c = Cluster(TwoPhaseCommit(rms=2))
@@ -234,6 +260,7 @@ def plan_faults(cluster: Cluster, options: RunOptions) -> list[dict[str, Any]]:
         "partition": options.max_partitions if len(names) > 1 else 0,
         "drop": options.max_drops,
         "duplicate": options.max_duplicates,
+        "clock_jump": options.max_clock_jumps if options.allowed("clock_jump") else 0,
     }
     max_down = len(names) if options.max_down is None else options.max_down
     plan: list[dict[str, Any]] = []
@@ -272,6 +299,12 @@ def plan_faults(cluster: Cluster, options: RunOptions) -> list[dict[str, Any]]:
         elif kind in ("drop", "duplicate"):
             plan.append({"at": round(t, 3), "kind": kind, "node": rng.choice(names)})
             planned = True
+        elif kind == "clock_jump":  # a live node's clock moves by 1..jump units, forward or back (as in the model)
+            live = [n for n in names if n not in down]
+            if live:
+                by = rng.randint(1, options.jump) * rng.choice((-1, 1))
+                plan.append({"at": round(t, 3), "kind": "clock_jump", "node": rng.choice(live), "by": by})
+                planned = True
         if planned and left[kind] is not None:
             left[kind] -= 1
             if left[kind] == 0:
@@ -305,7 +338,10 @@ class Controller:
         self.ref, self.params, self.options, self.paths = protocol, dict(params), options, tuple(paths)
         self.echo = echo or (lambda line: None)
         self.protocol = load_protocol(protocol, params, paths)
-        self.cluster = Cluster(self.protocol)
+        self.cluster = Cluster(self.protocol, timed=options.timed)
+        self.offsets: dict[str, int] = plan_offsets(self.cluster, options)  # each clock's offset now, in units
+        self.initial_offsets = dict(self.offsets)
+        self.epoch_ns = time.monotonic_ns()  # the clocks' start (set again when the cluster starts)
         self.procs: dict[str, subprocess.Popen] = {}
         self.conns: dict[str, _Conn] = {}
         self.incarnations: dict[str, int] = {n: 0 for n in self.cluster.names}
@@ -330,8 +366,8 @@ class Controller:
         preds = self.protocol.predicates("invariant")
         wanted = options.invariants if options.invariants is not None else tuple(preds)
         self.invariants = {n: preds[n] for n in wanted if n in preds}
-        records = {
-            n: Record(self.cluster.classes[n].__name__, **{f: t for f, t, _, _ in self.cluster.node_fields(n)})
+        records = {  # a real node's times are judged relative to its clock, as the checker keeps them
+            n: Record(self.cluster.classes[n].__name__, **self.cluster.view_types[self.cluster.role_of[n]])
             for n in self.cluster.names
         }
         self.schema = StateSchema(records, groups=self.cluster.groups)
@@ -341,6 +377,11 @@ class Controller:
 
     def say(self, text: str) -> None:
         self.echo(f"{self.now():6.2f}s  {text}")
+
+    def clock_of(self, node: str) -> int:
+        """Node's clock reading now (as its host computes it: the machine's monotonic clock is shared)."""
+        tick_ns = max(1, round(self.options.tick_seconds * 1e9))
+        return CLOCK_BASE + (time.monotonic_ns() - self.epoch_ns) // tick_ns + self.offsets.get(node, 0)
 
     # -- processes -------------------------------------------------------------------------------
     host_flags: tuple[str, ...] = ()  # extra arguments of every host (live replay: "--replay")
@@ -352,9 +393,10 @@ class Controller:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([root, *self.paths, *filter(None, [env.get("PYTHONPATH")])])
         self.hello[node] = asyncio.Event()
+        clock = ["--clock-offset", str(self.offsets[node])] if self.options.timed else []
         proc = subprocess.Popen(
             [sys.executable, "-m", "checker.runtime.host", str(self.cluster_file), node, "--incarnation", str(inc),
-             *self.host_flags],
+             *clock, *self.host_flags],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -567,6 +609,15 @@ class Controller:
             with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
                 await self.call(node, f"{kind}_next")
             self.say(f"{kind} the next message {node} sends")
+        elif kind == "clock_jump":
+            if node in self.down:
+                return  # the model jumps live nodes' clocks only
+            by = int(event["by"])
+            self.offsets[node] += by  # kept for a restart: the clock is the machine's, not the process's
+            with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+                await self.call(node, "clock", jump=by)
+            done["offset"] = self.offsets[node]
+            self.say(f"clock jump {node} {by:+d} units (its offset now {self.offsets[node]:+d})")
         self.faults_done.append(done)
 
     def watchers(self) -> list[str]:
@@ -619,6 +670,7 @@ class Controller:
         up = [n for n in self.cluster.names if n not in self.down]
         held: list[str] = []
         states: dict[str, dict[str, Any]] = {}
+        clocks: dict[str, int] = {}  # each node's clock reading at the cut (its times are judged relative to it)
         try:
             for n in up:
                 with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
@@ -626,10 +678,12 @@ class Controller:
                     held.append(n)
             for n in self.cluster.names:
                 values = None
+                clocks[n] = self.clock_of(n)
                 if n in held:
                     with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
                         reply = await self.call(n, "state")
                         values = {f: t.from_json(reply["fields"][f], f) for f, t, _, _ in self.cluster.node_fields(n)}
+                        clocks[n] = reply.get("clock", clocks[n])
                         if final:
                             self.dropped += int(reply.get("dropped", 0))
                 states[n] = values if values is not None else self.durable_state(n)
@@ -640,11 +694,13 @@ class Controller:
         self.snapshots += 1
         if final:
             self.final = {n: self.cluster.fields_json(n, v) for n, v in states.items()}
-        self.judge(states)
+        self.judge(states, clocks)
 
-    def judge(self, states: dict[str, dict[str, Any]]) -> None:
+    def judge(self, states: dict[str, dict[str, Any]], clocks: dict[str, int] | None = None) -> None:
+        """Evaluate the invariants on a consistent cut: each node's fields, its times relative to its clock."""
         try:
-            view = self.schema.view(self.schema.encode(states))
+            seen = {n: self.cluster.view_values(n, v, (clocks or {}).get(n)) for n, v in states.items()}
+            view = self.schema.view(self.schema.encode(seen))
         except SchemaError as e:
             self.say(f"a snapshot does not fit the schema: {e}")
             return
@@ -667,6 +723,7 @@ class Controller:
                     "at": round(self.now(), 3),
                     "state": {n: self.cluster.fields_json(n, v) for n, v in states.items()},
                     "down": sorted(self.down),
+                    **({"clocks": dict(clocks)} if clocks and self.options.timed else {}),
                 }
                 self.say(f"VIOLATED {name} in a snapshot")
 
@@ -714,6 +771,7 @@ class Controller:
         server = await asyncio.start_server(self.accept, LOOPBACK, 0)
         control_port = server.sockets[0].getsockname()[1]
         ports = free_ports(len(self.cluster.names))
+        self.epoch_ns = time.monotonic_ns()
         cfg = ClusterFile(
             protocol=self.ref,
             params=self.params,
@@ -724,6 +782,10 @@ class Controller:
             timer_default=o.timer_default,
             timers=dict(o.timers),
             seed=o.seed,
+            timed=o.timed,
+            tick_seconds=o.tick_seconds,
+            epoch_ns=self.epoch_ns,
+            clock_offsets=dict(self.initial_offsets),
         )
         cfg.save(self.cluster_file)
         plan = plan_faults(self.cluster, o)
@@ -739,6 +801,11 @@ class Controller:
                 f"{len(self.cluster.names)} nodes up: "
                 + ", ".join(f"{n}:{p}" for n, p in zip(self.cluster.names, ports))
             )
+            if o.timed:
+                self.say(
+                    f"clocks: 1 unit = {o.tick_seconds:g} s; offsets (skew within ±{o.max_skew}): "
+                    + ", ".join(f"{n} {v:+d}" for n, v in self.initial_offsets.items())
+                )
             tasks = [asyncio.create_task(self.fault_loop(plan, stop)), asyncio.create_task(self.snapshot_loop(stop))]
             tasks += [asyncio.create_task(self.client(n, reqs, stop)) for n, reqs in self.cluster.clients().items()]
             tasks.append(asyncio.create_task(self.watch(stop)))
@@ -779,6 +846,8 @@ class Controller:
         o = self.options
         doc = {"seed": o.seed, "faults": list(o.faults), "budget": o.budget(), "plan": plan,
                "injected": self.faults_done, "used": used_faults(self.faults_done)}
+        if o.timed:
+            doc["clocks"] = self.clocks()
         (o.out / "faults.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
 
     def report(self, plan: list[dict[str, Any]]) -> RunReport:
@@ -802,7 +871,14 @@ class Controller:
             used=used_faults(self.faults_done),
             unasked=self.unasked,
             interrupted=self.interrupted,
+            clocks=self.clocks() if self.options.timed else None,
         )
+
+    def clocks(self) -> dict[str, Any]:
+        """The clocks' settings and offsets (units off global time): initial (the seed's skew) and now."""
+        o = self.options
+        return {"tick_seconds": o.tick_seconds, "max_skew": o.max_skew, "initial_offsets": dict(self.initial_offsets),
+                "offsets": dict(self.offsets)}
 
     def prepare(self, what: str) -> None:
         """Claim the output folder (`claim_out`) and clear this cluster's own files in it: each node's

@@ -249,6 +249,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # this folder's checker and protocols, whatever else is installed
 
+from checker.runtime.cluster import keeps_time, load_protocol  # noqa: E402
 from checker.runtime.controller import FAULTS, Controller, RunError, RunOptions  # noqa: E402
 
 MODULE = {mod!r}
@@ -281,6 +282,13 @@ def main(argv=None):
     p.add_argument("--faults", default="", metavar="KINDS", help=f"comma-separated, of {{','.join(FAULTS)}}")
     p.add_argument("--seed", type=int, default=0, help="fixes the fault schedule and the workload's choices")
     p.add_argument("--timer", type=float, default=0.2, metavar="SECONDS", help="every timer's duration")
+    p.add_argument("--tick-seconds", type=float, default=0.05, metavar="SECONDS",
+                   help="one time unit of the nodes' clocks (timers armed with after=; default 0.05)")
+    p.add_argument("--max-skew", type=int, default=0, metavar="UNITS",
+                   help="each clock starts up to this many units off (a protocol with times; default 0)")
+    p.add_argument("--clock-jumps", type=int, default=0, metavar="N",
+                   help="with --faults clock_jump: at most N jumps of one clock by 1..--jump units")
+    p.add_argument("--jump", type=int, default=1, metavar="UNITS", help="the largest clock jump (default 1)")
     p.add_argument("--crashable", default="", metavar="ROLES", help="comma-separated roles or nodes that may crash")
     p.add_argument("--out", default="run-out", metavar="DIR", help="logs and durable files (default run-out)")
     p.add_argument("--history", metavar="FILE", help="also save the history (Jepsen-style JSON) there")
@@ -292,10 +300,12 @@ def main(argv=None):
             print(f"run.py: --faults: unknown fault {{k!r}} (faults: {{', '.join(FAULTS)}})", file=sys.stderr)
             return 2
     crashable = tuple(c.strip() for c in args.crashable.split(",") if c.strip()) or None
-    opts = RunOptions(duration=args.duration, faults=kinds, seed=args.seed, out=Path(args.out),
-                      timer_default=args.timer, crashable=crashable)
     echo = None if args.json else (lambda line: print(line, flush=True))
     try:
+        timed = keeps_time(load_protocol(f"{{MODULE}}:{{args.protocol}}", params(args.set), (str(HERE),)))
+        opts = RunOptions(duration=args.duration, faults=kinds, seed=args.seed, out=Path(args.out),
+                          timer_default=args.timer, crashable=crashable, timed=timed, tick_seconds=args.tick_seconds,
+                          max_skew=args.max_skew, max_clock_jumps=args.clock_jumps, jump=args.jump)
         report = Controller(f"{{MODULE}}:{{args.protocol}}", params(args.set), opts, paths=(str(HERE),),
                             echo=echo).run()
     except (RunError, ValueError, TypeError, OSError) as e:

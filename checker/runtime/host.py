@@ -3,7 +3,9 @@
 The node class is the protocol's own, unchanged. The host listens on its TCP port on 127.0.0.1
 for frames (`codec`) from the other nodes, delivers each to `on_<message>(msg, src)`, fires
 `@timer`s on real time (the cluster file's durations), and performs the effects a handler
-records. After a handler whose run changed a durable field, the host rewrites the node's
+records. With [time] (the cluster file's `timed`) the node has a clock (`Clock`): `self.now()` reads
+it in whole units (`tick_seconds` each) as an absolute `Instant`, a timer armed with `after=d` fires
+when it has advanced d units, and `Time` fields hold absolute readings (the durable file too). After a handler whose run changed a durable field, the host rewrites the node's
 durable-state file (`storage`: fsynced, atomic) *before* any message that handler sent leaves.
 A malformed frame is dropped and logged; a handler that raises (or breaks a field's type) is
 reported to the controller with its traceback and what it was handling, its changes are
@@ -19,7 +21,8 @@ line. First it sends ``{"event": "hello", "node", "pid", "incarnation", "port"}`
 controller sends commands ``{"id": N, "cmd": ..., ...}`` and the host answers each with
 ``{"re": N, "ok": true, ...}`` or ``{"re": N, "ok": false, "error": "..."}``. Commands:
 
-- ``state``: ``fields`` (every field, decoded, as JSON), ``timers`` (armed, by name), ``due``
+- ``state``: ``fields`` (every field, decoded, as JSON), ``timers`` (armed, by name), with [time]
+  ``clock`` (the reading) and ``due_in`` (armed timer -> units left, null: untimed), ``due``
   (held timers that expired), ``held`` (held messages: id, src, msg as JSON), ``partition``,
   ``hold``, ``incarnation``, ``pid``, ``dropped`` (malformed frames dropped), ``errors``.
 - ``request`` (``name``, ``value`` when the request takes one): run that @request method.
@@ -33,11 +36,13 @@ controller sends commands ``{"id": N, "cmd": ..., ...}`` and the host answers ea
   order and fires the due timers. Holding every node gives the controller a consistent cut.
 - ``deliver`` (``msg``: a held id): deliver that held message now; ``discard`` (``msg``): drop it.
 - ``fire`` (``timer``): fire an armed (or due) timer now, whatever its duration.
+- ``clock`` (``jump``: units, + or -; or ``set``: a reading, for a virtual clock): answers ``clock``.
 - ``start``: run ``on_start`` now; only for a host started with ``--replay`` (which defers it).
 - ``shutdown``: answer, then exit. (Killing is the controller's SIGKILL.)
 
 With ``--replay`` (live replay of a trace) the host holds from the first arriving message and
-waits for ``start`` before ``on_start`` runs, so nothing happens but what the controller says.
+waits for ``start`` before ``on_start`` runs, so nothing happens but what the controller says; its
+clock is virtual: it reads what the controller ``set``s, as the trace's ticks and jumps say.
 
 Commands that run a handler answer with ``handled`` (the handler's name, or null when the node
 has none), ``sent`` (the messages it handed to the transport: ``dst``, ``msg`` as JSON, one entry
@@ -81,17 +86,56 @@ def _show(t: Any, value: Any) -> str:
         return repr(value)
 
 
-class Host:
-    """One node's process: its transport, timers, durable file and control connection."""
+class Clock:
+    """A node's clock in whole time units. Real: `clock_base` + the units (`tick_seconds` each) elapsed since
+    the cluster's start (`epoch_ns`, on the machine's monotonic clock, which every process shares, so a
+    restarted node's clock has kept running) + the node's offset (its skew, moved by clock jumps).
+    Virtual (live replay): the reading the controller sets, as the trace advances time."""
 
-    def __init__(self, cfg: ClusterFile, cluster: Cluster, node: str, incarnation: int = 0, replay: bool = False):
+    def __init__(self, cfg: ClusterFile, node: str, offset: int | None = None, virtual: bool = False):
+        self.tick_ns = max(1, round(cfg.tick_seconds * 1e9))
+        self.epoch, self.base, self.virtual = cfg.epoch_ns, cfg.clock_base, virtual
+        self.offset = cfg.clock_offsets.get(node, 0) if offset is None else offset
+        self.value = self.base + self.offset  # the virtual reading
+
+    def units(self) -> int:
+        if self.virtual:
+            return self.value
+        return self.base + (time.monotonic_ns() - self.epoch) // self.tick_ns + self.offset
+
+    def seconds_until(self, units: int) -> float | None:
+        """Real seconds until the reading is at least `units` (None: a virtual clock, which only the controller moves)."""
+        if self.virtual:
+            return None
+        target = self.epoch + (units - self.base - self.offset) * self.tick_ns
+        return max(0.0, (target - time.monotonic_ns()) / 1e9)
+
+    def jump(self, by: int) -> None:
+        self.offset += by
+        self.value += by
+
+
+class Host:
+    """One node's process: its transport, timers, clock, durable file and control connection."""
+
+    def __init__(
+        self,
+        cfg: ClusterFile,
+        cluster: Cluster,
+        node: str,
+        incarnation: int = 0,
+        replay: bool = False,
+        clock_offset: int | None = None,
+    ):
         self.cfg, self.cluster, self.id, self.incarnation = cfg, cluster, node, incarnation
         self.replay = replay  # hold from the start; on_start waits for the controller's `start`
         self.started = False
         self.sent: list[tuple[str, Any]] = []  # (dst, message) the last handler run handed to the transport
-        self.node = LiveNode(cluster, node, seed=hash((cfg.seed, incarnation)) & 0xFFFFFFFF)
+        self.clock = Clock(cfg, node, clock_offset, virtual=replay)
+        self.node = LiveNode(cluster, node, seed=hash((cfg.seed, incarnation)) & 0xFFFFFFFF, clock=self.clock.units)
         self.store = DurableStore(os.path.join(cfg.data_dir, f"{node}.json"), cluster.durable_types(node), node=node)
         self.timers: dict[str, asyncio.TimerHandle | None] = {}  # armed; None: expired while held (due)
+        self.due_at: dict[str, int] = {}  # armed timed timers: the clock reading at which each fires
         self.group: frozenset[str] | None = None  # partition: the nodes on this side; None: healed
         self.holding = replay
         self.held: dict[int, tuple[str, Any]] = {}  # id -> (src, message), in arrival order
@@ -118,7 +162,7 @@ class Host:
             self.emit({"event": "error", "handler": handler, "context": context, "traceback": e.text})
             return e.text
         for f, t, _, _ in self.node.fields:
-            if before[f] != self.node.values[f]:
+            if t.to_json(before[f]) != t.to_json(self.node.values[f]):  # (a time "long ago" has no == answer)
                 log(self.id, f"  {f}: {_show(t, before[f])} → {_show(t, self.node.values[f])}")
         self.perform(fx)
         return None
@@ -133,21 +177,53 @@ class Host:
         now = time.monotonic_ns()
         for kind, f, value in fx.events:
             self.emit({"event": "history", "kind": kind, "f": f, "value": jsonable(value), "t": now})
-        for op, name in fx.timers:
+        for op, name, after in fx.timers:
             if op == "set_timer":
-                self.arm(name)
+                self.arm(name, after)
             else:
-                handle = self.timers.pop(name, None)
-                if handle is not None:
-                    handle.cancel()
+                self.disarm(name)
         for dst, frame, msg in fx.sends:
             self.sent += [(dst, msg)] * self.send(dst, frame)
 
-    def arm(self, name: str) -> None:
-        if name in self.timers:
-            return  # arming an armed timer changes nothing
+    def arm(self, name: str, after: int | None = None) -> None:
+        """Arm a timer: untimed, it fires after its duration in seconds (the cluster file's); timed, when
+        this node's clock has advanced `after` units. Re-arming a timed timer (or arming an armed one
+        timed) sets a new deadline; re-arming an armed untimed timer untimed changes nothing."""
+        if after is None:
+            if name in self.timers and name not in self.due_at:
+                return
+            self.disarm(name)
+            loop = asyncio.get_running_loop()
+            self.timers[name] = loop.call_later(self.cfg.timer_seconds(name), self.expired, name)
+            return
+        self.disarm(name)
+        self.due_at[name] = self.clock.units() + after
+        self.schedule(name)
+
+    def disarm(self, name: str) -> None:
+        handle = self.timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+        self.due_at.pop(name, None)
+
+    def schedule(self, name: str) -> None:
+        """(Re)start the real wait of an armed timed timer, from its deadline and the clock now."""
+        handle = self.timers.get(name)
+        if handle is not None:
+            handle.cancel()
+        delay = self.clock.seconds_until(self.due_at[name])
         loop = asyncio.get_running_loop()
-        self.timers[name] = loop.call_later(self.cfg.timer_seconds(name), self.expired, name)
+        # a virtual clock moves only when the controller says: its timers fire when the controller says
+        self.timers[name] = loop.call_later(self.cfg.timer_default if delay is None else delay, self.ripe, name)
+
+    def ripe(self, name: str) -> None:
+        """A timed timer's wait ended: it expires if the clock has reached its deadline, else waits on."""
+        if name not in self.due_at:
+            return
+        if self.clock.virtual or self.clock.units() >= self.due_at[name]:
+            self.expired(name)
+        else:
+            self.schedule(name)
 
     def expired(self, name: str) -> None:
         if self.holding:
@@ -156,9 +232,7 @@ class Host:
         self.fire(name)
 
     def fire(self, name: str) -> str | None:
-        handle = self.timers.pop(name, None)
-        if handle is not None:
-            handle.cancel()
+        self.disarm(name)
         log(self.id, f"timer {name} fired")
         return self.execute(name, (), f"timer {name}")
 
@@ -261,9 +335,16 @@ class Host:
         if self.ctl_writer is not None and not self.ctl_writer.is_closing():
             self.ctl_writer.write((json.dumps(obj) + "\n").encode())
 
+    def due_in(self) -> dict[str, int | None]:
+        """Armed timers -> units of this node's clock until a timed one fires (0: due), None: untimed."""
+        now = self.clock.units()
+        return {n: (max(0, self.due_at[n] - now) if n in self.due_at else None) for n in sorted(self.timers)}
+
     def state(self) -> dict[str, Any]:
         codec = self.cluster.codec
+        timed = {"clock": self.clock.units(), "due_in": self.due_in()} if self.cluster.timed else {}
         return {
+            **timed,
             "node": self.id,
             "fields": self.cluster.fields_json(self.id, self.node.values),
             "timers": sorted(n for n, h in self.timers.items() if h is not None),
@@ -390,6 +471,22 @@ class Host:
             raise ValueError(f"timer {name!r} is not armed on {self.id}")
         return self._ran(name, self.fire(name))
 
+    def cmd_clock(self, req: dict) -> dict:
+        """``jump`` (units, + or -): the clock jumps (a fault); ``set`` (a reading): a virtual clock reads it."""
+        if not self.cluster.timed:
+            raise ValueError(f"{self.id} keeps no time (the spec has no [time] section)")
+        if "jump" in req:
+            by = int(req["jump"])
+            self.clock.jump(by)
+            log(self.id, f"clock jumped {by:+d} units to t{self.clock.units()} (a fault faultcheck injected)")
+        if "set" in req:
+            if not self.clock.virtual:
+                raise ValueError(f"{self.id}'s clock is real: only a jump moves it")
+            self.clock.value = int(req["set"])
+        for name in [n for n in self.due_at if self.timers.get(n) is not None]:
+            self.schedule(name)  # a deadline the jump moved nearer or further
+        return {"clock": self.clock.units()}
+
     def cmd_start(self, req: dict) -> dict:
         if self.started:
             raise ValueError(f"{self.id} has started already")
@@ -465,13 +562,16 @@ def main(argv: list[str] | None = None, *, run: Callable = asyncio.run) -> int:
     p.add_argument(
         "--replay", action="store_true", help="live replay: hold every message; run on_start on the `start` command"
     )
+    p.add_argument(
+        "--clock-offset", type=int, default=None, help="this node's clock offset in units (default: the cluster file's)"
+    )
     args = p.parse_args(argv)
     try:
         cfg = ClusterFile.load(args.cluster)
-        cluster = Cluster(load_protocol(cfg.protocol, cfg.params, cfg.paths))
+        cluster = Cluster(load_protocol(cfg.protocol, cfg.params, cfg.paths), timed=cfg.timed)
         if args.node not in cluster.names:
             raise ClusterError(f"no node {args.node!r} (nodes: {', '.join(cluster.names)})")
-        host = Host(cfg, cluster, args.node, args.incarnation, replay=args.replay)
+        host = Host(cfg, cluster, args.node, args.incarnation, replay=args.replay, clock_offset=args.clock_offset)
         run(host.main())
     except (ClusterError, StorageError) as e:
         print(f"host {args.node}: {e}", file=sys.stderr)

@@ -12,7 +12,11 @@ told, so nothing happens but what the controller says. Then, step by step:
   transport (every message is held) does not cross the sides until the heal, as in the model,
   where messages across a partition stay in flight;
 - ``drop``: the held copy is discarded; ``duplicate``: the controller sends a second copy of the
-  frame to its destination over TCP.
+  frame to its destination over TCP;
+- with [time], every host's clock is virtual (set by the controller) and reads global time plus
+  the offset the trace's state gives it (``clocks``): ``tick`` advances global time by `tick` units,
+  ``clock`` (a clock runs ahead) and ``clock_jump`` move offsets; a crashed node's clock keeps running. Times are compared relative to their node's clock, as the
+  model keeps them, and so are the timers' ``due_in``; a message's age is the model's bookkeeping.
 
 After every step each live node reports its state (its fields, decoded; its armed timers; the
 messages held for it) and it is compared with the trace's state: each node's fields (a crashed
@@ -46,10 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..model.schema import OneOf, SchemaError
+from ..model.schema import Map, OneOf, SchemaError, Type
 from ..model.state import StateSchema
+from ..model.time import TimeSlot
 from ..trace.format import Trace, TraceStep
-from .cluster import ClusterFile, HandlerFailure, LiveNode
+from .cluster import CLOCK_BASE, AbsTime, ClusterFile, HandlerFailure, LiveNode, relative_values
 from .controller import LOOPBACK, Controller, Interrupted, OutError, RunError, RunOptions, free_ports, sigint_calls
 
 NEVER = 3600.0  # timers never expire on their own in a replay: the trace says when they fire
@@ -118,16 +123,34 @@ def _canon(v: Any) -> str:
 
 def envelopes(state: dict[str, Any]) -> list[dict[str, Any]] | None:
     """The messages in flight in a trace's state, as {"msg", "src", "dst"} (a FIFO network's channels
-    flattened, each queue head first); None when the state has no network."""
+    flattened, each queue head first; with [time] max_delay, the messages' ages left out: a real message
+    has none); None when the state has no network."""
     if isinstance(state.get("network"), list):
-        return list(state["network"])
+        return [{k: e[k] for k in ("msg", "src", "dst")} for e in state["network"]]
     if isinstance(state.get("channels"), dict):
         out = []
         for ch, queue in state["channels"].items():
             src, _, dst = ch.partition("→")
-            out += [{"msg": m, "src": src, "dst": dst} for m in queue]
+            out += [{"msg": _unaged(m), "src": src, "dst": dst} for m in queue]
         return out
     return None
+
+
+def _unaged(m: Any) -> Any:
+    """A FIFO channel's entry without its age (with max_delay an entry is {"msg", "age"})."""
+    return m["msg"] if isinstance(m, dict) and set(m) == {"msg", "age"} else m
+
+
+def _with_ages(real: list[dict[str, Any]], model: list[Any], key: Callable[[Any], str]) -> list[Any]:
+    """The real in-flight messages with the ages the model gives the same messages (the controller's
+    bookkeeping, as the fault budgets are; 0 for one the model does not have)."""
+    ages: dict[str, list[int]] = {}
+    for m in model:
+        if isinstance(m, dict) and "age" in m:
+            ages.setdefault(key(m), []).append(m["age"])
+    if not ages:
+        return real
+    return [{**e, "age": (ages.get(key(e)) or [0]).pop(0)} for e in real]
 
 
 class _Branch(BaseException):  # past LiveNode.run's `except Exception`
@@ -164,12 +187,18 @@ class LiveReplay:
         out: Path = Path(".faultcheck/replay"),
         own_out: bool = False,
         echo: Callable[[str], None] | None = None,
+        tick: int | None = None,
     ):
         self.trace, self.schema, self.judge = trace, schema, judge
         self.echo = echo or (lambda line: None)
         self.out = Path(out)
         self.taken = 0
-        opts = RunOptions(out=self.out, timer_default=NEVER, startup_timeout=20.0, own_out=own_out)
+        first = trace.steps[0].state
+        # a timed trace (the spec's [time]): every host's clock is virtual, moved as the trace's steps say
+        self.timed = tick is not None or "due_in" in first or "clocks" in first
+        self.tick = tick or 1  # global time's advance per tick step ([time] tick)
+        offsets = self.offsets(first)
+        opts = RunOptions(out=self.out, timer_default=NEVER, startup_timeout=20.0, own_out=own_out, timed=self.timed)
         try:
             self.ctl = _Driver(impl or trace.protocol, trace.params, opts, paths=paths)
         except (ValueError, TypeError) as e:  # ClusterError, a bad parameter
@@ -178,7 +207,8 @@ class LiveReplay:
         self.codec = self.cluster.codec
         self.Msg = OneOf(*self.codec.records)
         self.names = self.cluster.names
-        first = trace.steps[0].state
+        self.ctl.offsets = {n: int(offsets.get(n, 0)) for n in self.names} if self.timed else {}
+        self.clock = {n: CLOCK_BASE + o for n, o in self.ctl.offsets.items()}  # each host's virtual clock reading
         missing = [n for n in self.names if n not in first]
         if missing:
             raise ReplayError(
@@ -248,6 +278,8 @@ class LiveReplay:
                 data_dir=str(ctl.data),
                 timer_default=NEVER,
                 seed=0,
+                timed=self.timed,
+                clock_offsets=dict(ctl.offsets),
             ).save(ctl.cluster_file)
             for n in self.names:
                 ctl.spawn(n)
@@ -268,6 +300,7 @@ class LiveReplay:
         trace = self.trace
         taken = 0
         try:
+            await self.set_clocks(0, "initial state", list(self.names))
             await self.observe()
             before = {n: list(h) for n, h in self.held.items()}
             sent: list[tuple[str, dict]] = []
@@ -391,6 +424,7 @@ class LiveReplay:
             self.down.discard(node)
             self.held[node] = []
             before[node] = []
+            await self.set_clocks(i, label, [node])  # its clock kept running while it was down
             await self.observe()
             sent = await self.run_handler(i, label, node, "start", sim=("on_start", (), st, None))
         elif kind == "detect":
@@ -400,24 +434,34 @@ class LiveReplay:
             )
         elif kind in ("partition", "heal", "stutter"):
             pass  # the controller holds every message: nothing crosses a partition unless the trace says so
-        elif kind == "drop":
-            src, dst, msg = p
-            entry = await self.find(i, label, src, dst, msg, resend=False)
-            if entry is not None:
-                consumed = (dst, entry)
-                await self.ctl.call(dst, "discard", msg=entry["id"])
-        elif kind == "duplicate":
-            src, dst, msg = p
-            entry = await self.find(i, label, src, dst, msg, resend=False)
-            if entry is not None:
-                self.resend(src, dst, entry["msg"])
-                sent = [(dst, {"src": src, "msg": entry["msg"]})]
+        elif kind in ("tick", "clock", "clock_jump") and self.timed:
+            # each clock = global time + its offset (the state's `clocks`); a tick advances global time
+            was, now = self.offsets(self.trace.steps[i - 1].state), self.offsets(st.state)
+            for n in self.names:
+                self.clock[n] += (self.tick if kind == "tick" else 0) + now.get(n, 0) - was.get(n, 0)
+            await self.set_clocks(i, label, [n for n in self.names if n not in self.down])
         else:
             self.fail(i, label, f"a step of kind {kind!r} cannot be replayed on processes")
         await self.arrivals(i, label, before, sent, consumed)
 
     def fail(self, i: int, label: str, note: str) -> None:
         raise _Diverged(Divergence(i, label, "step", None, None, note))
+
+    @staticmethod
+    def offsets(state: dict[str, Any]) -> dict[str, int]:
+        """Each clock's offset from global time in a trace's state (a node it does not list: 0)."""
+        clocks = state.get("clocks")
+        return {n: int(v) for n, v in clocks.items()} if isinstance(clocks, dict) else {}
+
+    async def set_clocks(self, i: int, label: str, nodes: list[str]) -> None:
+        """Set these hosts' virtual clocks to the readings the trace has come to."""
+        if not self.timed:
+            return
+        for n in nodes:
+            try:
+                await self.ctl.call(n, "clock", set=self.clock[n])
+            except (TimeoutError, ConnectionError, RuntimeError) as e:
+                self.fail(i, label, f"{n} did not set its clock: {e or type(e).__name__}")
 
     async def run_handler(
         self, i: int, label: str, node: str, cmd: str, sim: tuple | None = None, **kw: Any
@@ -447,6 +491,7 @@ class LiveReplay:
         copy of the node's current values, once per branch. None when it makes no choice."""
         if not callable(getattr(self.cluster.classes[node], handler, None)) or node not in self.reports:
             return None
+        live = LiveNode(self.cluster, node, clock=lambda: self.clock[node])  # its times read the node's clock
         values = {f: t.from_json(self.reports[node]["fields"][f], f) for f, t, _, _ in self.cluster.node_fields(node)}
         want_fields = _canon(st.state.get(node))
         want_sent = None
@@ -456,7 +501,6 @@ class LiveReplay:
             if consumed is not None:
                 before[_canon({"msg": consumed["msg"], "src": consumed["src"], "dst": node})] -= 1
             want_sent = Counter(map(_canon, after)) - before
-        live = LiveNode(self.cluster, node)
         scripts: list[tuple[int, ...]] = [()]
         first: list[int] | None = None
         tried = 0
@@ -484,7 +528,7 @@ class LiveReplay:
                 continue
             if not script:
                 return None  # no choice made
-            fields = _canon(self.cluster.fields_json(node, live.values))
+            fields = _canon(self.fields_json(node, live.values))
             if fields != want_fields:
                 continue
             first = first or list(script)
@@ -592,9 +636,20 @@ class LiveReplay:
         out = dict(model)
         for n in self.names:
             if n in self.down:
-                out[n] = self.cluster.fields_json(n, self.ctl.durable_state(n))
+                out[n] = self.fields_json(n, self.ctl.durable_state(n))
             elif n in self.reports:
                 out[n] = self.reports[n]["fields"]
+                if self.timed:
+                    types_ = self.cluster.node_fields(n)
+                    out[n] = self.fields_json(n, {f: t.from_json(out[n][f], f) for f, t, _, _ in types_})
+        if "due_in" in model and isinstance(model["due_in"], dict):
+            out["due_in"] = {
+                n: {
+                    name: (None if n in self.down or n not in self.reports else self.reports[n].get("due_in", {}).get(name))
+                    for name in (model["due_in"].get(n) or {})
+                }
+                for n in model["due_in"]
+            }
         if "timers" in model:
             out["timers"] = {
                 n: (
@@ -611,15 +666,36 @@ class LiveReplay:
             net = [{"msg": e["msg"], "src": e["src"], "dst": n} for n in self.names for e in self.stash[n]]
             net += [{"msg": e["msg"], "src": e["src"], "dst": n} for n in self.names for e in self.held.get(n, [])]
             if "network" in model:
-                out["network"] = sorted(net, key=_canon)
+                key = lambda e: _canon([e["msg"], e["src"], e["dst"]])  # noqa: E731
+                out["network"] = sorted(_with_ages(net, model["network"], key), key=_canon)
             else:  # FIFO channels: the copies the controller keeps are older than what is held; held in arrival order
                 out["channels"] = {ch: [] for ch in model["channels"]}
                 for e in net:
                     out["channels"].setdefault(f"{e['src']}→{e['dst']}", []).append(e["msg"])
+                for ch, queue in out["channels"].items():
+                    wrapped = [{"msg": m} for m in queue]
+                    aged = _with_ages(wrapped, model["channels"].get(ch, []), lambda e: _canon(e["msg"]))
+                    out["channels"][ch] = aged if aged is not wrapped else queue
         if "history" in model:
             out["history"] = self.history()
         if "down" in model:
             out["down"] = sorted(self.down, key=self.names.index)
+        return out
+
+    def fields_json(self, node: str, values: dict[str, Any]) -> dict[str, Any]:
+        """A real node's fields as the trace writes them: with [time], each time relative to the node's
+        clock reading, as the model's state keeps it (exact within its window, else "long ago")."""
+        if not self.timed:
+            return self.cluster.fields_json(node, values)
+        rec = self.schema.variables.get(node) if self.schema is not None else None
+        model: dict[str, Type] = getattr(rec, "fields", {})
+        out = {}
+        for f, t, _, _ in self.cluster.node_fields(node):
+            slot = _time_slot(model.get(f))
+            if slot is None or not _has_abs_time(t):
+                out[f] = t.to_json(values[f])
+            else:
+                out[f] = model[f].to_json(relative_values(t, values[f], self.clock[node], slot))
         return out
 
     def history(self) -> list[dict[str, Any]]:
@@ -676,10 +752,27 @@ class LiveReplay:
                         "real: messages in flight only on the real cluster; model: only in the model",
                     )
                 )
+        if "due_in" in model and _canon(real.get("due_in")) != _canon(model["due_in"]):
+            for n, want_due in (model["due_in"] or {}).items():
+                got_due = (real.get("due_in") or {}).get(n)
+                if _canon(got_due) != _canon(want_due):
+                    raise _Diverged(Divergence(i, label, f"due_in.{n}", got_due, want_due,
+                                               "units of the node's clock until each timed timer fires"))
         if "history" in model and _canon(real["history"]) != _canon(model["history"]):
             raise _Diverged(Divergence(i, label, "history", real["history"], model["history"]))
         if "down" in model and real["down"] != model["down"]:
             raise _Diverged(Divergence(i, label, "down", real["down"], model["down"]))
+
+
+def _time_slot(t: Type | None) -> TimeSlot | None:
+    """The model's Time slot type of a field (a Time field, or a Map of times), else None."""
+    if isinstance(t, Map):
+        t = t.value
+    return t if isinstance(t, TimeSlot) else None
+
+
+def _has_abs_time(t: Type) -> bool:
+    return isinstance(t, AbsTime) or (isinstance(t, Map) and isinstance(t.value, AbsTime))
 
 
 def live_replay(trace: Trace, **kw: Any) -> LiveResult:

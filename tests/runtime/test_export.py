@@ -85,7 +85,7 @@ def test_the_exported_program_runs_without_faultcheck(venv, tmp_path, capsys):
 
 
 def test_a_module_without_a_message_passing_protocol_is_refused_in_one_line(tmp_path, capsys):
-    assert main(["export", "protocols.heartbeat", "--out", str(tmp_path / "x")]) == 2
+    assert main(["export", "protocols.tcommit_tla", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "low-level model" in err[0]
     (tmp_path / "full").mkdir()
