@@ -11,7 +11,7 @@ made, with errors that name the fix. Standard library only.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -47,13 +47,23 @@ class Field:
     def __set__(self, node: Node, value: Any) -> None:
         node._vals[self.name] = value
 
+    def initial_for(self, t: Type) -> Any:
+        """The initial value for the field's bound type `t`: a Map's initial may be one value, for every
+        key (`volatile(Map(Ids("n"), Time()), initial=0)`: the ids are not known before the counts are)."""
+        from .schema import Map
+
+        if isinstance(t, Map) and not isinstance(self.initial, Mapping):
+            return {k: self.initial for k in t.keys}
+        return self.initial
+
     def __repr__(self) -> str:
         kind = "durable" if self.durable else "volatile"
         return f"{kind}({self.type!r}, initial={self.initial!r})"
 
 
 def durable(type_: Type, initial: Any = _MISSING) -> Any:
-    """A field that survives a crash (restored on restart). `initial` is its value at first boot."""
+    """A field that survives a crash (restored on restart). `initial` is its value at first boot (for a
+    Map, a mapping of every key, or one value that every key starts with)."""
     if initial is _MISSING:
         raise ModelError(f"durable({type_!r}) needs an initial value: durable({type_!r}, initial=...)")
     return Field(type_, initial, durable=True)

@@ -184,7 +184,7 @@ class Cluster:
                     self.view_types[r][f.name] = bind(f.type, view_ids)
                 except SchemaError as e:
                     raise ClusterError(f"{where}: {e}") from None
-                fs.append((f.name, t, t.validate(f.initial, where), f.durable))
+                fs.append((f.name, t, t.validate(f.initial_for(t), where), f.durable))
             self.fields[r] = fs
         self.codec = Codec(type(protocol).messages, self.names, self.id_types)
 

@@ -151,7 +151,7 @@ class NodeSemantics:
             for f in role.node._fields_.values():
                 try:
                     t = bind(f.type, id_types)
-                    initial = t.validate(f.initial, f"{role.node.__name__}.{f.name} initial value")
+                    initial = t.validate(f.initial_for(t), f"{role.node.__name__}.{f.name} initial value")
                 except SchemaError as e:
                     raise ModelError(str(e)) from None
                 fs.append((f.name, t, initial, f.durable))

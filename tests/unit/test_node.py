@@ -374,3 +374,28 @@ def test_early_commit_counterexample_is_the_four_steps_of_the_docstring():
     assert labels[3].startswith("Commit tm1→")
     final = system.schema.view(r.path[-1])
     assert {rm.state for rm in final.role("rm")} >= {"committed", "aborted"}
+
+
+def test_a_map_field_may_start_with_one_value_for_every_key_of_a_param_sized_role():
+    from checker import Ids, Map, Param, Set, volatile
+    from checker.semantics.nodes import from_protocol
+
+    class Ping(Message):
+        pass
+
+    class Member(Node):
+        seen = volatile(Map(Ids("n"), Set(Ids("n"))), initial=frozenset())
+        count = volatile(Map(Ids("n"), Int(0, 2)), initial=1)
+
+    class Group(Protocol):
+        members = Param(3, "members", lo=1, hi=4)
+        n = Role(Member, count="members")
+        messages = (Ping,)
+
+    for k in (2, 3):
+        system = from_protocol(Group(members=k))
+        (s,) = system.initial
+        view = system.schema.view(s)
+        names = [f"n{i}" for i in range(1, k + 1)]
+        assert dict(view.n1.count) == {n: 1 for n in names}
+        assert dict(view.n2.seen) == {n: frozenset() for n in names}
