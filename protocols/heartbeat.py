@@ -34,9 +34,82 @@ Completeness — a crashed node is eventually suspected by every live node — i
 a liveness property (the state space is kept cyclic for it): it holds when
 ticks and deliveries are fair (`specs/heartbeat_complete.toml`), and fails
 without fairness, where time may simply stop (`specs/heartbeat_unfair.toml`).
+
+The message-passing form (`TimedHeartbeat`, specs `heartbeat_timed_*`): the
+same detector with time as the checker's `[time]` keeps it (issue 17). Two
+members; each has a timer `beat` that sends `Beat` to its peer every `PERIOD`
+units of its own clock, starting at boot. A member records
+`last_heard[p] = self.now()` on every `Beat` from p (and for every peer at
+boot), and suspects p once more than `TIMEOUT` units of its clock have passed
+since (`now - last_heard[p] > TIMEOUT`); a later `Beat` clears the suspicion.
+It looks when its timer `check` fires, armed for the earliest deadline
+`last_heard[p] + TIMEOUT + 1` of the peers it does not suspect (and on every
+`Beat`), so the search has no tick-by-tick polling step.
+
+Accuracy holds exactly when `TIMEOUT >= PERIOD + max_delay + 4 * max_skew`
+(crash-stop, no partition). Write D = max_delay, S = max_skew, and
+C(g) = g + o(g) for a clock at global time g, |o(g)| <= S.
+- Upper bound on the silence. A beat's timer fires at the first global time
+  g' where the sender's clock reaches C(g) + PERIOD (a tick is not enabled
+  while a timer is due), so C(g' - 1) < C(g) + PERIOD, which gives
+  g' - g <= PERIOD + o(g) - o(g' - 1) <= PERIOD + 2S. A beat is delivered
+  within D of its sending, and FIFO keeps them in order, so two successive
+  deliveries at the receiver are at most PERIOD + 2S + D global units apart;
+  the receiver's clock, within S of global time at both ends, advances by at
+  most PERIOD + 2S + D + 2S = PERIOD + D + 4S between them (and it starts by
+  hearing everyone at boot, with the first beat sent then too). So with
+  TIMEOUT >= PERIOD + D + 4S the silence never exceeds TIMEOUT.
+- The bound is tight: beat k is sent with the sender's clock S ahead and
+  delivered at once to a receiver whose clock is S behind; both drift to the
+  other side of the band, the next beat leaves PERIOD + 2S global units later
+  and takes D to arrive, and the receiver's check, due at the same global
+  time, fires first: its silence is PERIOD + D + 4S.
+The checker confirms the formula for every PERIOD in 1..3, D in 1..3, S in
+0..1 (tests/protocols/test_heartbeat_timed.py checks a sample, from the
+formula). The specs: PERIOD = 2, D = 1, S = 1, so the threshold is 7:
+`heartbeat_timed_accurate` (TIMEOUT = 7) holds and `heartbeat_timed_eager`
+(TIMEOUT = 6) has a counterexample with no crash at all.
+
+Channels: `[network] ordering = "fifo"`, capacity 2, overflow "drop". Between
+live, connected members at most 2 beats are ever in flight: successive sends
+are at least one global unit apart (the timer needs a tick to come due), and
+each is delivered within D = 1, so at most the beats sent at ages 0 and 1 wait
+(in general floor(D / g) + 1, with g = max(1, PERIOD - 2S, ceil(PERIOD / 2))
+the least gap between sends). Only beats to a crashed member or across a
+partition pile up (the checker keeps undeliverable messages, at age D); for
+them a full channel loses the newest beat, as a partition or a crash would. A
+drop on a FIFO channel is harmless to accuracy anyway: the beat lost is newer
+than the two ahead of it, and they arrive no earlier than it was sent.
+
+`heartbeat_timed_complete`: completeness, as a liveness property, under the
+default fairness (ticks, timers and deliveries weakly fair): a crashed member
+is eventually suspected by the live one. `heartbeat_timed_partition`: at
+TIMEOUT = 7, a partition (no delivery across it, so the delay bound fails)
+gets a live member suspected.
 """
 
-from checker import Int, Map, Model, NodeId, Param, Set, action, forall, implies, invariant, leads_to, liveness
+from checker import (
+    Ids,
+    Int,
+    Map,
+    Message,
+    Model,
+    Node,
+    NodeId,
+    Param,
+    Protocol,
+    Role,
+    Set,
+    Time,
+    action,
+    forall,
+    implies,
+    invariant,
+    leads_to,
+    liveness,
+    timer,
+    volatile,
+)
 
 
 class Heartbeat(Model):
@@ -179,3 +252,91 @@ class Heartbeat(Model):
     def Accuracy(self, state):
         """Every node that a live node suspects has crashed."""
         return all(state.suspects[i] <= state.down for i in state.suspects if i not in state.down)
+
+
+# -- the message-passing form, with time -----------------------------------------------------------
+
+
+class Beat(Message):
+    """Member -> member: I am alive (sent every PERIOD units of the sender's clock)."""
+
+
+MEMBERS = ("n1", "n2")
+
+
+class Member(Node):
+    """A member: heartbeats its peer every PERIOD units, suspects it after more than TIMEOUT units of silence."""
+
+    PERIOD = 2
+    TIMEOUT = 7  # PERIOD + max_delay + 4 * max_skew for the specs' [time] (max_delay = 1, max_skew = 1)
+
+    last_heard = volatile(Map(Ids("n"), Time()), initial=dict.fromkeys(MEMBERS, 0))
+    suspects = volatile(Set(Ids("n")), initial=frozenset())
+
+    def on_start(self):
+        self.last_heard = {p: self.now() for p in self.nodes()}
+        self.beat()
+
+    @timer
+    def beat(self):
+        self.broadcast(Beat())
+        self.set_timer("beat", after=self.PERIOD)
+
+    def on_beat(self, msg, src):
+        self.last_heard = {**self.last_heard, src: self.now()}
+        self.suspects = self.suspects - {src}
+        self.review()
+
+    @timer
+    def check(self):
+        self.review()
+
+    def review(self):
+        """Suspect every peer silent for more than TIMEOUT; look again at the next deadline."""
+        now = self.now()
+        suspects = self.suspects | {p for p in self.peers() if now - self.last_heard[p] > self.TIMEOUT}
+        self.suspects = suspects
+        left = [self.last_heard[p] + self.TIMEOUT + 1 - now for p in self.peers() if p not in suspects]
+        if left:
+            self.set_timer("check", after=min(left))
+        else:
+            self.cancel_timer("check")
+
+
+class TimedHeartbeat(Protocol):
+    """Two members heartbeating each other over FIFO channels, with a timeout detector."""
+
+    n = Role(Member, count=len(MEMBERS))
+    messages = (Beat,)
+
+    @invariant
+    def Accuracy(self, state):
+        """Every member that a live member suspects has crashed."""
+        down = state.down
+        return all(state[i].suspects <= down for i in MEMBERS if i not in down)
+
+    @liveness
+    def Completeness(self, s):
+        """Once a member has crashed, eventually every live member suspects every crashed one."""
+
+        def suspected(state):
+            down = state.down
+            return all(down <= state[i].suspects for i in MEMBERS if i not in down)
+
+        return leads_to(lambda state: bool(state.down), suspected)
+
+
+class EagerMember(Member):
+    """Broken on purpose: a timeout one below the threshold."""
+
+    TIMEOUT = Member.TIMEOUT - 1
+
+
+class EagerTimedHeartbeat(TimedHeartbeat):
+    n = Role(EagerMember, count=len(MEMBERS))
+
+
+def timed_heartbeat(period: int, timeout: int) -> type[TimedHeartbeat]:
+    """A TimedHeartbeat whose members beat every `period` and time out after `timeout` (for exploring the bound)."""
+    member = type(f"Member_{period}_{timeout}", (Member,), {"PERIOD": period, "TIMEOUT": timeout})
+    return type(f"TimedHeartbeat_{period}_{timeout}", (TimedHeartbeat,), {"n": Role(member, count=len(MEMBERS))})
