@@ -274,7 +274,7 @@ class TimeSlot(Type):
         rel = value.hi
         if rel <= -self.past:
             return 0
-        if rel > self.store_ahead:
+        if rel > self.ahead:
             raise SchemaError(f"{path}: a time {rel} ticks ahead; the abstraction keeps times at most "
                               f"{self.store_ahead} ahead (raise [time] horizon)")
         return rel + self.past
@@ -322,46 +322,47 @@ class TimeSlot(Type):
 
 class Due(Type):
     """When a timed timer fires, in one slot: None (0: untimed or disarmed), else the ticks of its node's
-    clock left (r + 1; 0 left: due now)."""
+    clock left, from -late (a clock jump took it that far past its deadline) to most; at most 0: due.
+    The slot is left + late + 1."""
 
-    def __init__(self, most: int):
-        self.most = most
-        self.cardinality = most + 2
+    def __init__(self, most: int, late: int = 0):
+        self.most, self.late = most, late
+        self.cardinality = most + late + 2
 
     def _check(self, value: Any, path: str) -> int | None:
-        if value is None or (type(value) is int and 0 <= value <= self.most):
+        if value is None or (type(value) is int and -self.late <= value <= self.most):
             return value
-        raise SchemaError(f"{path}: expected None or ticks in [0, {self.most}], got {value!r}")
+        raise SchemaError(f"{path}: expected None or ticks in [{-self.late}, {self.most}], got {value!r}")
 
     def encode_into(self, value: int | None, out: list[int]) -> None:
-        out.append(0 if value is None else value + 1)
+        out.append(0 if value is None else value + self.late + 1)
 
     def decode_at(self, slots: Any, i: int) -> int | None:
-        return slots[i] - 1 if slots[i] else None
+        return slots[i] - self.late - 1 if slots[i] else None
 
     def bounds(self) -> list[int]:
-        return [self.most + 2]
+        return [self.cardinality]
 
     def rank(self, value: int | None) -> int:
-        return 0 if value is None else value + 1
+        return 0 if value is None else value + self.late + 1
 
     def unrank(self, index: int) -> int | None:
-        return index - 1 if index else None
+        return index - self.late - 1 if index else None
 
     def to_json(self, value: int | None) -> Any:
         return value
 
     def format(self, value: int | None) -> str:
-        return "-" if value is None else f"in {value}"
+        return "-" if value is None else (f"in {value}" if value > 0 else "due" if value == 0 else f"due {-value} ago")
 
     def __repr__(self) -> str:
-        return f"Due({self.most})"
+        return f"Due({self.most}, late={self.late})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Due) and self.most == other.most
+        return isinstance(other, Due) and (self.most, self.late) == (other.most, other.late)
 
     def __hash__(self) -> int:
-        return hash(("Due", self.most))
+        return hash(("Due", self.most, self.late))
 
 
 # -- the settings ---------------------------------------------------------------------------------

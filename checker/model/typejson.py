@@ -49,7 +49,7 @@ def describe(t: Type) -> dict[str, Any]:
     if isinstance(t, TimeSlot):  # ticks from the node's clock, or "long ago"
         return {"time": [t.cut, t.past, t.ahead]}
     if isinstance(t, Due):
-        return {"due": t.most}
+        return {"due": [t.most, t.late]}
     raise SchemaError(f"{t!r} has no JSON description")
 
 
@@ -73,7 +73,7 @@ def from_description(obj: Any) -> Type:
         if kind == "time":
             return TimeSlot(*arg)
         if kind == "due":
-            return Due(arg)
+            return Due(*arg) if isinstance(arg, list) else Due(arg)
         if kind == "nodeid":
             return NodeId(*arg)
         if kind == "enum":

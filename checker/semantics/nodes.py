@@ -141,7 +141,8 @@ class NodeSemantics:
             self.cut = time.horizon if time.horizon is not None else \
                 largest_constant(self, self._clocked_classes, time) + 1
             past = self.cut + self._jumps
-            self.TimeType = TimeSlot(self.cut, past, self.cut + self._jumps, store_ahead=self.cut)
+            # a handler stores times at most cut + (what jumps back took) ahead; jumps back may add as much again
+            self.TimeType = TimeSlot(self.cut, past, self.cut + 2 * self._jumps, store_ahead=self.cut + self._jumps)
             id_types[Time.KEY] = self.TimeType
 
         # each role's fields, with Ids(...) bound; each node is one Record variable
@@ -158,6 +159,8 @@ class NodeSemantics:
             self.fields[r] = fs
         self._timed_fields = {(i, f) for i, r in enumerate(self.role_of) for f, t, _, _ in self.fields[r]
                               if contains_time(t)}
+        self._field_times = {(r, f): time_slots(t, 0, f) for r, fs in self.fields.items() for f, t, _, _ in fs
+                             if contains_time(t)}  # where a field's times lie among its slots
         self.records = {r: Record(roles[r].node.__name__, **{f: t for f, t, _, _ in fs}) for r, fs in self.fields.items()}
 
         self.Node = Enum(*self.names)
@@ -174,7 +177,7 @@ class NodeSemantics:
         if self.Timer is not None:
             variables["timers"] = Map(self.Node, Set(self.Timer))
             if time is not None:  # how long each timed timer has left on its node's clock
-                variables["due_in"] = Map(self.Node, Map(self.Timer, Due(self.cut + self._jumps)))
+                variables["due_in"] = Map(self.Node, Map(self.Timer, Due(self.cut + self._jumps, late=self._jumps)))
         if ordering not in ORDERINGS:
             raise ModelError(f"network ordering must be one of {', '.join(ORDERINGS)}, got {ordering!r}")
         self.fifo = ordering == "fifo"
@@ -235,6 +238,7 @@ class NodeSemantics:
         self.FIRINGS = self.schema.offsets.get("firings")
         self.PART = self.schema.offsets.get("partition")
         self.DUE = self.schema.offsets.get("due_in")
+        self.DUE_NOW = (self._jumps + 1) if time is not None else 1  # a `due_in` slot in 1..DUE_NOW: due
         self.NT = len(self.Timer.names) if self.Timer is not None else 0
         self.CLK = self.schema.offsets.get("clocks")
         self.time_slots: list[list[int]] = [[] for _ in self.names]
@@ -365,8 +369,22 @@ class NodeSemantics:
 
     def summarize(self, i: int, handler: str, local: tuple, vals: dict[str, Any], effects: list[tuple]) -> Outcome:
         slots: list[int] = []
+        old = self.decode_node(local, i)
+        rec = self.records[self.role_of[i]]
         for name, ft, _, _ in self.fields[self.role_of[i]]:
-            slots.extend(self.encode_field(i, name, ft, vals[name], handler))
+            v = vals[name]
+            if v is old[name]:  # not assigned: its slots as they were (a time a jump pushed ahead stays)
+                o = rec.offsets[name]
+                slots.extend(local[o:o + ft.width])
+                continue
+            out = self.encode_field(i, name, ft, v, handler)
+            if (i, name) in self._timed_fields:
+                limit = self.TimeType.past + self.TimeType.store_ahead
+                if any(out[x] > limit for x in self._field_times[(self.role_of[i], name)]):
+                    raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: {name}: a time "
+                                       f"more than {self.TimeType.store_ahead} ticks ahead; the abstraction keeps "
+                                       "times no further (raise [time] horizon)")
+            slots.extend(out)
         sent: list[int] = []
         events: list[tuple[int, ...]] = []
         due: dict[int, int] = {}
@@ -395,7 +413,7 @@ class NodeSemantics:
                         raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: "
                                            f"set_timer({e[1]!r}, after={after}): the abstraction keeps times at "
                                            f"most {self.cut} ahead (raise [time] horizon)")
-                    due[b] = 0 if after is None else after + 1
+                    due[b] = 0 if after is None else after + self.DUE_NOW
                 elif after is not None:
                     raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: "
                                        f"set_timer({e[1]!r}, after={after}) needs a [time] section in the spec")
@@ -709,7 +727,7 @@ class NodeSemantics:
         # the timers each node's class declares: a state from elsewhere (Z3's, in induct) may arm others
         own = [sum(1 << b for b, name in enumerate(timer_names) if name in c._timers_) for c in self.classes]
 
-        DUE, NT = self.DUE, self.NT
+        DUE, NT, DUE_NOW = self.DUE, self.NT, self.DUE_NOW
 
         def fired(s: tuple) -> Iterator[tuple[int, int]]:
             if FIRED is not None and s[FIRED] >= budget:
@@ -718,7 +736,7 @@ class NodeSemantics:
                 armed = s[T + i] & own[i]
                 b = 0
                 while armed:
-                    if armed & 1 and (DUE is None or s[DUE + i * NT + b] <= 1):  # untimed, or due now
+                    if armed & 1 and (DUE is None or s[DUE + i * NT + b] <= DUE_NOW):  # untimed, or due
                         yield i, b
                     armed >>= 1
                     b += 1

@@ -187,7 +187,7 @@ def time_actions(sem: NodeSemantics) -> list[Action]:
     """The tick step, a clock running ahead (with skew), and clock jumps when the fault budget allows them."""
     ticks = _ticks(sem)
     out = [Action("tick", lambda s: [t for _, t in ticks(s)], ticks, kind="tick")]
-    if sem.CLK is not None and sem.time.max_skew:
+    if sem.CLK is not None:  # clocks may stand off global time (skew, or a jump back to recover from)
         clocks = _clock_steps(sem)
         out.append(Action("clock", lambda s: [t for _, t in clocks(s)], clocks, kind="clock"))
     if sem.faults.clock_jumps and sem.CLK is not None:
@@ -211,14 +211,14 @@ def _shift_node(sem: NodeSemantics, t: list, k: int, delta: int) -> None:
         for x in range(sem.DUE + i * sem.NT, sem.DUE + (i + 1) * sem.NT):
             v = t[x]
             if v:
-                t[x] = max(v - delta, 1)
+                t[x] = max(v - delta, 1)  # (1: as far past its deadline as the jump budget allows)
 
 
 def _ticks(sem: NodeSemantics) -> Callable[[tuple], Iterator]:
     """Global time advances `tick` units. A clock that would fall behind the band (or further behind,
     after a jump) is carried along; the others stay where they are, so they fall behind by a tick."""
     g, skew = sem.time.tick, sem.time.max_skew
-    CLK, W, DUE, NT, n = sem.CLK, sem.W, sem.DUE, sem.NT, sem.n
+    CLK, W, DUE, NT, n, DUE_NOW = sem.CLK, sem.W, sem.DUE, sem.NT, sem.n, sem.DUE_NOW
     FIRED, budget = sem.FIRINGS, sem.faults.timer_firings
     age = _aging(sem)
     blocking = sem.fifo and sem.overflow == "block"  # a due timer whose sends do not fit cannot fire
@@ -229,7 +229,7 @@ def _ticks(sem: NodeSemantics) -> Callable[[tuple], Iterator]:
             for i in range(n):
                 if sem.is_up(s, i):
                     for b in range(NT):
-                        if s[DUE + i * NT + b] == 1 and (not blocking or sem.fire(s, i, b)):
+                        if 0 < s[DUE + i * NT + b] <= DUE_NOW and (not blocking or sem.fire(s, i, b)):
                             return  # a timer is due: it fires before time moves on
         t = age(s)
         if t is None:
@@ -250,14 +250,14 @@ def _ticks(sem: NodeSemantics) -> Callable[[tuple], Iterator]:
 
 def _clock_steps(sem: NodeSemantics) -> Callable[[tuple], Iterator]:
     """One node's clock advances a unit on its own (it runs ahead), within the band; not past a due timer."""
-    skew, CLK, W, DUE, NT = sem.time.max_skew, sem.CLK, sem.W, sem.DUE, sem.NT
+    skew, CLK, W, DUE, NT, DUE_NOW = sem.time.max_skew, sem.CLK, sem.W, sem.DUE, sem.NT, sem.DUE_NOW
 
     def instances(s: tuple) -> Iterator[tuple[tuple[str, ...], tuple]]:
         for k, i in enumerate(sem.clocked):
             o = s[CLK + k] - W
             if o + 1 > max(o, skew):
                 continue
-            if DUE is not None and 1 in s[DUE + i * NT:DUE + (i + 1) * NT]:
+            if DUE is not None and any(0 < v <= DUE_NOW for v in s[DUE + i * NT:DUE + (i + 1) * NT]):
                 continue  # its timer fires first
             t = list(s)
             t[CLK + k] += 1

@@ -78,7 +78,7 @@ jump = 2
 STEPS = ["Grant(2) o1→r1",  # 1: r1's lease until now+2, its timer in 2
          "clock of r1 +1",  # 2: r1 at +1; the lease until now+1, the timer in 1
          "tick",  # 3: t=1; r1 +1 -> 0, r2 0 -> -1 (neither clock moved: times stay); the Grant to r2 ages to 1
-         "clock of r1 +1",  # 4: r1 at +1; lease until now, timer due (in 0)
+         "clock of r1 +1",  # 4: r1 at +1; lease until now, timer due
          "timer expire@r1",  # 5
          "clock of r2 jumps -2",  # 6: r2 -1 -> -3, below the band
          "tick",  # 7: t=2; r1 +1 -> 0; r2 is below the bottom: carried (-3); the Grant to r2 ages to 2
@@ -139,7 +139,7 @@ def test_text_writes_times_as_now_plus_and_long_ago_and_countdowns_as_in(walked)
     assert "     due_in[r1][expire]: in 2 -> in 1" in step_block(text, 2)
     assert not any("lease_until" in line for line in step_block(text, 3))  # a tick that moved no clock
     assert "     r1[lease_until]: now+1 -> now" in step_block(text, 4)
-    assert "     due_in[r1][expire]: in 1 -> in 0" in step_block(text, 4)
+    assert "     due_in[r1][expire]: in 1 -> due" in step_block(text, 4)
     assert "     r2[lease_until]: now+2 -> now+1" in step_block(text, 9)
 
 
