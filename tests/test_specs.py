@@ -16,6 +16,8 @@ from checker.trace import Trace
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.toml"))
+# a spec that says `slow = true` runs with `pytest -m slow` only (as the plugin marks it)
+RUNS = [pytest.param(p, marks=pytest.mark.slow) if load_spec(p).slow else p for p in SPECS]
 
 
 def test_there_are_specs_of_both_kinds():
@@ -25,7 +27,7 @@ def test_there_are_specs_of_both_kinds():
                         ("induct", "not_inductive")}
 
 
-@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", RUNS, ids=lambda p: p.stem)
 def test_each_spec_gives_its_expected_outcome(path, tmp_path):
     spec = load_spec(path)
     committed = spec.counterexample_path()

@@ -1,4 +1,5 @@
-"""A pytest plugin: every TOML file with a top-level `protocol` key is a test (never pyproject.toml).
+"""A pytest plugin: every TOML file with a top-level `protocol` key is a test (never pyproject.toml);
+one that says `slow = true` is marked `slow`.
 
 Registered through the `pytest11` entry point, so a project that keeps protocol specs gets them
 checked by its existing `pytest`. A spec passes when its outcome is as expected (exit code 0).
@@ -31,12 +32,23 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
         return None  # not ours to judge: a TOML file that is no spec
     if not isinstance(data.get("protocol"), str):
         return None
-    return SpecFile.from_parent(parent, path=file_path)
+    return SpecFile.from_parent(parent, path=file_path, slow=data.get("slow") is True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: a long test; a spec with `slow = true` is one (deselect with -m 'not slow')")
 
 
 class SpecFile(pytest.File):
+    def __init__(self, *args, slow: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slow = slow
+
     def collect(self):
-        yield SpecItem.from_parent(self, name=self.path.stem)
+        item = SpecItem.from_parent(self, name=self.path.stem)
+        if self.slow:  # a long exploration: `pytest -m slow` runs it
+            item.add_marker(pytest.mark.slow)
+        yield item
 
 
 class SpecFailure(Exception):

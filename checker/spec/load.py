@@ -12,6 +12,7 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
     counterexample = "counterexamples/<spec-stem>.json"    # committed trace, relative to the project;
                              # it must lie inside the project (spec/paths.py): --update writes it
     check_deadlock = true    # default: true for low-level models, false for protocols
+    slow = false             # true: a long exploration; the pytest plugin marks it `slow`
     accept_bounds = false    # true: a bounded search that finds nothing counts as expected
     [consistency]            # protocols with a client history: history = "linearizable" | "sequential",
                              # model = "register" | "kv", initial = value; converges = "role.field"
@@ -70,7 +71,7 @@ EXPECTED = {"search": ("holds", "violated"), "induct": ("inductive", "not_induct
 TOP_KEYS = {
     "format", "protocol", "kind", "description", "invariants", "expected", "violates", "counterexample",
     "check_deadlock", "accept_bounds", "symmetry", "liveness", "fairness", "consistency", "params", "bounds",
-    "network", "faults", "runtime", "reachable", "time",
+    "network", "faults", "runtime", "reachable", "time", "slow",
 }
 CONSISTENCY_KEYS = {"history": ("linearizable", "sequential"), "model": ("register", "kv"), "initial": None,
                     "converges": str}
@@ -109,6 +110,7 @@ class Spec:
     counterexample: str | None = None
     check_deadlock: bool | None = None  # None: on for low-level models; off for protocols (quiescence is an end)
     accept_bounds: bool = False
+    slow: bool = False  # a long exploration: the pytest plugin marks it `slow`
     symmetry: tuple[str, ...] = ()
     liveness: tuple[str, ...] | None = None  # the @liveness properties checked (none unless listed)
     reachable: tuple[str, ...] | None = None  # the @reachable properties checked (None: every one declared)
@@ -418,6 +420,7 @@ def load_spec(path: str | Path) -> Spec:
         counterexample=counterexample,
         check_deadlock=get("check_deadlock", bool, None),
         accept_bounds=get("accept_bounds", bool, False),
+        slow=get("slow", bool, False),
         symmetry=tuple(symmetry),
         liveness=tuple(liveness) if liveness is not None else None,
         reachable=tuple(reachable) if reachable is not None else None,
