@@ -672,6 +672,14 @@ def check_layout(desc: dict, v: Any, where: str) -> None:
         variant = [r for r in arg if r["record"] == v["tag"]]
         assert len(variant) == 1, where
         check_layout(variant[0], v["value"], f"{where}.{v['tag']}")
+    elif kind == "time":  # ticks from its node's clock, or the string "long ago"
+        cut, past, ahead = arg
+        assert v == "long ago" or (set(v) == {"#bigint"} and -past < int(v["#bigint"]) <= ahead), where
+    elif kind == "due":  # a countdown: an option of ticks left (below 0: overdue)
+        most, late = arg
+        assert isinstance(v, dict) and set(v) == {"tag", "value"} and v["tag"] in ("Some", "None"), where
+        if v["tag"] == "Some":
+            assert -late <= int(v["value"]["#bigint"]) <= most, where
     elif kind == "record":
         assert isinstance(v, dict) and set(v) == set(desc["fields"]), where
         for f, ft in desc["fields"].items():
