@@ -119,6 +119,9 @@ class Message(RecordValue):
             if isinstance(v, Type):
                 if k.startswith("_"):
                     raise ModelError(f"message {cls.__name__}: field {k!r} must not start with '_'")
+                if _holds_time(v):
+                    raise ModelError(f"message {cls.__name__}.{k}: a message carries durations (Int), not times: "
+                                     "clocks differ between nodes (send now's distance to the time instead)")
                 types[k] = v
                 delattr(cls, k)
         cls._types = types
@@ -429,6 +432,15 @@ class Protocol:
 
     def predicates(self, kind: str) -> dict[str, Callable]:
         return {n: getattr(self, m) for n, (k, m) in type(self)._predicates.items() if k == kind}
+
+
+def _holds_time(t: Any) -> bool:
+    from .schema import Deferred
+    from .time import Time
+
+    if isinstance(t, Time):
+        return True
+    return isinstance(t, Deferred) and any(_holds_time(a) for a in (*t.args, *t.kwargs.values()))
 
 
 def _symbols(t: Any) -> set[str]:

@@ -103,6 +103,8 @@ class Instant:
         return self._other(other, ">=") <= self
 
     def __eq__(self, other: object) -> bool:
+        if isinstance(other, (int, float)):  # `t == 0` would be silently false: say what to write
+            raise TypeError("a time == a number: compare a time with a time (self.now(), a time field, plus ticks)")
         if not isinstance(other, Instant):
             return NotImplemented
         return _equal(self.lo, self.hi, other.lo, other.hi, "comparing two times")

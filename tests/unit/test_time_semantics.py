@@ -899,3 +899,17 @@ def test_the_state_count_of_a_timed_spec_does_not_depend_on_the_hash_seed(tmp_pa
     assert counts[0]["verdict"] == "holds"
     assert counts[0]["distinct_states"] == counts[1]["distinct_states"] > 50
     assert counts[0]["states_generated"] == counts[1]["states_generated"]
+
+
+def test_a_message_cannot_carry_a_time_and_a_time_is_not_a_number():
+    from checker import Map, NodeId
+
+    with pytest.raises(ModelError, match="carries durations"):
+        class At(Message):  # noqa: F841
+            when = Time()
+    with pytest.raises(ModelError, match="carries durations"):
+        class Ats(Message):  # noqa: F841
+            when = Map(NodeId("n", 2), Time())
+    with pytest.raises(TypeError, match="compare a time with a time"):
+        Instant.at(0) == 0  # noqa: B015
+    assert (Instant.at(0) == "x") is False  # not a time, not a number: plainly unequal
