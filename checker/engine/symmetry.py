@@ -148,10 +148,13 @@ def concretize(system: TransitionSystem, r: Reduction, path: Sequence[tuple]) ->
 # -- permutations on slots -------------------------------------------------------------------------
 
 
+CACHE_MAX = 1 << 16  # renamed collections kept per slot and permutation
+
+
 def permuter(schema: StateSchema, roles: Sequence[str], mapping: dict[str, str]) -> Callable[[tuple], tuple]:
     """A compiled function raw -> raw renaming ids by `mapping` (a bijection on the roles' ids)."""
     exprs: list[str | None] = [None] * schema.width
-    env: dict[str, Any] = {"_bits": _bits, "_digits": _digits, "_queue": _queue}
+    env: dict[str, Any] = {"_bits": _bits, "_digits": _digits, "_queue": _queue, "_fill": _fill}
     moved = {n: mapping[n] for r in roles for n in schema.groups.get(r, ()) if n in mapping}
     ids = tuple(mapping)
     for name, t in schema.variables.items():
@@ -200,7 +203,9 @@ def _walk(t: Type, src: int, dst: int, ids: tuple[str, ...], mapping: dict[str, 
         env[name] = [t.elem.rank(rename_value(t.elem, v, mapping)) for v in t.elem.values()]
         fn = {Set: "_bits", Bag: "_digits"}.get(type(t), "_queue")
         extra = f", {t.base}" if isinstance(t, Queue) else ""
-        exprs[dst] = f"{fn}(s[{src}], {name}{extra})"
+        env[name + "c"] = {}  # renamed collections seen before (an empty one is itself; a non-empty one not 0)
+        exprs[dst] = (f"(({name}c.get(s[{src}]) or _fill({name}c, s[{src}], {fn}(s[{src}], {name}{extra}))) "
+                      f"if s[{src}] else 0)")
         return
     if t.width == 1 and t.bounds()[0] <= TABLE_MAX:
         env[name] = [t.encode(rename_value(t, t.decode((c,)), mapping))[0] for c in range(t.bounds()[0])]
@@ -210,6 +215,12 @@ def _walk(t: Type, src: int, dst: int, ids: tuple[str, ...], mapping: dict[str, 
     env[name] = lambda raw, o=src, t=t: t.encode(rename_value(t, t.decode_at(raw, o), mapping))
     for k in range(t.width):
         exprs[dst + k] = f"{name}(s)[{k}]"
+
+
+def _fill(cache: dict[int, int], key: int, value: int) -> int:
+    if len(cache) < CACHE_MAX:
+        cache[key] = value
+    return value
 
 
 def _bits(mask: int, to: list[int]) -> int:
