@@ -33,22 +33,23 @@ def fault_actions(sem: NodeSemantics) -> list[Action]:
     """The fault steps `sem.faults` allows, as actions of the transition system."""
     f, out = sem.faults, []
     if f.crashes:
-        out.append(_action("crash", _crashes(sem)))
+        out.append(kind_action("crash", _crashes(sem)))
         if f.restarts:
-            out.append(_action("restart", _restarts(sem)))
+            out.append(kind_action("restart", _restarts(sem)))
     if sem.DETECTED is not None:  # crashes, or partitions with detector = "partition"
-        out.append(_action("detect", _detections(sem)))
+        out.append(kind_action("detect", _detections(sem)))
     if f.partitions:
-        out.append(_action("partition", _partitions(sem)))
-        out.append(_action("heal", _heals(sem)))
+        out.append(kind_action("partition", _partitions(sem)))
+        out.append(kind_action("heal", _heals(sem)))
     if f.loss:
-        out.append(_action("drop", _network_faults(sem, "drop", "drops", -1)))
+        out.append(kind_action("drop", _network_faults(sem, "drop", "drops", -1)))
     if f.duplication:
-        out.append(_action("duplicate", _network_faults(sem, "duplicate", "duplicates", +1)))
+        out.append(kind_action("duplicate", _network_faults(sem, "duplicate", "duplicates", +1)))
     return out
 
 
-def _action(kind: str, instances) -> Action:
+def kind_action(kind: str, instances) -> Action:
+    """An action of one step kind from its labelled instances (its successors: their states)."""
     return Action(kind, lambda s: [t for _, t in instances(s)], instances, kind=kind)
 
 

@@ -113,14 +113,12 @@ class NodeSemantics:
         self.overflow = overflow
         # time: which nodes read a clock, how far back times stay exact (the cut), and the Time slot type
         self.clocked: list[int] = []
+        self._jumps = self.faults.clock_jumps * self.faults.jump  # how far clock jumps may move a clock in all
         self.W = 0  # the largest clock offset
         if time is not None:
             clocked_classes = [c for c in dict.fromkeys(self.classes) if uses_time(c)]
             self.clocked = [i for i, c in enumerate(self.classes) if c in clocked_classes]
-            jumps = self.faults.clock_jumps * self.faults.jump
-            self.W = time.max_skew + jumps
-            self._clocked_classes = clocked_classes
-            self._jumps = jumps
+            self.W = time.max_skew + self._jumps
         elif any(has_time_field(c) for c in self.classes):
             bad = next(c for c in self.classes if has_time_field(c))
             raise ModelError(f"{bad.__name__} has a Time field: add a [time] section to the spec")
@@ -139,7 +137,7 @@ class NodeSemantics:
             raise ModelError(f"{protocol.name}.messages: the message values are not a small finite set")
         if time is not None:
             self.cut = time.horizon if time.horizon is not None else \
-                largest_constant(self, self._clocked_classes, time) + 1
+                largest_constant(self, clocked_classes, time) + 1
             past = self.cut + self._jumps
             # a handler stores times at most cut + (what jumps back took) ahead; jumps back may add as much again
             self.TimeType = TimeSlot(self.cut, past, self.cut + 2 * self._jumps, store_ahead=self.cut + self._jumps)
@@ -157,10 +155,8 @@ class NodeSemantics:
                     raise ModelError(str(e)) from None
                 fs.append((f.name, t, initial, f.durable))
             self.fields[r] = fs
-        self._timed_fields = {(i, f) for i, r in enumerate(self.role_of) for f, t, _, _ in self.fields[r]
-                              if contains_time(t)}
         self._field_times = {(r, f): time_slots(t, 0, f) for r, fs in self.fields.items() for f, t, _, _ in fs
-                             if contains_time(t)}  # where a field's times lie among its slots
+                             if contains_time(t)}  # the fields holding times: where they lie among its slots
         self.records = {r: Record(roles[r].node.__name__, **{f: t for f, t, _, _ in fs}) for r, fs in self.fields.items()}
 
         self.Node = Enum(*self.names)
@@ -238,7 +234,7 @@ class NodeSemantics:
         self.FIRINGS = self.schema.offsets.get("firings")
         self.PART = self.schema.offsets.get("partition")
         self.DUE = self.schema.offsets.get("due_in")
-        self.DUE_NOW = (self._jumps + 1) if time is not None else 1  # a `due_in` slot in 1..DUE_NOW: due
+        self.DUE_NOW = self._jumps + 1  # a `due_in` slot in 1..DUE_NOW: due
         self.NT = len(self.Timer.names) if self.Timer is not None else 0
         self.CLK = self.schema.offsets.get("clocks")
         self.time_slots: list[list[int]] = [[] for _ in self.names]
@@ -274,7 +270,9 @@ class NodeSemantics:
         return vals
 
     def encode_field(self, i: int, name: str, t: Type, value: Any, handler: str) -> tuple:
-        timed = self.time is not None and (i, name) in self._timed_fields
+        """The slots of a value a handler assigned to field `name` of node i (HandlerError if it does not fit)."""
+        times = self._field_times.get((self.role_of[i], name))
+        timed = times is not None
         memo = self._encoded.setdefault((self.role_of[i], name), {})
         try:
             out = None if timed else memo.get(value)  # (times compare as times, not as memo keys)
@@ -286,7 +284,13 @@ class NodeSemantics:
                 out = tuple(t.encode(canon))
             except (SchemaError, TimeCutError) as e:
                 raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: {e}") from None
-            if not timed:
+            if timed:  # a time the handler computes may lie only so far ahead (jumps back may push it further)
+                limit = self.TimeType.past + self.TimeType.store_ahead
+                if any(out[x] > limit for x in times):
+                    raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: {name}: a time "
+                                       f"more than {self.TimeType.store_ahead} ticks ahead; the abstraction keeps "
+                                       "times no further (raise [time] horizon)")
+            else:
                 try:
                     memo[value] = out
                 except TypeError:
@@ -377,14 +381,7 @@ class NodeSemantics:
                 o = rec.offsets[name]
                 slots.extend(local[o:o + ft.width])
                 continue
-            out = self.encode_field(i, name, ft, v, handler)
-            if (i, name) in self._timed_fields:
-                limit = self.TimeType.past + self.TimeType.store_ahead
-                if any(out[x] > limit for x in self._field_times[(self.role_of[i], name)]):
-                    raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: {name}: a time "
-                                       f"more than {self.TimeType.store_ahead} ticks ahead; the abstraction keeps "
-                                       "times no further (raise [time] horizon)")
-            slots.extend(out)
+            slots.extend(self.encode_field(i, name, ft, v, handler))
         sent: list[int] = []
         events: list[tuple[int, ...]] = []
         due: dict[int, int] = {}
@@ -491,14 +488,14 @@ class NodeSemantics:
         t = list(s)
         if o.slots is not None:
             t[self.node_slices[i]] = o.slots
-        lost = []
+        lost = None
         if o.sent and self.fifo:
             for c in o.sent:  # in the order they were sent
                 why = self.enqueue(t, c, i)
                 if why == "block":
                     return None
                 if why:
-                    lost.append(why)
+                    lost = why if lost is None else f"{lost}; {why}"
         elif o.sent:
             if self.bits == 1:
                 net |= o.mask
@@ -523,7 +520,7 @@ class NodeSemantics:
         if lost:
             if len(self.notes) > 4096:  # only the latest matter: they label the steps just computed
                 self.notes.clear()
-            self.notes[u] = "; ".join(lost)
+            self.notes[u] = lost
         return u
 
     # -- steps ------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from ..model.node import Node
 from ..model.schema import Bag, Deferred, OneOf, Option, Seq, Set
 from ..model.time import Time, TimeSettings, TimeSlot
 from . import Action
+from .faults import kind_action
 
 if TYPE_CHECKING:
     from .nodes import NodeSemantics
@@ -68,16 +69,22 @@ def _has_time(t: Any) -> bool:
     return False
 
 
-def _codes(cls: type) -> Iterator[types.CodeType]:
-    """The code objects of a node class's own functions (its bases up to Node included), nested ones too."""
+def _members(cls: type) -> Iterator[tuple[str, Any, Any]]:
+    """(name, attribute, its function or None) for every attribute a class defines itself or inherits from
+    bases of the protocol's own (faultcheck's Node, Protocol and object left out)."""
     for klass in cls.__mro__:
-        if klass is Node or klass is object:
+        if klass is object or klass.__module__.startswith("checker."):
             continue
-        for v in vars(klass).values():
+        for k, v in vars(klass).items():
             fn = v.__func__ if isinstance(v, (staticmethod, classmethod)) else (v.fget if isinstance(v, property) else v)
-            code = getattr(fn, "__code__", None)
-            if code is not None:
-                yield from _nested(code)
+            yield k, v, fn if getattr(fn, "__code__", None) is not None else None
+
+
+def _codes(cls: type) -> Iterator[types.CodeType]:
+    """The code objects of a class's own functions, nested ones too."""
+    for _, _, fn in _members(cls):
+        if fn is not None:
+            yield from _nested(fn.__code__)
 
 
 def _nested(code: types.CodeType) -> Iterator[types.CodeType]:
@@ -111,32 +118,21 @@ def largest_constant(sem: NodeSemantics, clocked: list[type[Node]], settings: Ti
     time settings. Values beyond CONSTANT_LIMIT are left out (they are not durations of a checkable model)."""
     found = [settings.tick, settings.max_skew, settings.max_delay or 0]
     for cls in clocked:
-        for klass in cls.__mro__:
-            if klass is Node or klass is object:
+        for k, v, fn in _members(cls):
+            if not k.startswith("__"):
+                found.extend(_ints([v]))
+            if fn is None:
                 continue
-            for k, v in vars(klass).items():
-                if not k.startswith("__"):
-                    found.extend(_ints([v]))
-                fn = v.__func__ if isinstance(v, (staticmethod, classmethod)) else v
-                code = getattr(fn, "__code__", None)
-                if code is None:
-                    continue
-                g = getattr(fn, "__globals__", {})
-                for c in _nested(code):
-                    found.extend(_ints(c.co_consts))
-                    for name in c.co_names:
-                        if name in g:
-                            found.extend(_ints([g[name]]))
-                        if hasattr(cls, name) and not callable(getattr(cls, name, None)):
-                            found.extend(_ints([getattr(cls, name, None)]))
-    for klass in type(sem.protocol).__mro__:  # its invariants compare times too
-        if klass.__module__.startswith("checker."):
-            break
-        for v in vars(klass).values():
-            code = getattr(v, "__code__", None)
-            if code is not None:
-                for c in _nested(code):
-                    found.extend(_ints(c.co_consts))
+            g = fn.__globals__
+            for c in _nested(fn.__code__):
+                found.extend(_ints(c.co_consts))
+                for name in c.co_names:
+                    if name in g:
+                        found.extend(_ints([g[name]]))
+                    if hasattr(cls, name) and not callable(getattr(cls, name, None)):
+                        found.extend(_ints([getattr(cls, name, None)]))
+    for c in _codes(type(sem.protocol)):  # its invariants compare times too
+        found.extend(_ints(c.co_consts))
     found.extend(_ints(sem.protocol.params.values()))
     for rec in sem.msg_records:
         for t in rec.fields.values():
@@ -185,14 +181,11 @@ def contains_time(t: Any) -> bool:
 
 def time_actions(sem: NodeSemantics) -> list[Action]:
     """The tick step, a clock running ahead (with skew), and clock jumps when the fault budget allows them."""
-    ticks = _ticks(sem)
-    out = [Action("tick", lambda s: [t for _, t in ticks(s)], ticks, kind="tick")]
+    out = [kind_action("tick", _ticks(sem))]
     if sem.CLK is not None:  # clocks may stand off global time (skew, or a jump back to recover from)
-        clocks = _clock_steps(sem)
-        out.append(Action("clock", lambda s: [t for _, t in clocks(s)], clocks, kind="clock"))
+        out.append(kind_action("clock", _clock_steps(sem)))
     if sem.faults.clock_jumps and sem.CLK is not None:
-        inst = _jumps(sem)
-        out.append(Action("clock_jump", lambda s: [t for _, t in inst(s)], inst, kind="clock_jump"))
+        out.append(kind_action("clock_jump", _jumps(sem)))
     return out
 
 
