@@ -8,7 +8,9 @@ lazily decoded face of a raw tuple that invariants read. Standard library only.
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from .fields import RecordSlots, layout
@@ -138,25 +140,27 @@ class StateSchema:
         return ns["fast_check"]
 
     def make_batch_check(self):
-        """A function states -> index of the first state whose slots are out of range, or -1.
+        """A function states -> -1 when every state is a tuple of `width` ints (exactly int: no bool),
+        each in its slot's range; else the index of the first state `check_raw` rejects.
 
-        Works on whole columns (`zip(*states)`, `min`, `max` run in C), which
-        costs a fraction of a per-state check; the slow `check_raw` then says
-        what is wrong with the state it finds.
+        The common case, every state fine, is decided in C without a Python step per slot: `marshal`
+        writes a chunk of states, which comes out as 5-byte units ("(" and the tuple's length, or "i"
+        and a little-endian int32) exactly when each state is a tuple holding only ints below 2**31,
+        so strided slices of those bytes check the layout, and each slot's range byte by byte (see
+        `_BatchPlan`). Slots of larger ranges (a network as one int) are checked a column at a time.
+        Anything else, or any doubt, goes to the slow `check_raw`, which also says what is wrong.
+
+        >>> from checker.model.schema import Int
+        >>> S = StateSchema({"x": Int(0, 3), "y": Int(0, 1000)})
+        >>> first_bad = S.make_batch_check()
+        >>> first_bad([(1, 999), (3, 0)]), first_bad([(1, 999), (4, 0)]), first_bad([(1, 2), (True, 0)])
+        (-1, 1, 1)
         """
-        bounds, width, ok_types = self.slot_bounds, self.width, {int}
+        plan = _BatchPlan(self.slot_bounds)
+        fine = plan.fine
 
         def first_bad(states: list) -> int:
-            try:
-                fine = set(map(len, states)) <= {width} and set(map(type, states)) <= {tuple}
-                if fine:
-                    for col, b in zip(zip(*states), bounds):
-                        if not (set(map(type, col)) <= ok_types and min(col) >= 0 and max(col) < b):
-                            fine = False
-                            break
-            except TypeError:  # a state that is not a sequence
-                fine = False
-            if fine:
+            if fine(states):
                 return -1
             return next((k for k, t in enumerate(states) if self.check_raw(t) is not None), -1)
 
@@ -227,6 +231,130 @@ class StateView:
 
     def __hash__(self) -> int:
         return hash(self._raw)
+
+
+INT32 = 1 << 31  # marshal writes an exact int below this as the byte "i" and 4 bytes, little-endian
+CHUNK_BYTES = 1 << 19  # marshalled bytes checked at once: they stay in the cache while they are sliced
+SMALL_BATCH = 16  # fewer states than this are checked one at a time (a generated test per state)
+
+
+class _BatchPlan:
+    """How `make_batch_check` decides, in C, that every state of a list is fine.
+
+    `marshal.dumps(states, 2)` writes a list of tuples of ints below 2**31 as 5-byte units: "(" and
+    the tuple's length as an int32, then "i" and each slot's value as an int32, little-endian (version
+    2: no back-references, so every object is written out). Any other object (a bool "T", a wider int
+    "l", a float, a list, a nested tuple) is written with another type byte and another length, and a
+    subclass of int or tuple cannot be marshalled at all, so: the data has exactly 5 (m + 1) bytes per
+    state and its type bytes (every fifth, `data[5::5]`) read "(" then m times "i" for every state
+    exactly when each state is a tuple of m exact ints below 2**31 (parsing unit by unit from the start,
+    each unit's type byte fixes where the next unit begins). Then byte i of every unit is `data[6 +
+    i::5]` (a lane), and byte i of slot c of every state `lane[c::m + 1]`. A range 0 <= v < b whose
+    values are every combination of per-byte values (b a multiple of 256**t, where byte t is the
+    highest one b - 1 uses: every range of at most 256 values, every power of two) is checked byte by
+    byte with `bytes.translate`; any other range takes the column's min and max.
+
+    Slots whose range passes 2**31 (a network as one int) are not marshalled: the states' types and
+    lengths are checked as a whole (`set(map(type, ...))`), each such column by its values' types, min
+    and max, and each run of the other slots is sliced out of the states and marshalled on its own.
+    """
+
+    def __init__(self, bounds: tuple[int, ...]):
+        self.width = width = len(bounds)
+        self.wide = [(itemgetter(j), b) for j, b in enumerate(bounds) if b > INT32]
+        runs: list[tuple[int, int]] = []  # maximal runs of narrow slots, [start, stop)
+        for j, b in enumerate(bounds):
+            if b <= INT32:
+                if runs and runs[-1][1] == j:
+                    runs[-1] = (runs[-1][0], j + 1)
+                else:
+                    runs.append((j, j + 1))
+        # per run: how to slice it out of a state (None: the state is the run), and its layout's checks
+        self.runs = [(None if not self.wide else itemgetter(slice(a, z)), *_run_checks(bounds[a:z]))
+                     for a, z in runs]
+        self.per_state = sum(5 * (z - a + 1) for a, z in runs) or 5
+        self.chunk = max(64, CHUNK_BYTES // self.per_state)
+        self.exact: list[tuple[Any, int]] = []  # (getter, bound) of ranges not of per-byte form
+        for j, b in enumerate(bounds):
+            t = max(0, ((b - 1).bit_length() - 1) // 8)  # the highest byte that b - 1 uses
+            if b <= INT32 and b % (1 << 8 * t):  # not of per-byte form: the bytes above say less than the range
+                self.exact.append((itemgetter(j), b))
+        conds = " and ".join([f"len(t) == {width}"] + [f"type(t[{j}]) is int and 0 <= t[{j}] < {b}"
+                                                        for j, b in enumerate(bounds)])
+        ns: dict[str, Any] = {}
+        exec(compile(f"def one(t):\n    return type(t) is tuple and {conds}\n", "<state-check>", "exec"), ns)
+        self.one = ns["one"]
+
+    def fine(self, states) -> bool:
+        """Whether every state is a tuple of `width` exact ints, each in its slot's range."""
+        try:
+            if type(states) is not list:
+                states = list(states)
+            if len(states) < SMALL_BATCH:
+                return all(map(self.one, states))
+            for lo in range(0, len(states), self.chunk):
+                if not self._chunk_fine(states[lo:lo + self.chunk]):
+                    return False
+        except Exception:  # noqa: BLE001 - anything unexpected: the slow path decides
+            return False
+        return True
+
+    def _chunk_fine(self, part: list) -> bool:
+        k = len(part)
+        if self.wide:
+            if not (set(map(type, part)) <= {tuple} and set(map(len, part)) <= {self.width}):
+                return False
+            for get, b in self.wide:
+                col = list(map(get, part))
+                if not (set(map(type, col)) <= {int} and min(col) >= 0 and max(col) < b):
+                    return False
+        for get, m, types, lanes in self.runs:
+            data = marshal.dumps(part if get is None else list(map(get, part)), 2)
+            if len(data) != 5 + 5 * (m + 1) * k or data[5::5] != types * k:
+                return False
+            step = m + 1
+            for i, template, restricted in lanes:
+                lane = data[6 + i::5]
+                if template is not None:
+                    if lane != template * k:
+                        return False
+                    continue
+                for c, allowed in restricted:
+                    if lane[c::step].translate(None, allowed):
+                        return False
+        for get, b in self.exact:
+            col = list(map(get, part))
+            if min(col) < 0 or max(col) >= b:
+                return False
+        return True
+
+
+def _run_checks(bounds: tuple[int, ...]) -> tuple[int, bytes, list[tuple[int, bytes | None, list[tuple[int, bytes]]]]]:
+    """For tuples of m slots of these ranges (each at most 2**31), marshalled: m, the type bytes of one
+    state, and per lane i (byte i of each unit): the lane of one state when every slot's byte i must be
+    0 (else None), and the (slot position, allowed bytes) of the slots whose byte i is restricted."""
+    m = len(bounds)
+    any_byte = bytes(range(256))
+    lanes: list[tuple[int, bytes | None, list[tuple[int, bytes]]]] = []
+    for i in range(4):
+        allowed = []
+        for b in bounds:
+            top = b - 1
+            t = max(0, (top.bit_length() - 1) // 8)  # the highest byte that b - 1 uses
+            if i > t:
+                allowed.append(b"\0")
+            elif i == t:
+                allowed.append(bytes(range((top >> 8 * t) + 1)))
+            else:
+                allowed.append(any_byte)
+        header = bytes([(m >> 8 * i) & 0xFF])
+        if all(a == b"\0" for a in allowed):
+            lanes.append((i, header + bytes(m), []))
+        else:
+            restricted = [(c, a) for c, a in enumerate(allowed, 1) if a != any_byte]
+            if restricted:
+                lanes.append((i, None, restricted))
+    return m, b"(" + b"i" * m, lanes
 
 
 def _view_class(schema: StateSchema) -> type[StateView]:

@@ -544,9 +544,9 @@ class NodeSemantics:
     def deliveries(self, msg_index: int) -> tuple[Callable[[tuple], list[tuple]], Callable]:
         """The successors and labelled instances of delivering messages of one type.
 
-        The hot path of the search: every in-flight envelope of the type is found by
-        isolating its lowest set bit, and its handler's outcome is looked up by
-        (envelope, receiver's slots)."""
+        The hot path of the search: with memos (the default), `fast_successors`; without, every
+        in-flight envelope of the type is found by isolating its lowest set bit, and its handler
+        is run (`run`) and each outcome applied (`apply`), as in labelled `instances`."""
         rec = self.msg_records[msg_index]
         n2, A = self.n * self.n, self.A
         lo = self.Msg._starts[msg_index] * n2 * A
@@ -561,15 +561,13 @@ class NodeSemantics:
             info.append((lo + k, src, dst, sl.start, sl.stop,
                          (msg, self.names[src]) if hasattr(self.classes[dst], handler) else None))
         run = self.run
-        # per envelope (every age of it shares one): local slots -> outcomes
+        # per envelope (every age of it shares one): local slots -> outcomes, digested (`fast_successors`)
         memos = [m for m in ({} for _ in range(width // A)) for _ in range(A)] if self.memo is not None else None
-        TIMERS, DUE, NT = self.TIMERS, self.DUE, self.NT
-        names, fmt = self.names, self.Msg.format
 
         DOWN, PART = self.DOWN, self.PART
         faulty = DOWN is not None or PART is not None
 
-        def successors(s: tuple) -> list[tuple]:
+        def successors(s: tuple) -> list[tuple]:  # without memos: each handler runs, each outcome applied
             net0 = s[NET]
             x = (net0 >> shift) & mask
             out: list[tuple] = []
@@ -588,39 +586,7 @@ class NodeSemantics:
                     t[NET] = net
                     out.append(tuple(t))
                     continue
-                if memos is None:
-                    out += run(s, dst, handler, args, net)
-                    continue
-                local = s[a:b]
-                memo = memos[k]
-                outcomes = memo.get(local)
-                if outcomes is None:
-                    outcomes = self.outcomes(dst, handler, args, local)
-                    if len(memo) < MEMO_LIMIT:
-                        memo[local] = outcomes
-                for o in outcomes:  # applying an outcome (as `apply` does, inlined: the hot path)
-                    t = list(s)
-                    if o.slots is not None:
-                        t[a:b] = o.slots
-                    if o.sent:
-                        if bits == 1:
-                            t[NET] = net | o.mask
-                        else:
-                            for c in o.sent:
-                                if (net >> (c * bits)) & one == one:
-                                    _, d, m = self.envelope(c)
-                                    raise HandlerError(f"{names[dst]}: more than {one} copies of {fmt(m)} to "
-                                                       f"{names[d]} in flight; bound the protocol")
-                            t[NET] = net + o.add
-                    else:
-                        t[NET] = net
-                    if o.arm or o.disarm:
-                        t[TIMERS + dst] = (t[TIMERS + dst] & ~o.disarm) | o.arm
-                    for tb, v in o.due:
-                        t[DUE + dst * NT + tb] = v
-                    if o.events:
-                        self.record(t, o.events, dst)
-                    out.append(tuple(t))
+                out += run(s, dst, handler, args, net)
             return out
 
         def instances(s: tuple):
@@ -642,7 +608,159 @@ class NodeSemantics:
                 x >>= bits
                 k += 1
 
+        if memos is not None:
+            successors = self.fast_successors(info, memos, handler, shift, mask)
         return successors, instances
+
+    def fast_successors(self, info: list, memos: list[dict], handler: str, shift: int,
+                        mask: int) -> Callable[[tuple], list[tuple]]:
+        """`deliveries`' successors with memoised outcomes, digested once per (envelope, receiver's slots)
+        into what applying them takes (`_digest`): the same successors, in the same order, with the same
+        errors, as applying each `Outcome` (the reference, used without memos). The envelopes of the type
+        in flight are found once per value of the type's part of the network, and kept."""
+        bits, one, NET = self.bits, self.one, self.NET
+        DOWN, PART, TIMERS = self.DOWN, self.PART, self.TIMERS
+        faulty = DOWN is not None or PART is not None
+        outcomes_of, digest = self.outcomes, self._digest
+        # per envelope: what consuming it takes away, who sends and receives it, the receiver's slots (and
+        # whether it has one: then the slot itself is the memo's key), the handler's arguments, the memo
+        envs = [(1 << (code * bits), src, dst, a, b, b - a == 1, args, memos[k],
+                 None if TIMERS is None else TIMERS + dst) for k, (code, src, dst, a, b, args) in enumerate(info)]
+        in_flight: dict[int, tuple] = {}  # the type's part of the network -> its envelopes, in code order
+
+        def envelopes(x: int) -> tuple:
+            found, k = [], 0
+            while x:
+                if x & one:
+                    found.append(envs[k])
+                x >>= bits
+                k += 1
+            return tuple(found)
+
+        def overflow(net: int, dst: int, sent: tuple[int, ...]) -> HandlerError:
+            for c in sent:
+                if (net >> (c * bits)) & one == one:
+                    _, d, m = self.envelope(c)
+                    return HandlerError(f"{self.names[dst]}: more than {one} copies of {self.Msg.format(m)} to "
+                                        f"{self.names[d]} in flight; bound the protocol")
+            raise AssertionError("no full count")  # pragma: no cover - the digest's test found one
+
+        def miss(memo: dict, key: Any, dst: int, args: tuple, local: tuple) -> tuple:
+            ready = digest(outcomes_of(dst, handler, args, local))
+            if len(memo) < MEMO_LIMIT:
+                memo[key] = ready
+            return ready
+
+        def new_flight(x: int) -> tuple:
+            present = envelopes(x)
+            if len(in_flight) < MEMO_LIMIT:
+                in_flight[x] = present
+            return present
+
+        # the loop, generated with what this protocol's settings leave of it (no test of a setting per
+        # successor): a set or a multiset network, faults that stop a delivery, timers, due times and history
+        multiset, timed, rare = bits > 1, TIMERS is not None, self.DUE is not None or self.HIST is not None
+        code = [
+            "def successors(s):",
+            "    net0 = s[NET]",
+            "    x = (net0 >> SHIFT) & MASK",
+            "    if not x:",
+            "        return []",
+            "    present = flight(x)",
+            "    if present is None:",
+            "        present = new_flight(x)",
+            "    out = []",
+            "    append = out.append",
+        ]
+        if faulty:
+            code += [f"    down = {'s[DOWN]' if DOWN is not None else '0'}",
+                     f"    part = {'s[PART]' if PART is not None else '0'}"]
+        code += ["    for dec, src, dst, a, b, single, args, memo, ts in present:"]
+        if faulty:
+            code += ["        if down >> dst & 1 or (part and (part >> src & 1) != (part >> dst & 1)):",
+                     "            continue  # a crashed node receives nothing; nothing crosses a partition"]
+        code += [
+            "        net = net0 - dec  # one copy consumed (for a set: the bit cleared)",
+            "        if args is None:  # no handler: the message is consumed and nothing else happens",
+            "            t = list(s)",
+            "            t[NET] = net",
+            "            append(tuple(t))",
+            "            continue",
+            "        key = s[a] if single else s[a:b]",
+            "        ready = memo.get(key)",
+            "        if ready is None:",
+            "            ready = miss(memo, key, dst, args, s[a:b])",
+            "        for slots, add, full, swar, keep, arm, extra in ready:",
+            "            t = list(s)",
+            "            if slots is not None:",
+            "                t[a:b] = slots",
+        ]
+        if multiset:
+            code += [
+                "            if add:",
+                "                if full is not None:",
+                "                    if net & full == full:",
+                "                        raise overflow(net, dst, extra[0])",
+                "                elif swar is not None:",
+                "                    m, low, high = swar",
+                "                    v = ~net & m",
+                "                    if (v - low) & ~v & high:",
+                "                        raise overflow(net, dst, extra[0])",
+                "                t[NET] = net + add",
+                "            else:",
+                "                t[NET] = net",
+            ]
+        else:
+            code += ["            t[NET] = net | add"]
+        if timed:
+            code += ["            if keep is not None:", "                t[ts] = (t[ts] & keep) | arm"]
+        if rare:
+            code += ["            if extra[1] is not None:", "                later(t, dst, extra)"]
+        code += ["            append(tuple(t))", "    return out"]
+        ns: dict[str, Any] = {"NET": NET, "SHIFT": shift, "MASK": mask, "DOWN": DOWN, "PART": PART,
+                              "flight": in_flight.get, "new_flight": new_flight, "miss": miss, "overflow": overflow,
+                              "later": self._later}
+        exec(compile("\n".join(code) + "\n", f"<deliveries of {handler}>", "exec"), ns)
+        return ns["successors"]
+
+    def _later(self, t: list, dst: int, extra: tuple) -> None:
+        """An outcome's due times and history events, applied to the successor `t` of node dst's step."""
+        for tb, v in extra[1]:
+            t[self.DUE + dst * self.NT + tb] = v  # type: ignore[operator]
+        if extra[2]:
+            self.record(t, extra[2], dst)
+
+    def _digest(self, outcomes: tuple[Outcome, ...]) -> tuple[tuple, ...]:
+        """Per outcome, what `fast_successors` applies: (slots or None; what its sends add to the network:
+        the sum of their counts, or the union of their bits for a set (0: nothing sent); the one count that
+        must not be full before, or None; for several sends (M, L, H): the counts that must not be full as
+        a mask, their lowest bits and their highest, for a test of them all at once; the mask of the
+        receiver's timers kept, or None when none is armed or disarmed; the timers armed; (sent, due,
+        events), with due and events None when there are neither).
+
+        With 4-bit counts, a count c is full (15) exactly when c's field of v = ~net & M is 0, and the
+        classic test for a zero field, (v - L) & ~v & H, is nonzero exactly when one is (a borrow starts
+        only at the lowest zero field, and there sets the field's highest bit)."""
+        bits, one = self.bits, self.one
+        out = []
+        for o in outcomes:
+            add = full = swar = None
+            if not o.sent:
+                add = 0
+            elif bits == 1:
+                add = o.mask
+            else:
+                add = o.add
+                fields = sorted(set(o.sent))
+                if len(fields) == 1:
+                    full = one << (fields[0] * bits)
+                else:
+                    swar = (sum(one << (c * bits) for c in fields), sum(1 << (c * bits) for c in fields),
+                            sum((1 << (bits - 1)) << (c * bits) for c in fields))
+            keep = ~o.disarm if o.arm or o.disarm else None
+            extra = (o.sent, o.due, o.events) if o.due or o.events else (o.sent, None, None)
+            out.append((o.slots, add, full, swar, keep, o.arm, extra))
+        return tuple(out)
 
     def deliverable(self, s: tuple, src: int, dst: int) -> bool:
         """Whether a message from src can reach dst now: dst is up and no partition separates them."""
@@ -739,11 +857,20 @@ class NodeSemantics:
                     b += 1
 
         run_timer = self.fire
+        timed = [(i, T + i, own[i]) for i in range(self.n) if own[i]]  # nodes whose class has timers
 
-        def successors(s: tuple) -> list[tuple]:
+        def successors(s: tuple) -> list[tuple]:  # `fired`, inlined: every state asks (the hot path)
             out: list[tuple] = []
-            for i, b in fired(s):
-                out += run_timer(s, i, b)
+            if FIRED is not None and s[FIRED] >= budget:
+                return out
+            for i, k, mine in timed:
+                armed = s[k] & mine
+                b = 0
+                while armed:
+                    if armed & 1 and (DUE is None or s[DUE + i * NT + b] <= DUE_NOW):  # untimed, or due
+                        out += run_timer(s, i, b)
+                    armed >>= 1
+                    b += 1
             return out
 
         def instances(s: tuple):
