@@ -5,6 +5,8 @@
     python3 bench/run.py --quick --only twophase_tla
     python3 bench/run.py --only paxos symmetry --json /tmp/bench.json
     python3 bench/run.py --sizes 7 8 --msg-sizes 5 --no-tlc --repeat 3
+    python3 bench/run.py --only workers2 sharded2 ray2    # the ways to use more cores (issue 18)
+    python3 bench/run.py --only twophase_cli --no-tlc     # the `faultcheck check` command, whole process
 
 Rows are faultcheck configurations; each runs in a fresh subprocess
 (bench/baselines/faultcheck_child.py), so peak memories do not mix:
@@ -14,9 +16,18 @@ Rows are faultcheck configurations; each runs in a fresh subprocess
                   N = --msg-sizes (4, 5, 6: N=6 already has 1.8 million states, N=7 and 8 are out of reach)
 - primary_backup  primary-backup with one server crash (specs/primary_backup_ok.toml)
 - paxos           Paxos.tla (specs/paxos_tla.toml), 3 acceptors, ballots 0..2, 2 values: 185,369 states
+- twophase_cli    the whole `faultcheck check -q --no-lint specs/two_phase_commit_tla.toml --set rms=N`
+                  process at the largest of --sizes (run as `python -m checker`, which is the `faultcheck`
+                  script: both call checker.__main__.entry), against the whole hand-written BFS process
+                  (and minicheck's, and TLC's java run): its seconds and ratios are wall-clock seconds of
+                  the processes, start-up, imports, the spec's loading and the output included (issue 18)
 - OPTIONS below   TwoPhase.tla at the largest of --sizes, with one engine option each (fingerprint store,
-                  symmetry, 2 workers, compact store); an option `checker.check` does not accept is
-                  printed "n/a (not built)"
+                  symmetry, compact store; and the three ways to use more cores: workers2, 2 forked
+                  processes holding replicas of the visited set; sharded2, the visited set split among 2
+                  forked shards; ray2, the same 2 shards as Ray actors on a local 2-node Ray cluster,
+                  tests/raycluster.py's LocalCluster, started once per invocation, only when the row runs,
+                  and not counted in the row's seconds); an option `checker.check` does not accept is
+                  printed "n/a (not built)", ray2 without Ray "n/a (pip install 'faultcheck[ray]')"
 
 Columns: distinct states, states generated, the search's seconds (as the engine reports them), distinct
 states per second, bytes/state (peak RSS minus RSS before the search, over distinct states), and speed
@@ -32,12 +43,14 @@ same states it is the ratio of states per second, distinct or generated alike:
              bench/tla/Paxos.tla, one worker; its seconds are the whole java run (JVM start and parsing
              included, about a second or two)
 
-Targets (issue 9) are printed next to the figures they are about.
+Targets (issues 9 and 18) are printed next to the figures they are about. The rows using more cores also
+print their speedup: the one-process row's seconds at the same N, in the same invocation, over theirs.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import inspect
 import json
 import os
@@ -49,6 +62,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,16 +76,22 @@ CACHE = Path(tempfile.gettempdir()) / "faultcheck-bench"
 # ---- engine options: one line per option ---------------------------------------------------------
 # Each becomes a row "TwoPhase.tla N=<largest size> <name>" run with `checker.check(spec, **keywords)`.
 # A keyword `checker.check` does not accept (inspect.signature) gives "n/a (not built)". To benchmark a
-# new option (a strategy, a store), add its line here; a target is (text, test) or None.
+# new option (a strategy, a store), add its line here; a target is (text, test) or None. A "speedup"
+# target's text may hold a threshold ("≥1.7x single": met or missed) or none (the speedup is printed).
+# CLUSTER as the value of "ray" stands for the address of the invocation's LocalCluster.
+CLUSTER = "<LocalCluster>"
 OPTIONS: dict[str, tuple[dict, tuple[str, str] | None]] = {
     "fingerprint": ({"store": "fingerprint"}, None),
     "symmetry": ({"symmetry": True}, None),
-    "workers2": ({"workers": 2}, ("≥1.5x single", "speedup")),
+    "workers2": ({"workers": 2}, ("≥1.7x single", "speedup")),
+    "sharded2": ({"workers": 2, "sharded": True}, ("vs single", "speedup")),
+    "ray2": ({"ray": CLUSTER, "ray_workers": 2}, ("vs single", "speedup")),
     "compact": ({"store": "compact"}, ("≤100 B/state (64 stretch)", "bytes")),
     # "workers4": ({"workers": 4}, None),
 }
 
-GROUPS = ("twophase_tla", "twophase_msgs", "primary_backup", "paxos")
+GROUPS = ("twophase_tla", "twophase_msgs", "primary_backup", "paxos", "twophase_cli")
+RAY_MISSING = "pip install 'faultcheck[ray]'"
 
 
 class NA(Exception):
@@ -104,10 +124,10 @@ def machine() -> dict:
 
 # ---- running things -------------------------------------------------------------------------------
 
-def _run(cmd: list[str], timeout: float, cwd: Path = ROOT) -> tuple[float, str]:
+def _run(cmd: list[str], timeout: float, cwd: Path = ROOT, env: dict | None = None) -> tuple[float, str]:
     t = time.perf_counter()
     try:
-        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired:
         raise NA(f"timed out after {timeout:.0f} s") from None
     wall = time.perf_counter() - t
@@ -129,13 +149,78 @@ def _line_baseline(script: Path, n: int, timeout: float) -> dict:
     return {"distinct": int(m[1]), "generated": int(m[2]) or None, "seconds": float(m[3]), "wall": wall}
 
 
-def faultcheck(spec: str, params: dict, options: dict, timeout: float) -> dict:
+def _whole(thunk: Callable[[], dict]) -> Callable[[], dict]:
+    """A baseline measured as a whole process: its seconds are the process's wall-clock seconds."""
+    return lambda: {**(r := thunk()), "seconds": r["wall"]}
+
+
+def faultcheck(spec: str, params: dict, options: dict, timeout: float, env: dict | None = None) -> dict:
     _, out = _run([sys.executable, str(BASELINES / "faultcheck_child.py"), spec, json.dumps(params),
-                   json.dumps(options)], timeout)
+                   json.dumps(options)], timeout, env=env)
     r = json.loads(out.strip().splitlines()[-1])
     if r["verdict"] != "holds":
         raise NA(f"verdict {r['verdict']}: {r['reason'][:160]}")
     return r
+
+
+CLI_COUNTS = re.compile(r": holds, as expected \[([\d,]+) states, ([\d,]+) generated, depth (\d+)(?:, ([\d.]+)s)?")
+
+
+def faultcheck_cli(spec: str, params: dict, timeout: float) -> dict:
+    """The whole `faultcheck check -q --no-lint SPEC --set K=V..` process (as `python -m checker`, which is
+    the `faultcheck` script: both run checker.__main__.entry, hash-seed re-execution included)."""
+    sets = [x for k, v in params.items() for x in ("--set", f"{k}={json.dumps(v)}")]
+    wall, out = _run([sys.executable, "-m", "checker", "check", "-q", "--no-lint", spec, *sets], timeout)
+    m = CLI_COUNTS.search(out)
+    if not m:
+        raise NA(f"unexpected output from faultcheck check: {out.strip()[-160:]!r}")
+    return {"distinct": int(m[1].replace(",", "")), "generated": int(m[2].replace(",", "")), "depth": int(m[3]),
+            "seconds": wall, "wall": wall, "engine_seconds": float(m[4]) if m[4] else None, "bytes_per_state": None}
+
+
+# ---- the Ray cluster (ray2) ------------------------------------------------------------------------
+
+class Cluster:
+    """The invocation's 2-node LocalCluster (tests/raycluster.py), started on first use, stopped at the end."""
+
+    def __init__(self) -> None:
+        self.cluster = None
+        self.failed: NA | None = None
+        self.start_seconds: float | None = None
+
+    def get(self):
+        if self.cluster is not None:
+            return self.cluster
+        if self.failed is not None:
+            raise self.failed
+        spec = importlib.util.spec_from_file_location("faultcheck_bench_raycluster", ROOT / "tests" / "raycluster.py")
+        if spec is None or spec.loader is None:
+            self.failed = NA("no tests/raycluster.py")
+            raise self.failed
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        why = mod.ray_available()
+        if why is not None:
+            self.failed = NA(why)
+            raise self.failed
+        t = time.perf_counter()
+        cluster = mod.LocalCluster()
+        try:
+            cluster.__enter__()
+        except Exception as e:
+            self.failed = NA(f"the local Ray cluster did not start: {str(e).strip().splitlines()[0][:160]}")
+            raise self.failed from None
+        self.cluster = cluster
+        self.start_seconds = time.perf_counter() - t
+        return cluster
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            cluster, self.cluster = self.cluster, None
+            try:
+                cluster.stop()
+            except RuntimeError as e:
+                print(f"bench: stopping the local Ray cluster: {e}", file=sys.stderr)
 
 
 def accepts(keyword: str) -> bool:
@@ -260,6 +345,7 @@ class Row:
     minicheck: tuple | str = "not modelled in minicheck"
     tlc: tuple | str = "no TLA+ spec in bench/tla"
     target: str | None = None  # "single", "msgs", "speedup", "bytes"
+    run: Callable[[], dict] | None = None  # how to measure it, when not faultcheck_child.py with `options`
     target_text: str = ""
     size: int = 0
     result: dict | None = None
@@ -297,6 +383,12 @@ def build_rows(args) -> list[Row]:
                     minicheck="not modelled in minicheck (TwoPhase.tla only)",
                     tlc=(("tlcpaxos", a, b, v), lambda: tlc_paxos(a, b, v, t)) if args.tlc else "skipped (--no-tlc)"))
     n = max(args.sizes)
+    rows.append(Row("twophase_cli", f"TwoPhase.tla N={n} CLI whole process", TP, {"rms": n},
+                    hand=(("refwall", n), _whole(lambda n=n: _line_baseline(REFERENCE, n, t))),
+                    minicheck=(("mcwall", n), _whole(lambda n=n: minicheck(n, t))),
+                    tlc=(("tlc", n), lambda n=n: tlc_twophase(n, t)) if args.tlc else "skipped (--no-tlc)",
+                    target="single", target_text="≥1.0x hand (whole process) at N=8", size=n,
+                    run=lambda n=n: faultcheck_cli(TP, {"rms": n}, t)))
     for name, (opts, target) in OPTIONS.items():
         rows.append(Row(name, f"TwoPhase.tla N={n} {name}", TP, {"rms": n}, options=opts,
                         hand=(("ref", n), lambda n=n: _line_baseline(REFERENCE, n, t)),
@@ -403,7 +495,9 @@ def target_cell(row: Row, rows: list[Row], fc_cache: dict, cache: dict, args) ->
             return f"{row.target_text}: n/a ({single})"
         got = single["seconds"] / r["seconds"]
         row.ratios["speedup_vs_single"] = got
-        return f"{row.target_text}: {got:.2f}x {'met' if got >= 1.5 else 'missed'} (single {single['seconds']:.2f} s)"
+        m = re.search(r"≥([\d.]+)x", row.target_text)
+        verdict = "" if m is None else " met" if got >= float(m[1]) else " missed"
+        return f"{row.target_text}: {got:.2f}x{verdict} (single {single['seconds']:.2f} s)"
     if row.target == "bytes":
         got = r["bytes_per_state"]
         verdict = "met (stretch too)" if got <= 64 else "met" if got <= 100 else "missed"
@@ -423,6 +517,73 @@ def single_run(row: Row, fc_cache: dict, args) -> dict | NA:
 
 def best_of(thunk, k: int) -> dict:
     return min((thunk() for _ in range(k)), key=lambda r: r["seconds"])
+
+
+def all_bytes_per_state(fc: dict) -> float | None:
+    """bytes/state; for a sharded or Ray search, what every process added at its peak: the coordinator
+    (less what importing and connecting to Ray added) and each shard (its peak less its resident bytes once
+    started, the spec built)."""
+    pools = fc.get("pools") or []
+    if not pools or not fc["distinct"]:
+        return fc["bytes_per_state"]
+    added = fc["peak"] - fc["rss_before"] - sum(p.get("ray_init_rss") or 0 for p in pools)
+    for p in pools:
+        for s in p["shards"]:
+            if s.get("peak") is None or s.get("rss_start") is None:
+                return None
+            added += s["peak"] - s["rss_start"]
+    return added / fc["distinct"]
+
+
+def run_rows(rows: list[Row], table: Table, cluster: Cluster, args) -> None:
+    """Measure and print the rows, in order (a ray row starts the invocation's cluster, once)."""
+    cache: dict = {}
+    fc_cache: dict = {}
+    for row in rows:
+        env = None
+        if row.options.get("ray") == CLUSTER:
+            try:
+                c = cluster.get()
+            except NA as e:
+                print(table.line([row.label, f"n/a ({e})" if str(e) == RAY_MISSING else
+                                  table.note(f"{row.label}: {e}")]), flush=True)
+                row.cells = {"na": str(e)}
+                continue
+            row.options = {**row.options, "ray": c.address}
+            env = c.env
+        opts = row.options
+        missing = [k for k in opts if not accepts(k)]
+        if missing:
+            print(table.line([row.label, "n/a (not built)", "", "", "", "", "", "", "",
+                              f"checker.check takes no {', '.join(missing)}"]), flush=True)
+            row.cells = {"na": f"not built: checker.check takes no {', '.join(missing)}"}
+            continue
+        key = (row.spec, json.dumps(row.params, sort_keys=True), json.dumps(opts, sort_keys=True))
+        if row.run is not None:
+            key = (row.name, *key)
+        try:
+            if key not in fc_cache:
+                thunk = row.run or (lambda r=row, o=opts, e=env: faultcheck(r.spec, r.params, o, args.timeout, e))
+                fc_cache[key] = best_of(thunk, args.repeat)
+            fc = fc_cache[key]
+            if isinstance(fc, NA):
+                raise fc
+        except NA as e:
+            fc_cache[key] = e
+            print(table.line([row.label, table.note(f"{row.label}: {e}")]), flush=True)
+            row.cells = {"na": str(e)}
+            continue
+        row.result = fc
+        rate = fc["distinct"] / fc["seconds"] if fc["seconds"] > 0 else 0.0
+        bps = all_bytes_per_state(fc)
+        cells = [row.label, fmt_int(fc["distinct"]), fmt_int(fc["generated"]), f"{fc['seconds']:.2f}",
+                 f"{rate:,.0f}", f"{bps:.0f}" if bps is not None else "—",
+                 ratio_cell(table, row, "hand", row.hand, fc, cache, args.repeat),
+                 ratio_cell(table, row, "minicheck", row.minicheck, fc, cache, args.repeat),
+                 ratio_cell(table, row, "TLC", row.tlc, fc, cache, args.repeat)]
+        cells.append(target_cell(row, rows, fc_cache, cache, args))
+        row.cells = dict(zip([c for c, _, _ in Table.COLS], cells))
+        print(table.line(cells), flush=True)
 
 
 def main() -> None:
@@ -464,51 +625,38 @@ def main() -> None:
           f"ratio = baseline seconds / faultcheck seconds (>1: faultcheck faster)")
     table = Table()
     print(table.header(), flush=True)
-    cache: dict = {}
-    fc_cache: dict = {}
-    for row in rows:
-        opts = row.options
-        missing = [k for k in opts if not accepts(k)]
-        if missing:
-            print(table.line([row.label, "n/a (not built)", "", "", "", "", "", "", "",
-                              f"checker.check takes no {', '.join(missing)}"]), flush=True)
-            row.cells = {"na": f"not built: checker.check takes no {', '.join(missing)}"}
-            continue
-        key = (row.spec, json.dumps(row.params, sort_keys=True), json.dumps(opts, sort_keys=True))
-        try:
-            if key not in fc_cache:
-                fc_cache[key] = best_of(lambda r=row, o=opts: faultcheck(r.spec, r.params, o, args.timeout), args.repeat)
-            fc = fc_cache[key]
-            if isinstance(fc, NA):
-                raise fc
-        except NA as e:
-            fc_cache[key] = e
-            print(table.line([row.label, table.note(f"{row.label}: {e}")]), flush=True)
-            row.cells = {"na": str(e)}
-            continue
-        row.result = fc
-        rate = fc["distinct"] / fc["seconds"] if fc["seconds"] > 0 else 0.0
-        bps = fc["bytes_per_state"]
-        cells = [row.label, fmt_int(fc["distinct"]), fmt_int(fc["generated"]), f"{fc['seconds']:.2f}",
-                 f"{rate:,.0f}", f"{bps:.0f}" if bps is not None else "—",
-                 ratio_cell(table, row, "hand", row.hand, fc, cache, args.repeat),
-                 ratio_cell(table, row, "minicheck", row.minicheck, fc, cache, args.repeat),
-                 ratio_cell(table, row, "TLC", row.tlc, fc, cache, args.repeat)]
-        cells.append(target_cell(row, rows, fc_cache, cache, args))
-        row.cells = dict(zip([c for c, _, _ in Table.COLS], cells))
-        print(table.line(cells), flush=True)
+    cluster = Cluster()
+    try:
+        run_rows(rows, table, cluster, args)
+    finally:
+        cluster.stop()
     print()
     if any(r.options.get("symmetry") and r.result for r in rows):
         print("t: symmetry explores one state per class, so its ratios compare the time to answer the same "
               "question (TCConsistent holds at that N), not states per second")
-    print("targets (issue 9) are for TwoPhase N=8; the message-passing target compares generated states per "
+    print("targets (issues 9, 18) are for TwoPhase N=8; the message-passing target compares generated states per "
           "second with the hand-written TwoPhase.tla loop at the same N")
+    if any(r.result and r.result.get("pools") for r in rows):
+        print("sharded and Ray rows: B/state sums what each process added at its peak, the coordinator (less "
+              "Ray's import and connection) and every shard (less its resident size once started)")
+    if any(r.options.get("workers", 1) > 1 and not r.options.get("sharded") and r.result for r in rows):
+        print("workers (replicas): B/state is the main process's; each replica holds every state too")
+    if any(r.run is not None and r.result for r in rows):
+        print("CLI whole process: seconds and ratios are wall-clock seconds of whole processes (faultcheck's "
+              "start-up, imports, spec loading and output included; TLC's java run likewise)")
+    for r in rows:
+        pools = (r.result or {}).get("pools") or []
+        if r.options.get("ray") and pools:
+            print(f"{r.name}: its seconds include connecting to Ray ({pools[0]['ray_init']:.2f} s) and starting "
+                  f"the actors, which load the spec ({pools[0]['start_seconds']:.2f} s in all); the 2-node "
+                  f"LocalCluster took {cluster.start_seconds or 0:.1f} s to start, not counted")
     if args.tlc:
         print("TLC's seconds are the whole java process (JVM start and parsing included)")
     for i, n in enumerate(table.notes, 1):
         print(f"[{i}] {n}")
     if args.json:
-        out = {"machine": m, "args": {k: v for k, v in vars(args).items()}, "notes": table.notes, "rows": [
+        out = {"machine": m, "args": {k: v for k, v in vars(args).items()}, "notes": table.notes,
+               "ray_cluster_start_seconds": cluster.start_seconds, "rows": [
             {"name": r.name, "label": r.label, "spec": r.spec, "params": r.params, "options": r.options,
              "result": r.result, "ratios": r.ratios, "cells": r.cells} for r in rows]}
         Path(args.json).write_text(json.dumps(out, indent=1, default=str) + "\n")

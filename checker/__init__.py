@@ -13,46 +13,53 @@ Layers (imports point down this list, never up; tests/test_layering.py keeps it 
     spec, cli  spec files, `check()`, the command line, JUnit, the pytest plugin (nothing imports these)
 """
 
-from .engine import SearchOptions, SearchResult, Stats, Verdict
-from .logic.formula import conj, disj, exists, forall, iff, implies, ite, make
-from .logic.temporal import always_eventually, eventually, leads_to
-from .model import (
-    Bag,
-    Bool,
-    Enum,
-    FrozenDict,
-    History,
-    Ids,
-    Int,
-    Map,
-    Message,
-    Model,
-    Node,
-    NodeId,
-    OneOf,
-    Option,
-    Param,
-    Protocol,
-    Record,
-    Role,
-    Seq,
-    Set,
-    Time,
-    Tuple,
-    action,
-    action_constraint,
-    constraint,
-    durable,
-    formula,
-    invariant,
-    liveness,
-    reachable,
-    request,
-    terminal,
-    timer,
-    view,
-    volatile,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the public names, for readers and type checkers; at run time `__getattr__` loads them
+    from .engine import SearchOptions, SearchResult, Stats, Verdict
+    from .logic.formula import conj, disj, exists, forall, iff, implies, ite, make
+    from .logic.temporal import always_eventually, eventually, leads_to
+    from .model import (
+        Bag,
+        Bool,
+        Enum,
+        FrozenDict,
+        History,
+        Ids,
+        Int,
+        Map,
+        Message,
+        Model,
+        Node,
+        NodeId,
+        OneOf,
+        Option,
+        Param,
+        Protocol,
+        Record,
+        Role,
+        Seq,
+        Set,
+        Time,
+        Tuple,
+        action,
+        action_constraint,
+        constraint,
+        durable,
+        formula,
+        invariant,
+        liveness,
+        reachable,
+        request,
+        terminal,
+        timer,
+        view,
+        volatile,
+    )
+
 
 __version__ = "0.1.0"
 
@@ -83,3 +90,28 @@ __all__ = [
     # checking
     "SearchOptions", "SearchResult", "Stats", "Verdict", "check",
 ]
+
+# Where each public name is defined. They are imported on first use (PEP 562), so that `import checker`
+# itself is cheap: the `faultcheck` command fixes its hash seed by re-executing the interpreter
+# (`checker.__main__`) before anything heavy is loaded, and loads it once.
+_HOME = {
+    **dict.fromkeys(("SearchOptions", "SearchResult", "Stats", "Verdict"), ".engine"),
+    **dict.fromkeys(("conj", "disj", "exists", "forall", "iff", "implies", "ite", "make"), ".logic.formula"),
+    **dict.fromkeys(("always_eventually", "eventually", "leads_to"), ".logic.temporal"),
+}
+_LAYERS = ("model", "semantics", "logic", "engine", "trace", "runtime", "spec", "cli")
+
+
+def __getattr__(name: str):
+    """A public name (imported now, then kept here) or a layer (`checker.engine`, imported now)."""
+    if name in __all__ and name != "check":
+        value = getattr(importlib.import_module(_HOME.get(name, ".model"), __name__), name)
+        globals()[name] = value
+        return value
+    if name in _LAYERS:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -148,7 +148,7 @@ def test_in_ci_a_missing_program_fails_instead_of_skipping(sample, tmp_path):
 @pytest.fixture
 def fake_bin(tmp_path) -> Path:
     """A PATH of stand-ins: apt-get, sudo, pip and pytest log their arguments (and pytest its environment's
-    FAULTCHECK_REQUIRE_TOOLS) to calls.log; dirname, echo, id and xargs are the real ones."""
+    FAULTCHECK_REQUIRE_TOOLS and FAULTCHECK_REQUIRE_RAY) to calls.log; dirname, echo, id and xargs are the real ones."""
     bin_ = tmp_path / "fakebin"
     bin_.mkdir()
     log = tmp_path / "calls.log"
@@ -157,7 +157,7 @@ def fake_bin(tmp_path) -> Path:
     executable(bin_ / "python3", "exit 0")
     executable(bin_ / "sudo", 'exec "$@"')
     executable(bin_ / "pip", f'echo "pip $*" >> {log}')
-    executable(bin_ / "pytest", f'echo "pytest $* require=$FAULTCHECK_REQUIRE_TOOLS" >> {log}')
+    executable(bin_ / "pytest", f'echo "pytest $* require=$FAULTCHECK_REQUIRE_TOOLS ray=$FAULTCHECK_REQUIRE_RAY" >> {log}')
     return bin_
 
 
@@ -189,9 +189,11 @@ def test_ci_fails_loudly_when_the_install_leaves_a_program_missing(fake_bin):
 def test_ci_installs_then_runs_the_default_suite_and_the_slow_tests_skipping_nothing(fake_bin):
     code, err, calls = ci(fake_bin, apt_rc=0, installs=True)
     assert code == 0, err
-    assert [c.split()[0] for c in calls] == ["apt-get", "apt-get", "pip", "pytest", "pytest"]
+    assert [c.split()[0] for c in calls] == ["apt-get", "apt-get", "pip", "pip", "pytest", "pytest"]
     assert calls[0] == "apt-get update -q"
-    assert calls[2:] == ["pip install -e .[test]", "pytest  require=1", "pytest -m slow require=1"]
+    # Ray for the --ray tests (which then fail rather than skip), then the README's test command
+    assert calls[2:] == ["pip install -e .[ray]", "pip install -e .[test]", "pytest  require=1 ray=1",
+                         "pytest -m slow require=1 ray=1"]
 
 
 def test_long_tests_are_marked_slow_deselected_by_default_and_documented():

@@ -106,7 +106,19 @@ def _parser() -> argparse.ArgumentParser:
     sym.add_argument("--no-symmetry", dest="symmetry", action="store_false",
                      help="explore every state, even where the spec declares symmetry")
     c.add_argument("--workers", type=_positive_int, default=1, metavar="N",
-                   help="expand each large BFS level on N processes (same counts and counterexamples)")
+                   help="expand each large BFS level on N processes, each holding the visited set (same counts "
+                        "and counterexamples)")
+    c.add_argument("--sharded", action="store_true",
+                   help="with --workers: split the visited set among the N processes by fingerprint instead "
+                        "(Ray's design on this machine: 1/N of the memory each, slower per state)")
+    c.add_argument("--ray", metavar="auto|local|ADDRESS",
+                   help="spread large levels over Ray actors: `auto` joins the cluster `ray start` runs here, "
+                        "`local` starts a private one, HOST:PORT joins that head (pip install 'faultcheck[ray]')")
+    c.add_argument("--ray-workers", type=_positive_int, metavar="N",
+                   help="with --ray: how many actors (shards) to spread over (default: --workers)")
+    c.add_argument("--ray-ship", action="store_true",
+                   help="with --ray: upload this project and faultcheck to the workers (a cluster of other hosts "
+                        "that does not share this file system)")
     c.add_argument("--strategy", choices=("bfs", "dfs", "random", "hypothesis"), default="bfs",
                    help="bfs: exhaustive, shortest counterexamples (default); dfs: depth first within --max-depth; "
                         "random: --walks random walks of up to --max-depth steps; hypothesis: random schedules "
@@ -423,6 +435,10 @@ def _check_one(args: argparse.Namespace, f: Path, overrides: dict[str, Any]) -> 
             checkpoint_every=args.checkpoint_every,
             resume=args.resume,
             compact_above=args.compact_above,
+            sharded=args.sharded,
+            ray=args.ray,
+            ray_workers=args.ray_workers,
+            ray_ship=args.ray_ship,
         )
     if args.json:
         print(json.dumps(r.to_json()), flush=True)

@@ -6,8 +6,9 @@ iteration order of a set or frozenset of strings differs from one run to the nex
 ``next(iter(self.pool - {self.id}))`` sends to a different peer, and the state space, its counts,
 the counterexample, even the verdict can change between two runs of the same command. Sorting in the
 checker cannot help, because the handler builds its sets itself; only fixing the seed fixes every set
-of strings a handler can build. So `entry()` re-executes the same command line with PYTHONHASHSEED=0
-when the interpreter did not start with it (`fix_hash_seed`), before any spec is read.
+of strings a handler can build. So the command re-executes the same command line with PYTHONHASHSEED=0
+when the interpreter did not start with it (`fix_hash_seed`, from `checker.hashseed`: the console
+script calls it before importing this package; `entry()` calls it again, which then does nothing).
 
 Why a child per spec. A spec's module and handlers run arbitrary code: `os._exit`, a segfault in a C
 extension, a loop in C that no signal reaches. `supervise` forks (modules already imported, so it is
@@ -15,12 +16,13 @@ cheap), runs one spec's work in the child, which prints its own lines and answer
 through a pipe; a child that dies without answering is described in one line, a child still running
 long after its time limit is killed, and the remaining specs go on. Ctrl-C typed at a terminal reaches
 both processes; one sent to the supervisor alone (``kill -INT``) is passed on to the child.
-Imports only the standard library.
+Imports only the standard library (and `checker.hashseed`, which does too).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import select
@@ -32,31 +34,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-REEXEC_MARK = "FAULTCHECK_HASHSEED_REEXEC"  # set on the re-executed process: never re-execute twice
+from ..hashseed import REEXEC_MARK, fix_hash_seed
+
 SI_KERNEL = 0x80  # siginfo's si_code of a signal the kernel sent: the terminal's Ctrl-C (Linux)
 GRACE_SECONDS = 30.0  # a child checking with --max-seconds S is killed when still silent after 2 S + this
 STUBBORN_PRESSES = 3  # the Ctrl-C that kills a child which let the first ones pass
 POLL_SECONDS = 0.2  # how often the supervisor looks at signals and at a child that holds the pipe open
-
-
-def fix_hash_seed() -> None:
-    """Re-execute this very command line with PYTHONHASHSEED=0 unless string hashing already uses seed 0.
-
-    ``sys.orig_argv`` is the interpreter's own command line, so `faultcheck ...` and `python -m checker
-    ...` both come back as themselves. Does nothing where the environment cannot take effect (``python
-    -E``/``-I``) or after one re-execution already."""
-    if sys.flags.hash_randomization == 0 or os.environ.get(REEXEC_MARK) or sys.flags.ignore_environment:
-        return
-    argv = list(getattr(sys, "orig_argv", []) or [])
-    if not sys.executable or not argv or not hasattr(os, "execve"):
-        return
-    env = {**os.environ, "PYTHONHASHSEED": "0", REEXEC_MARK: "1"}
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        os.execve(sys.executable, argv, env)
-    except OSError:
-        return  # cannot re-execute (a frozen or embedded interpreter): go on with this seed
 
 
 def can_isolate() -> bool:
@@ -212,6 +195,7 @@ def _child(work: Callable[[], dict[str, Any]], w: int, parent: int, on_sigint) -
         signal.signal(signal.SIGINT, on_sigint or signal.default_int_handler)
         try:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            importlib.import_module("checker.engine.search").process_ends_after_search()  # it os._exits below
             answer = work()
         except KeyboardInterrupt:  # a Ctrl-C before `work` could catch it
             answer = {"interrupted": True}
@@ -264,4 +248,5 @@ def _decode(data: bytes) -> dict[str, Any] | None:
     return answer if isinstance(answer, dict) else None
 
 
-__all__ = ["GRACE_SECONDS", "Interrupts", "Outcome", "Supervisor", "can_isolate", "describe_status", "fix_hash_seed"]
+__all__ = ["GRACE_SECONDS", "REEXEC_MARK", "Interrupts", "Outcome", "Supervisor", "can_isolate", "describe_status",
+           "fix_hash_seed"]

@@ -49,6 +49,12 @@ class SearchOptions:
     checkpoint_every: float = 600.0  # seconds between two checkpoints
     resume: str | None = None  # bfs: go on from the checkpoint in this folder
     compact_above: int | None = None  # bytes of resident memory past which the search goes on compactly
+    sharded: bool = False  # bfs: large levels on `workers` shards, each owning a part of the visited set
+    ray: str | None = None  # bfs: spread large levels over Ray actors on this cluster ("auto" or an address)
+    ray_workers: int | None = None  # how many Ray actors (shards); None: `workers`
+    ray_ship: bool = False  # Ray: upload the project and faultcheck to the workers (a cluster of other hosts)
+    parallel_min: int | None = None  # with workers, shards or Ray: the smallest level not expanded by this process
+    # alone (None: engine.search.PARALLEL_MIN, 4096; smaller levels cost more to share than to expand)
     hang_seconds: float = 60.0  # one call of model code running longer than this is an error (see engine.guard)
 
     def __post_init__(self) -> None:
@@ -70,6 +76,10 @@ class SearchOptions:
             v = getattr(self, name)
             if type(v) is not int or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if (self.sharded or self.ray is not None) and (self.strategy != "bfs" or self.store == "compact"):
+            raise ValueError("a sharded search (--sharded, --ray) goes with strategy bfs and the exact or fingerprint store")
+        if self.ray_workers is not None and (type(self.ray_workers) is not int or self.ray_workers < 1):
+            raise ValueError(f"ray_workers must be a positive int, got {self.ray_workers!r}")
         if self.strategy != "bfs" and (self.workers > 1 or self.checkpoint_dir or self.resume):
             raise ValueError("workers, checkpoints and resume go with strategy bfs only")
         if not (isinstance(self.hang_seconds, (int, float)) and not isinstance(self.hang_seconds, bool)

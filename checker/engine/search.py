@@ -11,28 +11,38 @@ from __future__ import annotations
 
 import gc
 import os
-import pickle
 import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from ..logic import ActionConstraint, Predicate, StateFunction
 from ..semantics import FAULT_KINDS, TransitionSystem
 from .checkpoint import Checkpointer, CheckpointError, load_checkpoint
 from .checks import Checks, Outside, Reach, Tlc
 from .checks import Stop as _Stop
-from .guard import Guard, OutOfTime, active, guarded, note_sigint
+from .guard import Guard, OutOfTime, guarded, note_sigint
 from .monitor import Monitor
 from .result import SearchOptions, SearchResult, Stats, Verdict
+from .team import Team
 
 TICK_EVERY = 2048  # expanded states between two calls of the monitor
 
 
+PARALLEL_MIN = 4096  # with workers: levels smaller than this are expanded by one process (sharing costs more)
+
 CANDIDATES = 2000  # violating states of the last level compared for the simplest counterexample
+
+
+class _Spread(Exception):
+    """Raised before expanding a level of `parallel_min` states or more in a sharded search (local shards
+    or Ray): it goes on sharded (`engine.distribute`)."""
+
+    def __init__(self, level: list, depth: int):
+        self.level, self.depth = level, depth
 
 
 class _Switch(Exception):
@@ -53,6 +63,7 @@ def search(
     action_constraints: Sequence[ActionConstraint] = (),
     view: StateFunction | None = None,
     reachable: Sequence[Predicate] = (),
+    recipe: Callable[[], dict] | None = None,
 ) -> SearchResult:
     """Explore every state of `system` reachable from its initial states, breadth first.
 
@@ -84,7 +95,7 @@ def search(
                  action_constraint=tlc.action_constraints, view=[view] if view is not None else [],
                  reachable=tlc.reachable) as guard:
         try:
-            result = _search(system, invariants, options, constraints, terminals, monitor, tlc, reach)
+            result = _search(system, invariants, options, constraints, terminals, monitor, tlc, reach, recipe)
         except BaseException as e:  # model code failed outside the loops (rebuilding a path, say)
             if isinstance(e, OutOfTime):
                 return SearchResult(Verdict.UNDETERMINED, Stats(0, 0, 0, 0.0), reason=str(e))
@@ -134,7 +145,8 @@ def _settle(result: SearchResult, guard: Guard) -> SearchResult:
                         f"{guard.escaped} (and the model code went on after the guard stopped it)")
 
 
-def _search(system, invariants, options, constraints, terminals, monitor, tlc: Tlc, reach: Reach | None) -> SearchResult:
+def _search(system, invariants, options, constraints, terminals, monitor, tlc: Tlc, reach: Reach | None,
+            recipe=None) -> SearchResult:
     if options.strategy != "bfs":
         from .orders import explore
 
@@ -142,6 +154,13 @@ def _search(system, invariants, options, constraints, terminals, monitor, tlc: T
                        tlc=tlc, reach=reach)
     if options.store == "compact":
         return _search_compact(system, invariants, options, constraints, terminals, monitor, tlc=tlc, reach=reach)
+    from .distribute import MANIFEST, PREFIX_DIR, SHARDED
+
+    if options.resume and (Path(options.resume) / SHARDED / MANIFEST).is_file():
+        return _resume_sharded(system, invariants, options, constraints, terminals, monitor, tlc, reach, recipe)
+    if options.checkpoint_dir and not options.resume:  # a fresh run: an older run's sharded checkpoint goes
+        for old in (SHARDED, PREFIX_DIR):
+            shutil.rmtree(Path(options.checkpoint_dir) / old, ignore_errors=True)
     monitor = monitor or Monitor(max_seconds=options.max_seconds)
     counts = [0] * len(system.actions)
     seen: dict = {}
@@ -173,6 +192,26 @@ def _search(system, invariants, options, constraints, terminals, monitor, tlc: T
                                start=(*arrays, switch.level, box["depth"]), counts=counts, box=box, rss0=rss0,
                                began=start, note=f"switched to the compact store at depth {box['depth']} "
                                                  f"(resident memory above {options.compact_above:,} bytes)")
+    except _Spread as spread:  # a large level: the search goes on sharded
+        from .distribute import Spread
+
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+            previous = None
+        identity = None
+        if options.checkpoint_dir:  # the part before it spread, once: a sharded checkpoint starts from it
+            from dataclasses import replace as _with
+
+            from .checkpoint import _identity
+            from .distribute import PREFIX_DIR
+
+            prefix = Checkpointer(_with(options, checkpoint_dir=str(Path(options.checkpoint_dir) / PREFIX_DIR)),
+                                  system, invariants)
+            prefix.save(seen, spread.level, [], 0, spread.depth, counts, box["generated0"])
+            identity = _identity(system, invariants, options)
+        return _sharded(system, invariants, options, constraints, terminals, monitor, tlc, reach, recipe,
+                        Spread(seen, spread.level, spread.depth, counts, box["generated0"], box["checks"], reach,
+                               start, rss0, identity))
     except _Stop as stop:
         verdict, last, prop, reason, error = stop.verdict, stop.state, stop.prop, stop.reason, stop.error
         ties = stop.ties
@@ -189,6 +228,9 @@ def _search(system, invariants, options, constraints, terminals, monitor, tlc: T
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+        if _ENDING is not None:  # this process ends right after: never free the visited set, never scan it
+            _ENDING.append(seen)
+            gc.freeze()
         if collecting:
             gc.enable()
     seconds = time.perf_counter() - start
@@ -207,6 +249,90 @@ def _search(system, invariants, options, constraints, terminals, monitor, tlc: T
         path = paths.to(last)
     witnesses = {n: paths.to(u) for n, u in reach.found.items()} if reach is not None else None
     return SearchResult(verdict, stats, prop, path, reason, error, witnesses=witnesses)
+
+
+def _sharded(system, invariants, options, constraints, terminals, monitor, tlc: Tlc, reach: Reach | None, recipe,
+             start, restored: dict | None = None) -> SearchResult:
+    """Go on sharded from `start` (or from a sharded checkpoint); a shard that dies: start the shards
+    again from there, once."""
+    from .distribute import WorkerDied
+    from .distribute import run as run_spread
+
+    counts0 = list(start.counts)
+    for attempt in (1, 2):
+        pool, failed = None, True
+        try:
+            pool = _pool(system, invariants, options, constraints, terminals, tlc, reach, recipe)
+            result = run_spread(system, invariants, options, constraints, terminals, monitor, tlc, start, pool,
+                                restored)
+            failed = False
+            return result
+        except WorkerDied as e:
+            start.counts[:] = counts0
+            if attempt == 2:
+                stats = Stats(len(start.seen), start.generated0 + sum(start.counts), start.depth,
+                              time.perf_counter() - start.started)
+                monitor.finish(stats)
+                return SearchResult(Verdict.UNDETERMINED, stats,
+                                    reason=f"{e}, twice (the shards were started again once): gave up")
+        finally:
+            if pool is not None:
+                pool.close(failed=failed)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _resume_sharded(system, invariants, options, constraints, terminals, monitor, tlc: Tlc, reach, recipe):
+    """--resume of a checkpoint a sharded search wrote: the part before it spread (one process's format),
+    then every shard's part, shared out anew among this run's shards (their number may differ)."""
+    from .checkpoint import _identity
+    from .distribute import PREFIX_DIR, Spread, load_sharded
+
+    if not (options.sharded or options.ray is not None):
+        raise CheckpointError(f"{options.resume}: written by a sharded search: resume it with --sharded or --ray")
+    folder = Path(options.resume)
+    restored = load_sharded(folder, _identity(system, invariants, options))
+    pre = load_checkpoint(folder / PREFIX_DIR, system, invariants, options)
+    monitor = monitor or Monitor(max_seconds=options.max_seconds)
+    monitor.start()
+    c = Checks(system, invariants, constraints, terminals, options, tlc, reach)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        start = Spread(dict(pre["seen"]), pre["level"], pre["depth"], list(pre["counts"]), pre["generated0"], c,
+                       reach, time.perf_counter(), _rss(), restored["identity"])
+        return _sharded(system, invariants, options, constraints, terminals, monitor, tlc, reach, recipe, start,
+                        restored)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+_ENDING: list | None = None  # see `process_ends_after_search`
+
+
+def process_ends_after_search() -> None:
+    """This process ends (`os._exit`) right after its search, as the command line's child per spec does:
+    its visited set is kept, never freed, and the collector never scans it (half a second at 1.7 million
+    states). A library caller must not call this: every search's states would stay in memory."""
+    global _ENDING
+    _ENDING = []
+
+
+def _pool(system, invariants, options, constraints, terminals, tlc: Tlc, reach: Reach | None, recipe):
+    """The shards a spreading search goes on with: forked processes, or Ray actors."""
+    reachable = list(tlc.reachable)
+    if options.ray is not None:
+        from .onray import RayPool
+
+        return RayPool(options.ray, options.ray_workers or (options.workers if options.workers > 1 else None),
+                       recipe, options, tlc)
+    from .distribute import LocalPool
+    from .shard import Shard
+
+    def make(index: int, count: int) -> Shard:
+        return Shard(system, invariants, constraints, terminals, options, tlc, reachable, index, count)
+
+    return LocalPool(make, options.workers)
 
 
 def _collision_odds(distinct: int, generated: int) -> float:
@@ -292,54 +418,89 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
         if why:
             raise _Stop(Verdict.UNDETERMINED, None, reason=why)
 
-    def expand(level: list, lo: int, hi: int, nxt: list, expand: bool, ticking: bool) -> bool:
+    def tick(level: list, nxt: list, k: int) -> None:
+        """Every TICK_EVERY states: the clean point, a checkpoint when one is due, the monitor, Ctrl-C."""
+        box["at"], box["counts_at"] = k + 1, list(counts)
+        if saver is not None and saver.due():
+            saver.save(seen, level, nxt, k + 1, depth, counts, box["generated0"])
+        stop_if_bounded()
+
+    def violated(level: list, k: int, bad: int) -> _Stop:
+        """level[k] violates invariant `bad`: the stop, with the level's later states that violate it too."""
+        rest = level[k + 1 :]
+        ties = [u for u in rest if first_failing(u) == bad][:CANDIDATES]
+        return _Stop(Verdict.VIOLATED, level[k], invariants[bad].name, ties=ties)
+
+    # the exact store's loop with its actions unrolled (`_unrolled`); the fingerprint store's is below
+    unrolled = None if fingerprint else _unrolled(
+        [a for _, a in acts], first_failing, terms if check_deadlock else None, seen, counts, tick, violated,
+        c.returned_none, lambda st: _Stop(Verdict.VIOLATED, st, "deadlock"))
+
+    def expand(level: list, lo: int, hi: int, nxt: list, expand: bool, ticking: bool, mark=None) -> bool:
         """The one loop body: check and expand level[lo:hi], adding new successors to `seen` and `nxt`.
-        Returns whether the depth bound hid a state (only when not `expand`)."""
+        Returns whether the depth bound hid a state (only when not `expand`). The state and the action
+        being worked on are plain locals here (cheaper than the closure's `s` and `i`), handed over to
+        those when anything is raised, for the failure's report. `mark(k)`, where given, is told the
+        parent's position k of each new state (the exact store's loop only: `--workers` uses it)."""
         nonlocal s, i
+        if expand and unrolled is not None:
+            where = [s, i]
+            try:
+                unrolled(level, lo, hi, nxt, ticking, where, mark)
+            finally:
+                s, i = where
+            return False
         append = nxt.append
         cut = False
         countdown = TICK_EVERY
-        for k in range(lo, hi):
-            s = level[k]
-            if first_failing is not None:
-                bad = first_failing(s)
-                if bad >= 0:
-                    rest = level[k + 1 :]
-                    ties = [u for u in rest if first_failing(u) == bad][:CANDIDATES]
-                    raise _Stop(Verdict.VIOLATED, s, invariants[bad].name, ties=ties)
-            enabled = False
-            hs = fp(s) if fingerprint else s
-            for i, successors in acts:
-                succs = successors(s)
-                if not succs:
-                    if succs is None:
-                        raise c.returned_none(s, i)
-                else:
-                    enabled = True
-                    counts[i] += len(succs)
-                    if not expand:  # the last level allowed: checked, not expanded
-                        if not cut and any((fp(t) if fingerprint else t) not in seen for t in succs):
-                            cut = True
-                        continue
-                    for t in succs:
-                        if t is s:  # a self-loop returning its own state: seen, no need to hash it
-                            continue
-                        key = fp(t) if fingerprint else t
-                        if key not in seen:
-                            seen[key] = hs
-                            append(t)
-            if not enabled and check_deadlock and not any(t(s) for t in terms):
-                raise _Stop(Verdict.VIOLATED, s, "deadlock")
-            countdown -= 1
-            if not countdown and ticking:
-                countdown = TICK_EVERY
-                box["at"], box["counts_at"] = k + 1, list(counts)
-                if saver is not None and saver.due():
-                    saver.save(seen, level, nxt, k + 1, depth, counts, box["generated0"])
-                stop_if_bounded()
+        st, ai = s, i
+        try:
+            for k in range(lo, hi):
+                st = level[k]
+                if first_failing is not None:
+                    bad = first_failing(st)
+                    if bad >= 0:
+                        raise violated(level, k, bad)
+                enabled = False
+                if fingerprint:
+                    hs = fp(st)
+                for ai, successors in acts:
+                    succs = successors(st)
+                    if succs:
+                        enabled = True
+                        counts[ai] += len(succs)
+                        if not expand:  # the last level allowed: checked, not expanded
+                            if not cut and any((fp(t) if fingerprint else t) not in seen for t in succs):
+                                cut = True
+                        elif fingerprint:
+                            for t in succs:
+                                if t is st:  # a self-loop returning its own state: seen, no need to hash it
+                                    continue
+                                key = fp(t)
+                                if key not in seen:
+                                    seen[key] = hs
+                                    append(t)
+                        else:
+                            for t in succs:
+                                if t is not st and t not in seen:  # a self-loop's own state is seen: not hashed
+                                    seen[t] = st
+                                    append(t)
+                    elif succs is None:
+                        raise c.returned_none(st, ai)
+                if not enabled and check_deadlock and not any(t(st) for t in terms):
+                    raise _Stop(Verdict.VIOLATED, st, "deadlock")
+                countdown -= 1
+                if not countdown and ticking:
+                    countdown = TICK_EVERY
+                    s, i = st, ai
+                    tick(level, nxt, k)
+        except BaseException:
+            s, i = st, ai
+            raise
+        s, i = st, ai
         return cut
 
-    def expand_tlc(level: list, lo: int, hi: int, nxt: list, expand: bool, ticking: bool) -> bool:
+    def expand_tlc(level: list, lo: int, hi: int, nxt: list, expand: bool, ticking: bool, mark=None) -> bool:
         """`expand` with TLC's CONSTRAINT, ACTION_CONSTRAINT or VIEW: a successor outside the constraints
         is generated and has its invariants checked (a violation is kept in `outside` until the level ends,
         so that the counterexample stays a shortest one), never stored; states are stored by `keyf`."""
@@ -429,14 +590,42 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
         return bool(outside) or (first_bad is not None and bool(dropped) and first_bad(dropped) >= 0)
 
     step = expand_tlc if c.general else expand
+    team: Team | None = None
+    pmin = options.parallel_min if options.parallel_min is not None else PARALLEL_MIN
+    spread = options.sharded or options.ray is not None
     box["saver"], box["level"], box["next"] = saver, level, nxt
     try:
         while level:
             more = depth < max_depth
-            if options.workers > 1 and len(level) - at >= PARALLEL_MIN and more:
-                cut = _parallel_level(step, level, at, nxt, seen, counts, options.workers, fingerprint, keyf,
-                                      child_stops, reach)
+            if spread and at == 0 and len(level) >= pmin and more and not outside:
+                raise _Spread(level, depth)
+            own = None  # with workers: how much of the next level this process found (the rest is checked)
+            if options.workers > 1 and more and at == 0 and not nxt and (team is not None or len(level) >= pmin):
+                if team is None:
+                    team = Team(options.workers, step, seen, counts, keyf, fingerprint, child_stops, first_bad, reach)
+                    team.start(level)
+                found_before = dict(reach.found) if reach is not None else None
+                own = team.expand(level, nxt)
+                if not team.pids:
+                    team = None
+                cut = False
+                if len(seen) >= max_states and not outside:  # one process may stop inside the level: do as it does
+                    if team is not None:
+                        team.close()
+                        team = None
+                    for t in nxt:
+                        del seen[t if keyf is None else keyf(t)]
+                    nxt.clear()
+                    counts[:] = box["counts_at"]
+                    if reach is not None:
+                        reach.found = found_before
+                        reach.pending = [k for k in range(len(reach.names)) if reach.names[k] not in reach.found]
+                    own = None
+                    cut = step(level, at, len(level), nxt, more, True)
             else:
+                if team is not None:
+                    team.close()
+                    team = None
                 cut = step(level, at, len(level), nxt, more, True)
             if outside:
                 raise outside_stop()
@@ -449,7 +638,7 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
                 raise _Stop(Verdict.UNDETERMINED, None, reason=f"max_depth {max_depth} reached")
             if nxt:
                 # the schema's check, once per level over whole columns: cheaper than per state
-                if first_bad is not None and (bad := first_bad(nxt)) >= 0:
+                if first_bad is not None and (bad := first_bad(nxt if own is None else nxt[:own])) >= 0:
                     parent = next(p for p in level if nxt[bad] in _all_successors(system, p))
                     raise _Stop(Verdict.ERROR, parent, reason=_bad_state(system, parent, nxt[bad]))
                 depth += 1
@@ -462,7 +651,7 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
                 if saver is not None and saver.due():
                     saver.save(seen, level, nxt, 0, depth, counts, box["generated0"])
                 stop_if_bounded()
-    except (_Stop, _Switch):
+    except (_Stop, _Switch, _Spread):
         raise
     except BaseException as e:  # model code failed (or a real Ctrl-C): blamed on what ran, with its trace
         stop = c.failure(e, s, i)
@@ -471,96 +660,73 @@ def _bfs(system, invariants, constraints, terminals, options, monitor, seen, cou
         if judging[0] is not None and stop.verdict is Verdict.ERROR and stop.state is s:
             stop.state = Outside(s, judging[0])
         raise stop from None
-
-
-PARALLEL_MIN = 4096  # levels smaller than this are expanded by one process: forking costs more
-
-
-def _parallel_level(expand, level: list, at: int, nxt: list, seen: dict, counts: list, workers: int,
-                    fingerprint: bool, keyf: Callable[[tuple], object] | None, child_stops: Callable[[], bool],
-                    reach: Reach | None) -> bool:
-    """Expand one level on `workers` processes: forked children see the visited set as it stood
-    (copy-on-write, nothing pickled) and each expands a contiguous slice of the level; this process
-    expands the first slice meanwhile, then merges the children's new states in slice order. The
-    merge keeps the first parent found, exactly as one process would, so counts, depths and
-    counterexamples are the same. A slice where something stopped (a violation, a deadlock, an
-    error; or a violation outside the constraints, reported when the level ends) is expanded again here,
-    which raises the same stop as one process would. `keyf` is the store's key of a state (None: the
-    state itself); the reachability properties a child satisfied are merged in slice order."""
-    n = len(level) - at
-    bounds = [at + n * k // workers for k in range(workers + 1)]
-    tmp = tempfile.mkdtemp(prefix="faultcheck-level-")
-    pids = []
-    try:
-        for k in range(1, workers):
-            pid = os.fork()
-            if pid == 0:  # the child: expand its slice, write what is new, leave without cleanup
-                status = 1
-                try:
-                    if (g := active()) is not None:
-                        g.after_fork()
-                    mine: list = []
-                    counts[:] = [0] * len(counts)
-                    try:
-                        expand(level, bounds[k], bounds[k + 1], mine, True, False)
-                        if child_stops():
-                            raise _Stop(Verdict.VIOLATED, None)
-                        if fingerprint:  # parents as fingerprints, as the store keeps them
-                            parents = [seen[keyf(t)] for t in mine]  # type: ignore[misc]
-                        else:  # parents as positions in the level: the parent keeps sharing its tuples
-                            where = {id(level[j]): j for j in range(bounds[k], bounds[k + 1])}
-                            parents = [where[id(seen[t if keyf is None else keyf(t)])] for t in mine]
-                        out = ("ok", mine, parents, counts, reach.found if reach is not None else None)
-                    except _Stop:
-                        out = ("stop", None, None, None, None)
-                    with open(os.path.join(tmp, str(k)), "wb") as f:
-                        pickle.dump(out, f, protocol=pickle.HIGHEST_PROTOCOL)
-                    status = 0
-                except BaseException:
-                    pass
-                finally:
-                    os._exit(status)
-            pids.append(pid)
-        expand(level, bounds[0], bounds[1], nxt, True, False)
-        for pid in pids:
-            os.waitpid(pid, 0)
-        pids = []
-        for k in range(1, workers):
-            path = os.path.join(tmp, str(k))
-            try:
-                with open(path, "rb") as f:
-                    kind, mine, parents, theirs, found = pickle.load(f)
-            except (OSError, EOFError, pickle.UnpicklingError):
-                kind = "stop"
-            if kind != "ok":  # expand it here: the same stop, raised with its trace
-                expand(level, bounds[k], bounds[k + 1], nxt, True, False)
-                continue
-            for j, c in enumerate(theirs):
-                counts[j] += c
-            if found and reach is not None:
-                reach.merge(found)
-            append = nxt.append
-            if fingerprint:
-                for t, p in zip(mine, parents):
-                    key = keyf(t)  # type: ignore[misc]
-                    if key not in seen:
-                        seen[key] = p
-                        append(t)
-            else:
-                for t, j in zip(mine, parents):
-                    key = t if keyf is None else keyf(t)
-                    if key not in seen:
-                        seen[key] = level[j]
-                        append(t)
-        return False
     finally:
-        for pid in pids:  # interrupted: no child outlives the level
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except OSError:
-                pass
-        shutil.rmtree(tmp, ignore_errors=True)
+        if team is not None:
+            team.close()
+
+
+def _unrolled(actions: list, first_failing, terms: list | None, seen: dict, counts: list, tick, violated,
+              returned_none, deadlocked) -> Callable:
+    """`_bfs`'s loop body for the exact store, generated for these actions: each action's call written out
+    with its own local count (added to `counts` at each tick and when the loop ends, however it ends),
+    instead of a loop over (index, action) pairs that indexes `counts` per call. `where` holds the state
+    and the action index last worked on, as the search's failure report wants them. `terms` is None
+    when deadlock is not checked."""
+    n = len(actions)
+    names = [f"c{j}" for j in range(n)]
+    zero = (" = ".join(names) + " = 0") if n else "pass"
+    flush = [f"counts[{j}] += c{j}" for j in range(n)]
+    body = [
+        "def unrolled(level, lo, hi, nxt, ticking, where, mark=None, " + "".join(f"a{j}=a{j}, " for j in range(n))
+        + "first_failing=first_failing, seen=seen, counts=counts, terms=terms):",
+        "    append = nxt.append",
+        "    countdown = TICK_EVERY",
+        f"    {zero}",
+        "    st, ai = where",
+        "    try:",
+        "        for k in range(lo, hi):",
+        "            st = level[k]",
+    ]
+    if first_failing is not None:
+        body += ["            bad = first_failing(st)", "            if bad >= 0:",
+                 "                raise violated(level, k, bad)"]
+    if terms is not None:
+        body += ["            enabled = False"]
+    for j in range(n):
+        body += [
+            f"            ai = {j}",
+            f"            succs = a{j}(st)",
+            "            if succs:",
+            *(["                enabled = True"] if terms is not None else []),
+            f"                c{j} += len(succs)",
+            "                for t in succs:",
+            "                    if t is not st and t not in seen:  # a self-loop's own state is seen: not hashed",
+            "                        seen[t] = st",
+            "                        append(t)",
+            "                        if mark is not None:  # --workers: where in the level each new state's parent is",
+            "                            mark(k)",
+            "            elif succs is None:",
+            "                raise returned_none(st, ai)",
+        ]
+    if terms is not None:
+        body += ["            if not enabled and not any(t(st) for t in terms):", "                raise deadlocked(st)"]
+    body += [
+        "            countdown -= 1",
+        "            if not countdown and ticking:",
+        "                countdown = TICK_EVERY",
+        *(f"                {line}" for line in flush),
+        f"                {zero}",
+        "                where[0], where[1] = st, ai",
+        "                tick(level, nxt, k)",
+        "    finally:",
+        *(f"        {line}" for line in flush),
+        "        where[0], where[1] = st, ai",
+    ]
+    ns: dict = {f"a{j}": a for j, a in enumerate(actions)}
+    ns.update(first_failing=first_failing, seen=seen, counts=counts, terms=terms, tick=tick, violated=violated,
+              returned_none=returned_none, deadlocked=deadlocked, TICK_EVERY=TICK_EVERY)
+    exec(compile("\n".join(body) + "\n", "<search loop>", "exec"), ns)  # noqa: S102 - generated from the action count
+    return ns["unrolled"]
 
 
 def _defer_sigint(box: dict):

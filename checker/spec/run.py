@@ -14,6 +14,8 @@ from typing import Any
 
 from ..engine import Monitor, SearchOptions, SearchResult, Stats, Verdict, search
 from ..engine.checkpoint import CheckpointError
+from ..engine.checks import Tlc
+from ..engine.onray import RayMissing
 from ..engine.search import tlc_refusal
 from ..engine.symmetry import Reduction, SymmetryError, concretize, reduced, reduction
 from ..logic import ActionConstraint, Predicate, PropertyError, StateFunction, compile_predicate
@@ -142,6 +144,11 @@ def check(
     checkpoint_every: float = 600.0,
     resume: str | os.PathLike | None = None,
     compact_above: float | None = None,
+    sharded: bool = False,
+    ray: str | None = None,
+    ray_workers: int | None = None,
+    ray_ship: bool = False,
+    parallel_min: int | None = None,
 ) -> CheckResult:
     """Check a spec file, a loaded `Spec`, or a model instance or class.
 
@@ -194,7 +201,12 @@ def check(
             checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
             checkpoint_every=checkpoint_every,
             resume=None if resume is None else str(resume),
-            compact_above=_compact_above(compact_above, store, workers, checkpoint_dir, resume),
+            compact_above=_compact_above(compact_above, store, workers, checkpoint_dir, resume, sharded or ray),
+            sharded=sharded,
+            ray=ray,
+            ray_workers=ray_workers,
+            ray_ship=ray_ship,
+            **({"parallel_min": parallel_min} if parallel_min is not None else {}),
         )
     except ValueError as e:
         raise SpecError(f"{spec.where}: {e}") from None
@@ -214,6 +226,13 @@ def check(
     searched = reduced(system, red) if red is not None else system
     if checkpoint_dir is not None or resume is not None:  # what a checkpoint records and a resume compares
         searched = replace(searched, name=_identity(spec, red))
+    recipe = None
+    if ray is not None:
+        if spec.path is None:
+            raise SpecError(f"{spec.where}: --ray needs a spec file (the workers load the spec themselves)")
+        recipe = Recipe(str(Path(spec.path).resolve()), dict(spec.params), tuple(names) if names is not None else None,
+                        symmetry, check_determinism, checkpoint_dir is not None or resume is not None,
+                        str(Path(spec.root).resolve()))
     try:
         result = search(
             searched,
@@ -225,9 +244,12 @@ def check(
             action_constraints=acons,
             view=view,
             reachable=reach,
+            recipe=recipe,
         )
     except CheckpointError as e:
         raise SpecError(str(e)) from None
+    except RayMissing as e:
+        raise SpecError(f"{spec.where}: {e}") from None
     if red is not None and result.path is not None:
         path, perms = concretize(system, red, result.path)
         result = replace(result, path=path, permutations=perms)
@@ -440,9 +462,44 @@ def _symmetry(spec: Spec, model: Model | Protocol, system: TransitionSystem, inv
         raise SpecError(f"{spec.where}: {e}") from None
 
 
-def _compact_above(gib: float | None, store: str, workers: int, checkpoint_dir, resume) -> int | None:
+@dataclass(frozen=True)
+class Recipe:
+    """How a Ray worker rebuilds what a search spec searches: the spec's path and the options that shape
+    the transition system. Picklable: the protocol's code is imported on the worker, never shipped in a
+    pickle."""
+
+    path: str
+    params: dict[str, Any]
+    invariants: tuple[str, ...] | None
+    symmetry: bool | None
+    check_determinism: bool
+    named: bool  # checkpoints: the system is named by its identity
+    root: str  # the spec's project (importable on the workers)
+
+    def __call__(self) -> dict[str, Any]:
+        spec = load_spec(self.path)
+        if self.params:
+            spec = spec.with_params(self.params)
+        model, system = _set_up(spec, self.check_determinism)
+        names = self.invariants if self.invariants is not None else spec.invariants
+        invs = _predicates(system, "invariant", names, spec.where) + history_predicates(spec, system)
+        lives = liveness_properties(spec, model, system)
+        acons = [ActionConstraint(n, f, system.schema) for n, f in system.action_constraints.items()]
+        view = next((StateFunction(n, f, system.schema) for n, f in system.views.items()), None)
+        reach = _predicates(system, "reachable", spec.reachable_properties(), spec.where)
+        red = _symmetry(spec, model, system, invs, lives, self.symmetry, view is not None or bool(acons), reach)
+        searched = reduced(system, red) if red is not None else system
+        if self.named:
+            searched = replace(searched, name=_identity(spec, red))
+        return {"system": searched, "invariants": invs,
+                "constraints": _predicates(system, "constraint", None, spec.where),
+                "terminals": _predicates(system, "terminal", None, spec.where),
+                "tlc": Tlc(tuple(acons), view, tuple(reach)), "reachable": reach}
+
+
+def _compact_above(gib: float | None, store: str, workers: int, checkpoint_dir, resume, sharded=False) -> int | None:
     """Bytes of resident memory past which the search switches to the compact store, if it may."""
-    if store == "compact" or workers > 1 or checkpoint_dir or resume or gib == 0:
+    if store == "compact" or workers > 1 or checkpoint_dir or resume or gib == 0 or sharded:
         return None
     if gib is not None:
         return int(gib * 2**30)
