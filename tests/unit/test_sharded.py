@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from checker.engine import SearchOptions, Verdict, search
 from checker.engine.shard import Shard, stable_hash
+from checker.spec.load import load_spec
 from tests.unit.test_orders import (
     assert_ends_in_violation,
     assert_real_path,
@@ -211,3 +212,21 @@ def test_a_sharded_checkpoint_needs_a_sharded_resume_and_the_same_model(tmp_path
     other, invs5, terms5 = two_phase(5)
     with pytest.raises(CheckpointError):
         search(other, invs5, sharded(2, resume=str(tmp_path)), terminals=terms5)
+
+
+EVERY_SPEC = [p for p in sorted(SPECS.glob("*.toml")) if load_spec(p).kind != "induct" and not load_spec(p).slow]
+
+
+def _outcome(r):
+    trace = r.trace.to_json() if r.trace is not None else None
+    return (r.verdict, r.property, r.stats.distinct, r.stats.generated, r.stats.depth, r.stats.coverage, trace)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", EVERY_SPEC, ids=[p.stem for p in EVERY_SPEC])
+def test_every_search_spec_gives_one_processs_result_with_workers_and_with_shards(path, no_leftover_children):
+    from checker.spec import check
+
+    one = _outcome(check(path, out=None, lint=False))
+    assert _outcome(check(path, out=None, lint=False, workers=2, parallel_min=1)) == one
+    assert _outcome(check(path, out=None, lint=False, workers=2, sharded=True, parallel_min=1)) == one
