@@ -194,7 +194,6 @@ def run(system: TransitionSystem, invariants: Sequence, options: SearchOptions, 
         positions[o].append(p)
     verdict, last, prop, reason, error, ties = Verdict.HOLDS, None, None, "", None, []
     distinct = len(start.seen)
-    start.seen_size = distinct
 
     def path_to(d: int, p: int) -> tuple[tuple, ...]:
         return paths_to(d, [p])[p]
