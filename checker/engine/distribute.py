@@ -268,7 +268,7 @@ def run(system: TransitionSystem, invariants: Sequence, options: SearchOptions, 
                 _drop_after(found, depth, tick, pending)
                 raise Stop(Verdict.UNDETERMINED, None, reason=f"max_states {max_states} reached")
             if bad and (first_stop is None or limit < first_stop[0]):
-                keep = limit * K
+                keep = limit * K if more else 0  # on the last level allowed one process stores nothing new
                 distinct = sum(pool.call("rollback", [(keep,)] * W))
                 _add(counts, pool.call("recount", [(limit, 0)] * W))
                 name_index = bad[0][1]
@@ -278,7 +278,7 @@ def run(system: TransitionSystem, invariants: Sequence, options: SearchOptions, 
                              ties=[got[p] for p in tie_ps])
             if first_stop is not None:
                 p, kind, action, what = first_stop
-                keep = (p + 1) * K
+                keep = (p + 1) * K if more else 0
                 distinct = sum(pool.call("rollback", [(keep,)] * W))
                 _add(counts, pool.call("recount", [(p, action if kind == "error" else len(counts))] * W))
                 _drop_after(found, depth, p, pending)
