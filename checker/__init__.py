@@ -10,6 +10,8 @@ Layers (imports point down this list, never up; tests/test_layering.py keeps it 
     trace      traces: JSON format, labelling, replay, text rendering
     runtime    the same Node classes as real processes on loopback (imports model, and trace for live
                replay; never the engine)
+    explorer   a protocol explored by hand: a session stepping through states, served as a local page
+               (beside runtime: imports trace, engine and below)
     spec, cli  spec files, `check()`, the command line, JUnit, the pytest plugin (nothing imports these)
 """
 
@@ -71,6 +73,17 @@ def check(spec_or_model, **options):
     return _check(spec_or_model, **options)
 
 
+def explore(spec, params=None, *, port: int = 0, seed: int = 0, search_seconds: float = 30.0, idle_minutes: float = 30):
+    """Explore a spec file by hand: starts the explorer on http://127.0.0.1:`port`/ (a free port by default) in
+    the background and returns its server, which a notebook cell shows as the explorer itself (`.url`,
+    `.session`, `.stop()`; it stops by itself after `idle_minutes` without a request). See `faultcheck explore`."""
+    from .explorer.server import Server
+    from .spec.explore import session
+
+    return Server(session(spec, params, seconds=search_seconds, seed=seed), port=port,
+                  idle=idle_minutes * 60.0).start()
+
+
 __all__ = [
     # the schema
     "Bag", "Bool", "Enum", "Ids", "Int", "Map", "NodeId", "OneOf", "Option", "Record", "Seq", "Set", "Tuple",
@@ -89,6 +102,8 @@ __all__ = [
     "Time",
     # checking
     "SearchOptions", "SearchResult", "Stats", "Verdict", "check",
+    # exploring by hand (a local page; in a notebook, the cell shows it)
+    "explore",
 ]
 
 # Where each public name is defined. They are imported on first use (PEP 562), so that `import checker`
@@ -99,12 +114,12 @@ _HOME = {
     **dict.fromkeys(("conj", "disj", "exists", "forall", "iff", "implies", "ite", "make"), ".logic.formula"),
     **dict.fromkeys(("always_eventually", "eventually", "leads_to"), ".logic.temporal"),
 }
-_LAYERS = ("model", "semantics", "logic", "engine", "trace", "runtime", "spec", "cli")
+_LAYERS = ("model", "semantics", "logic", "engine", "trace", "runtime", "explorer", "spec", "cli")
 
 
 def __getattr__(name: str):
     """A public name (imported now, then kept here) or a layer (`checker.engine`, imported now)."""
-    if name in __all__ and name != "check":
+    if name in __all__ and name not in ("check", "explore"):
         value = getattr(importlib.import_module(_HOME.get(name, ".model"), __name__), name)
         globals()[name] = value
         return value

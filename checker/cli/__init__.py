@@ -34,6 +34,8 @@ from ..trace import Trace, TraceError, render_text
 from ..trace.html import to_html
 from ..trace.itf import to_itf
 from ..trace.msc import to_dot, to_svg
+from .explore import add_parser as explore_parser
+from .explore import cmd_explore
 from .history import add_parser as history_parser
 from .history import cmd_history
 from .isolate import GRACE_SECONDS, Interrupts, Supervisor, can_isolate, fix_hash_seed
@@ -155,6 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour for text")
 
     history_parser(sub)
+    explore_parser(sub)
     run_parser(sub)
     replay_parsers(sub)
 
@@ -559,7 +562,7 @@ def main(argv: list[str] | None = None, *, isolate: bool = False) -> int:
     try:
         commands = {"check": cmd_check, "induct": cmd_check, "lint": cmd_lint, "show": cmd_show, "graph": cmd_graph,
                     "history": cmd_history, "run": cmd_run, "replay": cmd_replay,
-                    "export": cmd_export}
+                    "export": cmd_export, "explore": cmd_explore}
         return commands[args.command](args)
     except (UsageError, SpecError, TraceError) as e:
         print(f"faultcheck: {e}", file=sys.stderr)
