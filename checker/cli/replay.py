@@ -31,7 +31,8 @@ EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 REPLAY_EPILOG = """exit codes: 0 the trace's violation reproduced: every step re-executes to its recorded state and
 the final state violates the recorded property (a lasso: its cycle closes, is fair and violates the liveness
-property; with --live: on real processes); 1 it does not (the first step that differs, a final state that
+property; with --live: on real processes; a reachability witness: the final state has the property; a path
+exported by `faultcheck explore` that violates nothing: every step re-executes); 1 it does not (the first step that differs, a final state that
 satisfies the property, a property the model does not have, a trace recorded for other parameters or another
 protocol than --spec's; with --live: the implementation diverged from the model); 2 bad input (a malformed
 trace, a bad spec; with --live: a low-level model, a stale trace)."""

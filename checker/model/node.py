@@ -168,6 +168,32 @@ class Choice(Exception):
     n: int
 
 
+def choice_text(value: Any) -> str:
+    """How an option a handler's `choose` returned reads in a step: a str (a node id, an enum value) as
+    itself, None as "none", a bool as "true"/"false", a message or record as "Write(1)", a tuple or list
+    as "(a1, a2)", a set as "{a1, a2}" (sorted), a mapping as "{k: v}", anything else as str() does.
+
+    >>> choice_text(("a1", "a2")), choice_text("abort"), choice_text(frozenset({"b", "a"}))
+    ('(a1, a2)', 'abort', '{a, b}')
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, RecordValue):
+        inner = ", ".join(choice_text(v) for v in value)
+        return f"{type(value).__name__}({inner})" if value._fields else type(value).__name__
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(choice_text(v) for v in value) + ")"
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(choice_text(v) for v in value)) + "}"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(sorted(f"{choice_text(k)}: {choice_text(v)}" for k, v in value.items())) + "}"
+    return str(value)
+
+
 def timer(fn: Callable) -> Callable:
     """Declare a timer handler `(self)`: armed by `set_timer("<name>")`, it fires as a step of its own."""
     fn._fc_timer = True  # type: ignore[attr-defined]
@@ -244,6 +270,7 @@ class Node:
     _effects: list[tuple]
     _script: Sequence[int]
     _pos: int
+    _chosen: list[Any] | None = None  # where the driver wants them: the options `choose` returned, in order
     id: str
     role: str
     _ids: dict[str, tuple[str, ...]]
@@ -311,6 +338,8 @@ class Node:
         if self._pos < len(self._script):
             i = self._script[self._pos]
             self._pos += 1
+            if self._chosen is not None:
+                self._chosen.append(options[i])
             return options[i]
         raise Choice(len(options))
 
@@ -457,4 +486,4 @@ def _symbols(t: Any) -> set[str]:
 
 
 __all__ = ["Choice", "Field", "History", "Message", "Node", "Protocol", "Role", "durable", "request", "timer", "volatile",
-           "Symbolic", "SchemaError"]
+           "Symbolic", "SchemaError", "choice_text"]

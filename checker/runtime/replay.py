@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..model.node import choice_text
 from ..model.schema import Map, OneOf, SchemaError, Type
 from ..model.state import StateSchema
 from ..model.time import TimeSlot
@@ -488,7 +489,9 @@ class LiveReplay:
     ) -> list[int] | None:
         """The options the handler's `choose` calls must take to reach the trace's state (the model
         branches at each; a real node takes one): found by running the implementation's handler on a
-        copy of the node's current values, once per branch. None when it makes no choice."""
+        copy of the node's current values, once per branch. A step that records its choice takes the
+        branch whose options read the same; one without (an older trace), the first branch that reaches
+        the recorded fields and sends. None when it makes no choice."""
         if not callable(getattr(self.cluster.classes[node], handler, None)) or node not in self.reports:
             return None
         live = LiveNode(self.cluster, node, clock=lambda: self.clock[node])  # its times read the node's clock
@@ -502,18 +505,21 @@ class LiveReplay:
                 before[_canon({"msg": consumed["msg"], "src": consumed["src"], "dst": node})] -= 1
             want_sent = Counter(map(_canon, after)) - before
         scripts: list[tuple[int, ...]] = [()]
-        first: list[int] | None = None
+        first: list[int] | None = None  # the first branch that reaches the recorded fields
+        full: list[int] | None = None  # ... and sends what the trace records (when a recorded choice is not found)
         tried = 0
         while scripts and tried < 512:
             script = scripts.pop(0)
             tried += 1
             pos = [0]
+            chosen: list[Any] = []
 
-            def choose(self_: Any, options: Any, script: tuple = script, pos: list = pos) -> Any:
+            def choose(self_: Any, options: Any, script: tuple = script, pos: list = pos, chosen: list = chosen) -> Any:
                 options = list(options)
                 k = pos[0]
                 pos[0] += 1
                 if k < len(script):
+                    chosen.append(options[script[k]])
                     return options[script[k]]
                 raise _Branch(len(options))
 
@@ -528,14 +534,17 @@ class LiveReplay:
                 continue
             if not script:
                 return None  # no choice made
+            if st.choice and tuple(choice_text(v) for v in chosen) == st.choice:
+                return list(script)  # the branch the trace records
             fields = _canon(self.fields_json(node, live.values))
             if fields != want_fields:
                 continue
             first = first or list(script)
             sent = Counter(_canon({"msg": self.codec.to_json(m), "src": node, "dst": d}) for d, _, m in fx.sends)
-            if want_sent is None or sent == want_sent:
+            if (want_sent is None or sent == want_sent) and not st.choice:
                 return list(script)
-        return first
+            full = full or (list(script) if want_sent is None or sent == want_sent else None)
+        return full or first
 
     async def find(
         self, i: int, label: str, src: str, dst: str, msg: str, resend: bool = True

@@ -13,22 +13,41 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import Model, StateSchema, StateView
+from ..model.node import choice_text
 
 FAULT_KINDS = frozenset({"crash", "partition", "drop", "duplicate", "clock_jump"})  # steps that are faults (not recoveries)
 
 
 @dataclass(frozen=True)
 class Step:
-    """What happened in one step, independent of successor order: an action and its parameters."""
+    """What happened in one step, independent of successor order: an action, its parameters and the
+    options the handler's `choose` calls returned.
+
+    `choice` holds one text per `choose` call the step's handler made, in call order (`choice_text`:
+    a node id as its name, "(a1, a2)" for a quorum); () when it made none, or when a step was recorded
+    without it (a trace from before choices were kept). The label ends with " (chose <options>)", the
+    options joined by ", ": "Prepare tm1→rm1 (chose abort)", "timer propose@p1 (chose (a1, a2))".
+    Two successors of one delivery that differ only by the choice have different steps and labels."""
 
     kind: str  # "action" (low-level form); "deliver", "timer", "request", "tick", "clock"; faults: "crash", "restart",
     # "partition", "heal", "drop", "duplicate", "clock_jump"
     action: str
     params: tuple[str, ...] = ()
+    choice: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        """How people read the step: "RMPrepare(rm1)", "Prepared rm1→tm1", "timer timeout@b1"."""
+        """How people read the step: "RMPrepare(rm1)", "Prepared rm1→tm1", "timer timeout@b1",
+        "Prepare tm1→rm1 (chose abort)"."""
+        if self.choice:
+            return f"{self._base_label()} (chose {', '.join(self.choice)})"
+        return self._base_label()
+
+    def without_choice(self) -> Step:
+        """The step with its choice left out (what fairness and the step's class speak of)."""
+        return Step(self.kind, self.action, self.params) if self.choice else self
+
+    def _base_label(self) -> str:
         if self.kind in ("deliver", "drop", "duplicate") and len(self.params) == 3:
             src, dst, msg = self.params
             return f"{msg} {src}→{dst}" if self.kind == "deliver" else f"{self.kind} {msg} {src}→{dst}"
@@ -61,20 +80,36 @@ class Step:
         return f"{self.action}({', '.join(self.params)})" if self.params else self.action
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "action": self.action, "params": list(self.params), "label": self.label}
+        out: dict[str, Any] = {"kind": self.kind, "action": self.action, "params": list(self.params)}
+        if self.choice:
+            out["choice"] = list(self.choice)
+        out["label"] = self.label
+        return out
 
 
 @dataclass(frozen=True)
 class Action:
-    """One named action: `successors(s)` gives every successor; `instances(s)` labels each.
+    """One named action: `successors(s)` gives every successor; `instances(s)` labels each with its
+    parameters; `choices(s)`, where a handler may `choose`, gives (parameters, successor, choice) for the
+    same instances in the same order (None: no choices, every choice is ()).
 
-    The engine calls `successors(s)` directly, once per action per state.
+    The engine calls `successors(s)` directly, once per action per state; only labelling asks for choices.
     """
 
     name: str
     successors: Callable[[tuple], Sequence[tuple]]
     instances: Callable[[tuple], Iterable[tuple[tuple[str, ...], tuple]]]
     kind: str = "action"
+    choices: Callable[[tuple], Iterable[tuple[tuple[str, ...], tuple, tuple[str, ...]]]] | None = None
+
+    def steps(self, s: tuple) -> Iterator[tuple[Step, tuple]]:
+        """(step, successor) for every instance of this action in `s`, each step with its choice."""
+        if self.choices is not None:
+            for params, t, choice in self.choices(s):
+                yield Step(self.kind, self.name, params, choice), t
+        else:
+            for params, t in self.instances(s):
+                yield Step(self.kind, self.name, params), t
 
 
 @dataclass
@@ -95,23 +130,27 @@ class TransitionSystem:
     reachables: Mapping[str, Callable[[StateView], bool]] = field(default_factory=dict)
 
     def labelled_successors(self, s: tuple) -> Iterator[tuple[Step, tuple]]:
-        """Every (step, successor) of `s`, in action order (slow: for traces, not the search)."""
+        """Every (step, successor) of `s`, in action order, each step with its choice (slow: for traces,
+        not the search)."""
         for a in self.actions:
-            for params, t in a.instances(s):
-                yield Step(a.kind, a.name, params), t
+            yield from a.steps(s)
 
     def find_step(self, s: tuple, t: tuple) -> Step | None:
-        """The first step (in action order) that leads from `s` to `t`."""
+        """The first step (in action order, and among one action's instances, in choice order) that leads
+        from `s` to `t`, with its choice."""
         for a in self.actions:
             if t in a.successors(s):
-                for params, u in a.instances(s):
+                for step, u in a.steps(s):
                     if u == t:
-                        return Step(a.kind, a.name, params)
+                        return step
         return None
 
     def apply(self, s: tuple, step: Step) -> list[tuple]:
-        """The successors of `s` by exactly `step` (empty when it is not enabled)."""
-        return [t for st, t in self.labelled_successors(s) if st == step]
+        """The successors of `s` by exactly `step` (empty when it is not enabled). A step without a choice
+        (recorded before choices were kept) stands for every choice of its instance."""
+        if step.choice:
+            return [t for st, t in self.labelled_successors(s) if st == step]
+        return [t for st, t in self.labelled_successors(s) if st.without_choice() == step]
 
     def action_named(self, name: str) -> Action | None:
         return next((a for a in self.actions if a.name == name), None)
@@ -134,4 +173,4 @@ def from_model(model: Model) -> TransitionSystem:
     )
 
 
-__all__ = ["FAULT_KINDS", "Action", "Step", "TransitionSystem", "from_model"]
+__all__ = ["FAULT_KINDS", "Action", "Step", "TransitionSystem", "choice_text", "from_model"]

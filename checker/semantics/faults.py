@@ -35,9 +35,9 @@ def fault_actions(sem: NodeSemantics) -> list[Action]:
     if f.crashes:
         out.append(kind_action("crash", _crashes(sem)))
         if f.restarts:
-            out.append(kind_action("restart", _restarts(sem)))
+            out.append(kind_action("restart", _restarts(sem), chosen=True))
     if sem.DETECTED is not None:  # crashes, or partitions with detector = "partition"
-        out.append(kind_action("detect", _detections(sem)))
+        out.append(kind_action("detect", _detections(sem), chosen=True))
     if f.partitions:
         out.append(kind_action("partition", _partitions(sem)))
         out.append(kind_action("heal", _heals(sem)))
@@ -48,9 +48,11 @@ def fault_actions(sem: NodeSemantics) -> list[Action]:
     return out
 
 
-def kind_action(kind: str, instances) -> Action:
-    """An action of one step kind from its labelled instances (its successors: their states)."""
-    return Action(kind, lambda s: [t for _, t in instances(s)], instances, kind=kind)
+def kind_action(kind: str, instances, chosen: bool = False) -> Action:
+    """An action of one step kind from its labelled instances (its successors: their states). `chosen`:
+    the steps run a handler, and `instances(s, labelled=True)` gives each with its choice."""
+    choices = (lambda s: instances(s, labelled=True)) if chosen else None
+    return Action(kind, lambda s: [t for _, t in instances(s)], instances, kind=kind, choices=choices)
 
 
 def _crashes(sem: NodeSemantics):
@@ -115,7 +117,7 @@ def _restarts(sem: NodeSemantics):
     DOWN, DET, PART = sem.DOWN, sem.DETECTED, sem.PART
     forget = DET is not None and sem.faults.detector == "partition"  # its suspicion ends where it is in reach
 
-    def instances(s: tuple):
+    def instances(s: tuple, labelled: bool = False):
         down = s[DOWN]
         for i in range(sem.n):
             if down >> i & 1:
@@ -126,6 +128,10 @@ def _restarts(sem: NodeSemantics):
                     for j in range(sem.n):
                         if reach >> j & 1:
                             t[DET + j] &= ~(1 << i)
+                if labelled:
+                    for choice, u in sem.run_labelled(tuple(t), i, "on_start", (), sem.net_of(s)):
+                        yield (sem.names[i],), u, choice
+                    continue
                 for u in sem.run(tuple(t), i, "on_start", (), sem.net_of(s)):  # the same start-up code as boot
                     yield (sem.names[i],), u
 
@@ -142,7 +148,7 @@ def _detections(sem: NodeSemantics):
     by_partition = sem.faults.detector == "partition" and PART is not None
     everyone = (1 << sem.n) - 1
 
-    def instances(s: tuple):
+    def instances(s: tuple, labelled: bool = False):
         down = s[DOWN] if DOWN is not None else 0
         part = s[PART] if by_partition else 0
         if not (down or part):
@@ -157,6 +163,10 @@ def _detections(sem: NodeSemantics):
                     t = list(s)
                     t[DET + i] |= 1 << j
                     step = (sem.names[i], sem.names[j], "unreachable") if cut >> j & 1 else (sem.names[i], sem.names[j])
+                    if labelled:
+                        for choice, u in sem.run_labelled(tuple(t), i, "on_peer_crash", (sem.names[j],), sem.net_of(s)):
+                            yield step, u, choice
+                        continue
                     for u in sem.run(tuple(t), i, "on_peer_crash", (sem.names[j],), sem.net_of(s)):
                         yield step, u
 

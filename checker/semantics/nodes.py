@@ -16,7 +16,7 @@ partition, loss, duplication) as more kinds of step. Imports `checker.model`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import (
@@ -39,7 +39,7 @@ from ..model.faults import FaultError, Faults
 from ..model.node import Choice, Message, Node, Protocol
 from ..model.schema import Bag, Queue, bind
 from ..model.time import OVERFLOWS, Due, Instant, Time, TimeCutError, TimeSettings, TimeSlot
-from . import Action, TransitionSystem
+from . import Action, TransitionSystem, choice_text
 from .timing import contains_time, has_time_field, largest_constant, time_actions, time_slots, uses_time
 
 NETWORKS = ("multiset", "set")
@@ -52,7 +52,8 @@ MEMO_LIMIT = 1 << 20  # handler outcomes kept; past this, new ones are computed 
 @dataclass(frozen=True)
 class Outcome:
     """What one run of a handler did: the node's new slots (None: unchanged), the envelope codes it
-    sent (with their sum and union as network deltas), and the timers it armed and disarmed."""
+    sent (with their sum and union as network deltas), and the timers it armed and disarmed; `choice`,
+    the options its `choose` calls returned (for labels only: outcomes compare without it)."""
 
     slots: tuple[int, ...] | None
     sent: tuple[int, ...]
@@ -62,6 +63,7 @@ class Outcome:
     disarm: int
     events: tuple[tuple[int, ...], ...] = ()  # history events recorded (their slots), in order
     due: tuple[tuple[int, int], ...] = ()  # with time: (timer, its `due_in` slot) for each timer set or cancelled
+    choice: tuple[Any, ...] = field(default=(), compare=False)
 
 
 class ProtocolSchema(StateSchema):
@@ -323,6 +325,8 @@ class NodeSemantics:
     # arguments, the node's slots), computed once and kept: an `Outcome` per choose-branch says
     # which slots the node ends with and what it sends and arms. Applying an outcome to a global
     # state is a few int operations. `memoize=False` (and the determinism check) runs every call.
+    # Each outcome also keeps the options its `choose` calls returned: only labels read them
+    # (`run_labelled`, behind each action's `choices`); the search's `run` never does.
 
     def run(self, s: tuple, i: int, handler: str, args: tuple, net: int) -> list[tuple]:
         """Every successor of running `handler(*args)` on node i of state s (one per `choose` branch),
@@ -361,6 +365,7 @@ class NodeSemantics:
             node._effects = []
             node._script = script
             node._pos = 0
+            node._chosen = chosen = []
             try:
                 method(*args)
             except Choice as c:
@@ -368,10 +373,26 @@ class NodeSemantics:
                 continue
             except TimeCutError as e:
                 raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: {e}") from None
-            out.append(self.summarize(i, handler, local, node._vals, node._effects))
+            out.append(self.summarize(i, handler, local, node._vals, node._effects, tuple(chosen)))
         return tuple(out)
 
-    def summarize(self, i: int, handler: str, local: tuple, vals: dict[str, Any], effects: list[tuple]) -> Outcome:
+    def run_labelled(self, s: tuple, i: int, handler: str, args: tuple,
+                     net: int | None) -> list[tuple[tuple[str, ...], tuple]]:
+        """`run`'s successors in `run`'s order, each after the options its handler's `choose` calls returned,
+        as text (`choice_text`; () when it chose nothing). The slow path, for labels: the search calls `run`."""
+        local = s[self.node_slices[i]]
+        outcomes = self.memo.get((i, handler, args, local)) if self.memo is not None else None
+        if outcomes is None:
+            outcomes = self.outcomes(i, handler, args, local)
+        out = []
+        for o in outcomes:
+            t = self.apply(s, i, o, net, handler)
+            if t is not None:  # (a full FIFO channel may block the step)
+                out.append((tuple(choice_text(v) for v in o.choice), t))
+        return out
+
+    def summarize(self, i: int, handler: str, local: tuple, vals: dict[str, Any], effects: list[tuple],
+                  choice: tuple[Any, ...] = ()) -> Outcome:
         slots: list[int] = []
         old = self.decode_node(local, i)
         rec = self.records[self.role_of[i]]
@@ -420,7 +441,7 @@ class NodeSemantics:
         for c in sent:
             mask |= 1 << (c * self.bits)
         return Outcome(None if new == local else new, tuple(sent), add, mask, arm, disarm, tuple(events),
-                       tuple(sorted(due.items())))
+                       tuple(sorted(due.items())), choice)
 
     def encode_event(self, i: int, handler: str, kind: str, f: str, value: Any) -> tuple[int, ...]:
         where = f"{self.classes[i].__name__}.{handler} on {self.names[i]}"
@@ -541,8 +562,8 @@ class NodeSemantics:
             states = [t for s in states for t in self.run(s, i, "on_start", (), self.net_of(s))]
         return list(dict.fromkeys(states))
 
-    def deliveries(self, msg_index: int) -> tuple[Callable[[tuple], list[tuple]], Callable]:
-        """The successors and labelled instances of delivering messages of one type.
+    def deliveries(self, msg_index: int) -> tuple[Callable[[tuple], list[tuple]], Callable, Callable]:
+        """The successors, labelled instances and instances with their choices of delivering messages of one type.
 
         The hot path of the search: with memos (the default), `fast_successors`; without, every
         in-flight envelope of the type is found by isolating its lowest set bit, and its handler
@@ -589,28 +610,39 @@ class NodeSemantics:
                 out += run(s, dst, handler, args, net)
             return out
 
-        def instances(s: tuple):
+        def pending(s: tuple):
+            """Per deliverable envelope of the type: its label, receiver, handler arguments (None: no
+            handler) and the network once it is consumed."""
             x = (s[NET] >> shift) & mask
             k = 0
             while x:
                 if x & one and self.deliverable(s, info[k][1], info[k][2]):
                     code, src, dst, a, b, args = info[k]
                     _, _, msg = self.envelope(code)
-                    net = s[NET] - (1 << (code * bits))
-                    if args is None:
-                        t = list(s)
-                        t[NET] = net
-                        succs = [tuple(t)]
-                    else:
-                        succs = run(s, dst, handler, args, net)
-                    for t in succs:
-                        yield (self.names[src], self.names[dst], self.Msg.format(msg)), t
+                    label = (self.names[src], self.names[dst], self.Msg.format(msg))
+                    yield label, dst, args, s[NET] - (1 << (code * bits))
                 x >>= bits
                 k += 1
 
+        def consumed(s: tuple, net: int) -> tuple:  # a message without a handler: consumed, nothing else
+            t = list(s)
+            t[NET] = net
+            return tuple(t)
+
+        def instances(s: tuple):
+            for label, dst, args, net in pending(s):
+                for t in (consumed(s, net),) if args is None else run(s, dst, handler, args, net):
+                    yield label, t
+
+        def choices(s: tuple):
+            for label, dst, args, net in pending(s):
+                for choice, t in (((), consumed(s, net)),) if args is None else \
+                        self.run_labelled(s, dst, handler, args, net):
+                    yield label, t, choice
+
         if memos is not None:
             successors = self.fast_successors(info, memos, handler, shift, mask)
-        return successors, instances
+        return successors, instances, choices
 
     def fast_successors(self, info: list, memos: list[dict], handler: str, shift: int,
                         mask: int) -> Callable[[tuple], list[tuple]]:
@@ -772,8 +804,8 @@ class NodeSemantics:
     def is_up(self, s: tuple, i: int) -> bool:
         return self.DOWN is None or not s[self.DOWN] >> i & 1
 
-    def fifo_deliveries(self, msg_index: int) -> tuple[Callable[[tuple], list[tuple]], Callable]:
-        """Delivering the message at the head of a FIFO channel, when it is of this type."""
+    def fifo_deliveries(self, msg_index: int) -> tuple[Callable[[tuple], list[tuple]], Callable, Callable]:
+        """Delivering the message at the head of a FIFO channel, when it is of this type (as `deliveries`)."""
         rec = self.msg_records[msg_index]
         lo = self.Msg._starts[msg_index]
         hi = lo + rec.cardinality  # type: ignore[operator]
@@ -781,7 +813,7 @@ class NodeSemantics:
         CH, B, n, A = self.CH, self.B, self.n, self.A
         channels = [(a * n + b, a, b, hasattr(self.classes[b], handler)) for a in range(n) for b in range(n)]
 
-        def heads(s: tuple):
+        def heads(s: tuple, run: Callable = self.run, labelled: bool = False):
             for ch, src, dst, has in channels:
                 q = s[CH + ch]
                 if q and lo <= (q % B - 1) // A < hi and self.deliverable(s, src, dst):
@@ -789,7 +821,7 @@ class NodeSemantics:
                     t[CH + ch] = q // B
                     t = tuple(t)
                     msg = self.Msg.unrank((q % B - 1) // A)
-                    succs = self.run(t, dst, handler, (msg, self.names[src]), None) if has else [t]
+                    succs = run(t, dst, handler, (msg, self.names[src]), None) if has else [((), t) if labelled else t]
                     yield (self.names[src], self.names[dst], self.Msg.format(msg)), succs
 
         def successors(s: tuple) -> list[tuple]:
@@ -800,7 +832,12 @@ class NodeSemantics:
                 for t in succs:
                     yield self.noted(label, t), t
 
-        return successors, instances
+        def choices(s: tuple):
+            for label, succs in heads(s, self.run_labelled, True):
+                for choice, t in succs:
+                    yield self.noted(label, t), t, choice
+
+        return successors, instances, choices
 
     def noted(self, label: tuple[str, ...], t: tuple) -> tuple[str, ...]:
         """A step's label with what a full channel lost on it (overflow = "drop"), so a trace says so."""
@@ -816,6 +853,16 @@ class NodeSemantics:
         if self.FIRINGS is not None:
             t[self.FIRINGS] += 1
         return self.run(tuple(t), i, self.Timer.names[b], (), self.net_of(s))  # type: ignore[union-attr]
+
+    def fire_labelled(self, s: tuple, i: int, b: int) -> list[tuple[tuple[str, ...], tuple]]:
+        """`fire`'s successors, each after its choice (`run_labelled`)."""
+        t = list(s)
+        t[self.TIMERS + i] &= ~(1 << b)  # type: ignore[operator]
+        if self.DUE is not None:
+            t[self.DUE + i * self.NT + b] = 0
+        if self.FIRINGS is not None:
+            t[self.FIRINGS] += 1
+        return self.run_labelled(tuple(t), i, self.Timer.names[b], (), self.net_of(s))  # type: ignore[union-attr]
 
     def head_enabled(self, s: tuple, src: int, dst: int) -> bool:
         """Whether delivering the head of the FIFO channel src→dst is a step now: dst up, no partition
@@ -834,7 +881,7 @@ class NodeSemantics:
         t[self.CH + ch] = q // self.B  # type: ignore[operator]
         return bool(self.run(tuple(t), dst, handler, (msg, self.names[src]), None))
 
-    def timers(self) -> tuple[Callable, Callable]:
+    def timers(self) -> tuple[Callable, Callable, Callable]:
         T = self.TIMERS
         timer_names = self.Timer.names if self.Timer else ()
 
@@ -878,9 +925,14 @@ class NodeSemantics:
                 for t in run_timer(s, i, b):
                     yield self.noted((self.names[i], timer_names[b]), t), t
 
-        return successors, instances
+        def choices(s: tuple):
+            for i, b in fired(s):
+                for choice, t in self.fire_labelled(s, i, b):
+                    yield self.noted((self.names[i], timer_names[b]), t), t, choice
 
-    def requests(self, role: str, name: str, over: Type | None) -> tuple[Callable, Callable]:
+        return successors, instances, choices
+
+    def requests(self, role: str, name: str, over: Type | None) -> tuple[Callable, Callable, Callable]:
         nodes = [i for i, r in enumerate(self.role_of) if r == role]
         values = [()] if over is None else [(v,) for v in over.values()]
 
@@ -900,7 +952,16 @@ class NodeSemantics:
                     for t in self.run(s, i, name, args, self.net_of(s)):
                         yield self.noted((self.names[i], *(over.format(a) for a in args)), t), t  # type: ignore[union-attr]
 
-        return successors, instances
+        def choices(s: tuple):
+            for i in nodes:
+                if not self.is_up(s, i):
+                    continue
+                for args in values:
+                    params = (self.names[i], *(over.format(a) for a in args))  # type: ignore[union-attr]
+                    for choice, t in self.run_labelled(s, i, name, args, self.net_of(s)):
+                        yield self.noted(params, t), t, choice
+
+        return successors, instances, choices
 
 
 _NOW = Instant.at(0)
@@ -959,15 +1020,15 @@ def from_protocol(protocol: Protocol, *, network: str = "multiset", check_determ
                         faults=faults, ordering=ordering, capacity=capacity, time=time, overflow=overflow)
     actions = []
     for k, rec in enumerate(sem.msg_records):
-        succ, inst = sem.fifo_deliveries(k) if sem.fifo else sem.deliveries(k)
-        actions.append(Action(rec.name, succ, inst, kind="deliver"))
+        succ, inst, chosen = sem.fifo_deliveries(k) if sem.fifo else sem.deliveries(k)
+        actions.append(Action(rec.name, succ, inst, kind="deliver", choices=chosen))
     if sem.Timer is not None:
-        succ, inst = sem.timers()
-        actions.append(Action("timer", succ, inst, kind="timer"))
+        succ, inst, chosen = sem.timers()
+        actions.append(Action("timer", succ, inst, kind="timer", choices=chosen))
     for role, cls in {r: c for r, c in zip(sem.role_of, sem.classes)}.items():
         for name, over in cls._requests_.items():
-            succ, inst = sem.requests(role, name, over)
-            actions.append(Action(f"{role}.{name}", succ, inst, kind="request"))
+            succ, inst, chosen = sem.requests(role, name, over)
+            actions.append(Action(f"{role}.{name}", succ, inst, kind="request", choices=chosen))
     actions += fault_actions(sem)
     if time is not None:
         actions += time_actions(sem)

@@ -1,20 +1,27 @@
 """The reachable state graph of a small spec, built with networkx and drawn with Graphviz.
 
-States are labelled compactly: only the variables that differ somewhere in
-the graph are shown. A trace's path (its states matched to the graph's) is
-drawn in red, its last state filled. Specs with more reachable states than
-the limit are refused: a picture of thousands of states helps nobody.
+States are labelled compactly: only what differs somewhere in the graph is
+shown. A message-passing protocol's state reads as its nodes' fields
+(`rm1.state=prepared`, grouped per node), its messages in flight as steps
+name them (`Prepare tm1→rm1`), and its bookkeeping (armed timers, crashed
+nodes, budgets) in a line each; a low-level model's, as its variables. Steps
+are labelled as traces label them, with the options a handler chose. A
+trace's path (its states matched to the graph's) is drawn in red, its last
+state filled. Specs with more reachable states than the limit are refused:
+a picture of thousands of states helps nobody.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import networkx as nx
 
-from ..model import SchemaError
+from ..model import Map, SchemaError
 from ..trace import Trace, TraceError
 from ..trace.msc import dot_quote
 from .load import SpecError
@@ -22,18 +29,28 @@ from .run import prepare
 
 
 def reachable_graph(system: Any, limit: int) -> nx.MultiDiGraph:
-    """Every reachable state (node: its raw tuple), every step between them (edge: its label): the
-    liveness search's graph, as networkx's. OverflowError past `limit` states."""
-    from ..engine.liveness import Graph
-
-    h = Graph(system, max_states=limit, per_channel=False)
+    """Every reachable state (node: its raw tuple, in breadth-first order), every step between them (edge:
+    its label, with the handler's choice: "Prepare tm1→rm1 (chose abort)"). OverflowError past `limit` states."""
     g = nx.MultiDiGraph()
-    initial = set(h.initial)
-    for v, s in enumerate(h.states):
-        g.add_node(s, initial=v in initial)
-    for v, s in enumerate(h.states):
-        for w, c in h.edges(v):
-            g.add_edge(s, h.states[w], label=h.classes[c].label)
+    order: list[tuple] = []
+    for s in system.initial:
+        if s not in g:
+            g.add_node(s, initial=True)
+            order.append(s)
+    i = 0
+    while i < len(order):
+        s = order[i]
+        i += 1
+        for a in system.actions:
+            if not a.successors(s):  # ask an action to label its steps only when it has some
+                continue
+            for step, t in a.steps(s):
+                if t not in g:
+                    if len(order) >= limit:
+                        raise OverflowError(f"more than {limit} states")
+                    g.add_node(t, initial=False)
+                    order.append(t)
+                g.add_edge(s, t, label=step.label)
     return g
 
 
@@ -56,13 +73,12 @@ def state_graph(spec: str | os.PathLike, *, params: dict[str, Any] | None = None
         missing = [i for i, s in enumerate(path) if s not in g]
         if missing:
             raise TraceError(f"the trace's state {missing[0]} is not a reachable state of {spec} with these parameters")
-    varying = [n for n in schema.variables if len({s[schema.slice(n)] for s in g}) > 1] or list(schema.variables)
+    label = _protocol_labels(system, g) or _variable_labels(system, g)
     ids = {s: k for k, s in enumerate(g)}
     on_path = set(path)
     path_edges = set(zip(path, path[1:]))
     for s in g:
-        st = schema.decode(s)
-        g.nodes[s]["label"] = "\n".join(f"{n}={schema.variables[n].format(st[n])}" for n in varying)
+        g.nodes[s]["label"] = label(s)
         g.nodes[s]["on_trace"] = s in on_path
     for a, b, k in g.edges(keys=True):
         g.edges[a, b, k]["on_trace"] = (a, b) in path_edges
@@ -80,6 +96,87 @@ def state_graph(spec: str | os.PathLike, *, params: dict[str, Any] | None = None
         return graphviz.Source(dot).pipe(format="svg", encoding="utf-8")
     except graphviz.ExecutableNotFound:
         raise SpecError("Graphviz's dot is not installed (apt-get install graphviz)") from None
+
+
+def _variable_labels(system: Any, g: nx.MultiDiGraph) -> Callable[[tuple], str]:
+    """A low-level model's state: `name=value` for each variable that differs somewhere in the graph."""
+    schema = system.schema
+    varying = [n for n in schema.variables if len({s[schema.slice(n)] for s in g}) > 1] or list(schema.variables)
+
+    def label(s: tuple) -> str:
+        st = schema.decode(s)
+        return "\n".join(f"{n}={schema.variables[n].format(st[n])}" for n in varying)
+
+    return label
+
+
+IN_FLIGHT = ("network", "channels")
+
+
+def _protocol_labels(system: Any, g: nx.MultiDiGraph) -> Callable[[tuple], str] | None:
+    """A message-passing protocol's state (None for a low-level model): per node, `node.field=value` for
+    each of its fields that differs somewhere in the graph; each message in flight as a step names it
+    ("Prepare tm1→rm1", "×2" for copies, its age with [time] max_delay; "nothing in flight" when none is
+    and some state has one); then each other variable that differs (armed timers as "timers: timeout@tm1",
+    the rest as `name=value`, collections without their empty entries)."""
+    sem = getattr(system, "semantics", None)
+    if sem is None or not hasattr(sem, "names"):
+        return None
+    schema = system.schema
+    fields: list[tuple[str, str, Any]] = []  # (node, field, its type), for the fields that vary (their slots do)
+    for n in sem.names:
+        rec, base = schema.variables[n], schema.slice(n).start
+        for f, t in rec.fields.items():
+            a = base + rec.offsets[f]
+            if len({s[a:a + t.width] for s in g}) > 1:
+                fields.append((n, f, t))
+    net = next((v for v in IN_FLIGHT if v in schema.variables), None)
+    net_varies = net is not None and len({s[schema.slice(net)] for s in g}) > 1
+    rest = [v for v in schema.variables if v not in sem.names and v not in IN_FLIGHT
+            and len({s[schema.slice(v)] for s in g}) > 1]
+
+    def label(s: tuple) -> str:
+        st = schema.decode(s)
+        lines = [f"{n}.{f}={t.format(getattr(st[n], f))}" for n, f, t in fields]
+        if net is not None:
+            msgs = _in_flight(sem, st[net], net)
+            lines += msgs or (["nothing in flight"] if net_varies else [])
+        for v in rest:
+            lines.append(_bookkeeping(v, schema.variables[v], st[v]))
+        return "\n".join(lines) or "(no variable differs)"
+
+    return label
+
+
+def _in_flight(sem: Any, value: Any, net: str) -> list[str]:
+    """The messages in flight, as steps name them: "Prepare tm1→rm1", "Prepare tm1→rm1 ×2" for copies;
+    a FIFO channel's in queue order."""
+    found: list[str] = []
+    if net == "network":  # a multiset or set of envelopes, in code order
+        found = [_envelope(sem, e.msg, e.src, e.dst, getattr(e, "age", None)) for e in value]
+    else:
+        for ch, queue in value.items():
+            src, _, dst = ch.partition("→")
+            for m in queue:  # with [time] max_delay, each entry is the message and its age
+                found.append(_envelope(sem, m.msg, src, dst, m.age) if sem.A > 1 else _envelope(sem, m, src, dst, None))
+    counts = Counter(found)
+    return [text if counts[text] == 1 else f"{text} ×{counts[text]}" for text in dict.fromkeys(found)]
+
+
+def _envelope(sem: Any, msg: Any, src: str, dst: str, age: int | None) -> str:
+    return f"{sem.Msg.format(msg)} {src}→{dst}" + (f" (age {age})" if age is not None else "")
+
+
+def _bookkeeping(name: str, t: Any, value: Any) -> str:
+    """One line for a variable besides the nodes and the network: armed timers as "timers: timeout@tm1"."""
+    if name == "timers" and isinstance(value, Mapping):
+        armed = [f"{timer}@{n}" for n, ts in value.items() for timer in sorted(ts)]
+        return f"timers: {', '.join(armed) or 'none'}"
+    if isinstance(t, Map) and isinstance(value, Mapping):  # a map of collections: its non-empty entries
+        kept = {k: v for k, v in value.items() if not (isinstance(v, (frozenset, tuple, Mapping)) and not v)}
+        if len(kept) < len(value):
+            return f"{name}={{{', '.join(f'{k}: {t.value.format(v)}' for k, v in kept.items())}}}"
+    return f"{name}={t.format(value)}"
 
 
 LAYERED = 150  # above this many states, a force-directed layout (dot's layered one takes minutes) without edge labels

@@ -6,11 +6,16 @@
      "reason": "...",                         # optional: what the error or bound was
      "steps": [{"kind": "init", "state": {...}},
                {"kind": "action", "action": "RMPrepare", "params": ["rm1"],
-                "label": "RMPrepare(rm1)", "state": {...}}, ...],
+                "label": "RMPrepare(rm1)", "state": {...}},
+               {"kind": "deliver", "action": "Prepare", "params": ["tm1", "rm1", "Prepare"],
+                "choice": ["abort"], "label": "Prepare tm1→rm1 (chose abort)", "state": {...}}, ...],
      "loop": null}
 
 A step names what happened (kind, action, parameters), never a successor
-index, and carries the whole resulting state, decoded. Reserved optional keys,
+index, and carries the whole resulting state, decoded. A step whose handler
+called `choose` records the options it returned, as text, in "choice" (absent:
+no choice, or a trace written before choices were kept; replay then takes the
+first outcome of the step that fits). Reserved optional keys,
 filled by later capabilities and kept on load: per step "sent"/"received"
 (messages, each with the step it was sent at) and "permutation" (symmetry);
 top level "loop" (where a lasso's cycle starts), "violation_core" (why the
@@ -35,7 +40,7 @@ from ..model.typejson import describe, from_description
 from ..semantics import Step, TransitionSystem
 
 FORMAT = "faultcheck-trace/1"
-STEP_KEYS = {"kind", "action", "params", "label", "state", "sent", "received", "permutation"}
+STEP_KEYS = {"kind", "action", "params", "choice", "label", "state", "sent", "received", "permutation"}
 TOP_KEYS = {"format", "spec", "protocol", "params", "property", "verdict", "reason", "steps", "loop", "violation_core",
             "types"}
 
@@ -46,25 +51,33 @@ class TraceError(Exception):
 
 @dataclass
 class TraceStep:
+    """One step of a trace: what happened (kind, action, params; `choice`: the options the handler's
+    `choose` calls returned, as `Step` has them) and the whole state after it."""
+
     kind: str  # "init" for the first step, else the step's kind ("action", ...)
     state: dict[str, Any]  # every variable's decoded value, as JSON
     action: str | None = None
     params: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # reserved keys, kept as they are
+    choice: tuple[str, ...] = ()  # () when the handler chose nothing (or the trace predates choices)
 
     @property
     def label(self) -> str:
+        """As `Step.label`: "Prepare tm1→rm1 (chose abort)"; "initial state" for the first step."""
         if self.kind == "init":
             return "initial state"
-        return Step(self.kind, self.action or "", self.params).label
+        return self.as_step().label
 
     def as_step(self) -> Step:
-        return Step(self.kind, self.action or "", self.params)
+        return Step(self.kind, self.action or "", self.params, self.choice)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
         if self.kind != "init":
-            out.update(action=self.action, params=list(self.params), label=self.label)
+            out.update(action=self.action, params=list(self.params))
+            if self.choice:
+                out["choice"] = list(self.choice)
+            out["label"] = self.label
         out["state"] = self.state
         out.update(self.extra)
         return out
@@ -86,6 +99,12 @@ class Trace:
     def __len__(self) -> int:
         """The number of steps after the initial state."""
         return len(self.steps) - 1
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view of a trace: a header over the step viewer, offline (`checker.trace.notebook`)."""
+        from .notebook import trace_html
+
+        return trace_html(self)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -154,8 +173,14 @@ class Trace:
                 ps = st.get("params", [])
                 if not isinstance(ps, list) or not all(isinstance(p, str) for p in ps):
                     raise TraceError(f"{w}: params: expected a list of strings")
+                cs = st.get("choice", [])
+                if not isinstance(cs, list) or not all(isinstance(c, str) for c in cs):
+                    raise TraceError(f"{w}: choice: expected a list of strings")
+            elif "choice" in st:
+                raise TraceError(f"{w}: choice: the initial state has no choice")
             extra = {k: v for k, v in st.items() if k in {"sent", "received", "permutation"}}
-            steps.append(TraceStep(kind, st["state"], st.get("action"), tuple(st.get("params", ())), extra))
+            steps.append(TraceStep(kind, st["state"], st.get("action"), tuple(st.get("params", ())), extra,
+                                   tuple(st.get("choice", ()))))
         extra = {k: obj[k] for k in ("loop", "violation_core", "types") if obj.get(k) is not None}
         return cls(obj["protocol"], obj["params"], steps, obj.get("property"), obj["verdict"], obj.get("spec"),
                    obj.get("reason", ""), extra)
@@ -225,7 +250,7 @@ def build_trace(
             step = Step("stutter", "stutter")  # a lasso's cycle of one state where nothing fair is enabled
         if step is None:
             raise TraceError("internal: no action leads between two consecutive states of the path")
-        steps.append(TraceStep(step.kind, schema.to_json(t), step.action, step.params))
+        steps.append(TraceStep(step.kind, schema.to_json(t), step.action, step.params, choice=step.choice))
     for st, perm in zip(steps, permutations or ()):
         if perm:
             st.extra["permutation"] = dict(perm)

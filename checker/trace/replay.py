@@ -44,6 +44,7 @@ class Properties:
     liveness: Mapping[str, LivenessProperty] = field(default_factory=dict)
     fairness: Fairness = field(default_factory=Fairness)
     terminals: Sequence[Callable[[tuple], bool]] = ()
+    reachable: Mapping[str, Callable[[tuple], bool]] = field(default_factory=dict)  # what a witness trace reaches
 
     @classmethod
     def of(cls, system: TransitionSystem, liveness: Mapping[str, Callable] | None = None, *,
@@ -62,7 +63,8 @@ class Properties:
             except PropertyError as e:
                 raise PropertyError(f"liveness {n}: {e}") from None
         terms = [_compiled(n, fn, schema).check for n, fn in system.terminals.items()]
-        return cls(state, lives, Fairness({**Fairness().kinds, **(fairness or {})}), terms)
+        reach = {n: _compiled(n, fn, schema).check for n, fn in system.reachables.items()}
+        return cls(state, lives, Fairness({**Fairness().kinds, **(fairness or {})}), terms, reach)
 
     def names(self) -> list[str]:
         return sorted({*self.state, *self.liveness, "deadlock"})
@@ -79,7 +81,9 @@ def replay(system: TransitionSystem, trace: Trace) -> Replay:
     """Re-execute `trace` on `system`.
 
     Each step must be enabled in the state before it, and lead to the state the
-    trace recorded (a step with several outcomes must have that one among them).
+    trace recorded (a step with several outcomes must have that one among them). A step that
+    records its choice (the options its handler's `choose` calls returned) must lead there by
+    exactly that choice; a step without one (an older trace) may by any.
     """
     schema = system.schema
     path: list[tuple] = []
@@ -105,6 +109,13 @@ def replay(system: TransitionSystem, trace: Trace) -> Replay:
         if system.action_named(step.action) is None:
             return Replay(False, i, f"step {i} ({st.label}): the model has no action {step.action!r}", tuple(path))
         outcomes = system.apply(path[-1], step)
+        if not outcomes and step.choice:
+            offered = [st2.choice for st2, _ in system.labelled_successors(path[-1])
+                       if st2.without_choice() == step.without_choice()]
+            if offered:
+                offers = "; ".join(", ".join(c) or "(none)" for c in offered)
+                return Replay(False, i, f"step {i} ({st.label}): the handler offers no choice "
+                              f"{', '.join(step.choice)}; it offers {offers}", tuple(path))
         if not outcomes:
             return Replay(False, i, f"step {i} ({st.label}): not enabled in the state before it", tuple(path))
         if want not in outcomes:
@@ -169,7 +180,9 @@ def reproduce(system: TransitionSystem, trace: Trace, properties: Properties) ->
     cycle closes, is fair under `properties.fairness` (as checker.engine.liveness judges a cycle: a weakly
     fair step class enabled all along it is taken in it, a strongly fair one enabled anywhere on it is
     taken in it) and never does what the property promises. A trace of an error (verdict "error", no
-    property): the model's code raises in the final state. The model's own exceptions propagate."""
+    property): the model's code raises in the final state. A reachability witness (verdict "witness"): the
+    final state satisfies the @reachable property it names. A path explored by hand (verdict "path", no
+    property): every step matches, nothing more. The model's own exceptions propagate."""
     r = replay(system, trace)
     if not r.ok:
         return r
@@ -181,6 +194,15 @@ def reproduce(system: TransitionSystem, trace: Trace, properties: Properties) ->
         if why:
             return Replay(False, None, why, path)
     name = trace.property
+    if trace.verdict == "witness":  # a reachability witness: its end has the property
+        if name not in properties.reachable:
+            return Replay(False, None, f"the model has no reachability property {name!r} (it has: "
+                          f"{', '.join(sorted(properties.reachable)) or 'none'})", path)
+        if not properties.reachable[name](path[-1]):
+            return Replay(False, None, f"the final state does not satisfy {name}", path)
+        return Replay(True, None, f"{_steps(n)} replayed; the final state reaches {name}", path)
+    if name is None and trace.verdict == "path":  # a path explored by hand: it claims only that its steps happen
+        return Replay(True, None, f"{_steps(n)} replayed (a path: it records no violation)", path)
     if name is None:
         if trace.verdict == "error":
             return _reproduce_error(system, properties, path, trace.reason)
@@ -239,10 +261,10 @@ def _reproduce_error(system: TransitionSystem, properties: Properties, path: Seq
 
 
 def _step_class(step: Step, per_channel: bool) -> Step:
-    """What fairness speaks of (as checker.engine.liveness.Graph interns it)."""
+    """What fairness speaks of (as checker.engine.liveness.Graph interns it): never the choice."""
     if per_channel and step.kind == "deliver":
         return Step("deliver", "channel", step.params[:2])
-    return step
+    return step.without_choice()
 
 
 def _fair_problem(system: TransitionSystem, path: Sequence[tuple], loop: int, fairness: Fairness) -> str:

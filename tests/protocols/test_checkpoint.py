@@ -139,7 +139,7 @@ def test_without_fifo_a_transfer_overtaken_by_the_marker_is_recorded_nowhere(tmp
     r = checker.check(SPECS / "checkpoint_snapshot_unordered.toml", out=tmp_path)
     assert r.ok and r.property == "SnapshotTotal"
     # four steps at least: a transfer and a marker sent, then both markers delivered for the snapshot to complete
-    assert labels(r) == ["transfer()@p1", "snapshot()@p1", "Marker p1→p2", "Marker p2→p1"]
+    assert labels(r) == ["transfer()@p1 (chose p2)", "snapshot()@p1", "Marker p1→p2", "Marker p2→p1"]
     last = final_state(r)
     recorded = sum(last[p]["saved_tokens"] + sum(last[p]["channel"].values()) for p in ("p1", "p2"))
     assert recorded == 1  # of 2 tokens: the one still in flight, sent before p1 recorded, is in no recorded state
@@ -154,7 +154,7 @@ def test_without_fifo_a_transfer_that_overtakes_the_marker_is_an_orphan(tmp_path
     # p2 recorded a transfer from p1 as received that p1 recorded as not yet sent
     assert last["p2"]["saved_recv"]["p1"] > last["p1"]["saved_sent"]["p2"]
     assert "snapshot()@p1" in labels(r)  # p1 recorded first, then sent it: the marker was overtaken
-    assert labels(r).index("snapshot()@p1") < labels(r).index("transfer()@p1")
+    assert labels(r).index("snapshot()@p1") < labels(r).index("transfer()@p1 (chose p2)")
 
 
 # -- (b) uncoordinated checkpoints ------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def test_uncoordinated_checkpoints_restore_an_orphan(tmp_path):
     assert r.ok and r.property == "ConsistentCut"
     # the shortest: a send, its receive, and the receiver's checkpoint (a checkpoint before the receive has nothing
     # to orphan, and a receive needs a send first)
-    assert labels(r) == ["transfer()@p1", "Transfer p1→p2", "checkpoint()@p2"]
+    assert labels(r) == ["transfer()@p1 (chose p2)", "Transfer p1→p2", "checkpoint()@p2"]
     last = final_state(r)
     names = ["p1", "p2"]
     restored = global_state(
@@ -215,7 +215,7 @@ def test_checkpointing_after_every_receive_collapses_the_recovery_line(processes
 def test_the_committed_domino_is_the_two_way_exchange():
     r = checker.check(SPECS / "checkpoint_domino.toml", out=None)
     assert r.ok
-    assert labels(r) == ["transfer()@p1", "Transfer p1→p2", "transfer()@p2", "Transfer p2→p1"]
+    assert labels(r) == ["transfer()@p1 (chose p2)", "Transfer p1→p2", "transfer()@p2 (chose p1)", "Transfer p2→p1"]
 
 
 def test_checkpointing_after_every_send_has_no_domino_effect(tmp_path):

@@ -130,7 +130,7 @@ def test_the_viewer_steps_through_a_trace(driver, tmp_path):
 
     body.send_keys(Keys.ARROW_RIGHT)
     body.send_keys(Keys.ARROW_RIGHT)
-    assert text(driver, "#step-label") == f"2  {trace.steps[2].label}" == "2  Prepare tm1→rm2"
+    assert text(driver, "#step-label") == f"2  {trace.steps[2].label}" == "2  Prepare tm1→rm2 (chose abort)"
     assert text(driver, "#position") == f"step 2 of {last}"
     want = changed_paths(states[1], states[2])
     assert want == {"rm2.state", "network"}  # read by hand: rm2 aborts, the network changes
