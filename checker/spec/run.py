@@ -64,6 +64,12 @@ class CheckResult:
     strategy: str = "bfs"
     witnesses: dict[str, str | None] | None = None  # reachability property -> the witness trace written (or None)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the outcome, TLC's statistics and the counterexample's viewer (`checker.spec.notebook`)."""
+        from .notebook import result_html
+
+        return result_html(self)
+
     def to_json(self) -> dict[str, Any]:
         s = self.stats
         return {
