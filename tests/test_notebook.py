@@ -52,7 +52,6 @@ def executed():
 
 
 @pytest.mark.slow
-@pytest.mark.needs_graphviz
 def test_tutorial_runs_and_shows_what_it_says(executed) -> None:
     nb, cell = executed
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]

@@ -1,9 +1,10 @@
-"""A trace as one self-contained HTML page to step through: the sequence chart (SVG, inline), and for
-the selected step each node's state with what changed highlighted; buttons and the keyboard (← →,
-Home, End, or j/k) move between steps; clicking a row of the chart selects it. The violated property
-and why it fails head the page. With time, the bar shows global time and what a tick or clock jump
-did, each node with a clock shows its offset from global time ("◷ t+1"), and times read "now+2".
-Nothing is fetched: scripts, styles and data are all inline.
+"""A trace as one self-contained HTML page to step through: the sequence chart (SVG drawn by faultcheck,
+no Graphviz, inline, the current step's row highlighted), and for the selected step each node's state
+with what changed highlighted; buttons and the keyboard (← →, Home, End, or j/k) move between steps;
+clicking a row of the chart selects it. The violated property and why it fails head the page. With
+time, the bar shows global time and what a tick or clock jump did, each node with a clock shows its
+offset from global time ("◷ t+1"), and times read "now+2". Nothing is fetched: scripts, styles and data
+are all inline.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ _STYLE = """
 body { margin: 0; font: 15px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: var(--fg); }
 header { padding: 14px 22px 10px; border-bottom: 1px solid #ddd; background: #fafafa; }
 h1 { font-size: 20px; margin: 0 0 4px; }
-.verdict { color: var(--bad); font-weight: 600; }
+header .verdict { color: var(--bad); font-weight: 600; }
 .why { margin-top: 4px; }
 .why code { background: #fde0e0; padding: 1px 5px; border-radius: 3px; }
 main { display: grid; grid-template-columns: minmax(420px, 1.3fr) minmax(340px, 1fr); gap: 0; height: calc(100vh - 118px); }
 #chart { overflow: auto; padding: 10px; border-right: 1px solid #ddd; }
 #chart svg { max-width: 100%; height: auto; }
-#chart g.node[id^="row-"] { cursor: pointer; }
-#chart g.current polygon { fill: #ffe082 !important; }
-#chart g.current text { font-weight: bold; }
+#chart g.row, #chart rect.stripe { cursor: pointer; }
+#chart g.row.current rect { fill: #ffe082 !important; stroke: #e0a800; }
+#chart rect.stripe.current { fill: #ffe082 !important; fill-opacity: 0.35; }
+#chart g.cell.current circle { stroke: #e0a800; stroke-width: 3; }
 #side { overflow: auto; padding: 12px 18px; }
 nav { display: flex; align-items: center; gap: 6px; padding: 8px 22px; border-bottom: 1px solid #ddd; }
 nav button { font-size: 16px; padding: 4px 12px; border: 1px solid #bbb; background: white; border-radius: 5px; cursor: pointer; }
@@ -119,8 +121,9 @@ _SCRIPT = """
       card.appendChild(table);
       side.appendChild(card);
     }
-    document.querySelectorAll('#chart g.current').forEach(g => g.classList.remove('current'));
-    const row = document.getElementById('row-' + at);
+    document.querySelectorAll('#chart .current').forEach(g => g.classList.remove('current'));
+    const row = document.getElementById('row-' + at), stripe = document.getElementById('stripe-' + at);
+    if (stripe) stripe.classList.add('current');
     if (row) { row.classList.add('current'); row.scrollIntoView({block: 'nearest'}); }
     if (st.lane) { const c = document.getElementById('cell-' + at + '-' + st.lane); if (c) c.classList.add('current'); }
   }
@@ -135,9 +138,11 @@ _SCRIPT = """
     else if (e.key === 'Home') go(0);
     else if (e.key === 'End') go(steps.length - 1);
   });
-  for (let i = 0; i < steps.length; i++) {
-    const g = document.getElementById('row-' + i);
-    if (g) g.addEventListener('click', () => go(i));
+  for (let i = 0; i < steps.length; i++) {  // a row of the chart: its step's box, or anywhere across the lanes
+    for (const id of ['row-' + i, 'stripe-' + i]) {
+      const g = document.getElementById(id);
+      if (g) g.addEventListener('click', () => go(i));
+    }
   }
   window.faultcheckViewer = { go: go, at: () => at };
   render();
@@ -166,7 +171,7 @@ def step_note(step: TraceStep, time: int, before: dict[str, int], after: dict[st
 
 
 def to_html(trace: Trace, svg: str | None = None) -> str:
-    """The viewer page for `trace` (`svg`: the chart, rendered here through Graphviz when not given)."""
+    """The viewer page for `trace` (`svg`: the chart, drawn here by `svgchart` when not given; no Graphviz)."""
     c = chart(trace)
     svg = svg if svg is not None else to_svg(trace)
     svg = svg[svg.find("<svg"):]  # drop the XML prologue and doctype: the SVG sits inside HTML
@@ -186,7 +191,7 @@ def to_html(trace: Trace, svg: str | None = None) -> str:
                    "jump": c.jumps[i][0] if i in c.jumps else None,
                    "note": step_note(st, c.time[i], clocks_at(i - 1), clocks_at(i))}
                   for i, st in enumerate(trace.steps)],
-        "core": (trace.extra.get("violation_core") or {}).get("fields", []),
+        "core": core.get("fields", []) if isinstance(core := trace.extra.get("violation_core"), dict) else [],
     }
     what = f"violated: {trace.property}" if trace.verdict == "violated" and trace.property else trace.verdict
     why = ""

@@ -3,9 +3,11 @@
 `chart(trace)` works out the lanes (one per node, in the order of the state),
 each step's row and lane, every message (the row that sent it, the row that
 delivered, dropped or duplicated it, or none: still in flight), the rows where
-each node is down and the partitions; `to_dot` lays it out for Graphviz (time
-downwards, one column per lane, message arrows across), and `to_svg` renders
-it. Messages are matched by diffing the network between consecutive states,
+each node is down, the partitions and the lasso's loop; `to_svg` draws it as SVG
+with faultcheck's own layout (`svgchart`, no Graphviz needed: `show --format
+svg|html` work on a bare `pip install`), and `to_dot` lays it out for Graphviz
+(`show --format dot`): time downwards, one column per lane, message arrows
+across. Messages are matched by diffing the network between consecutive states,
 so nothing is re-run. A low-level model has no messages: its steps sit on the
 lane of their first parameter (`RMPrepare(rm1)` on rm1), or on a `system` lane.
 With time, a tick is a dashed line across the lanes labelled with global time
@@ -27,7 +29,7 @@ from .format import Trace
 SYSTEM = "system"
 BOOKKEEPING = {"timers", "network", "channels", "down", "crashes", "detected", "partition", "partitions", "drops",
                "duplicates", "firings", "clocks", "due_in", "jumps"}
-CLOCK = "◷"  # a clock face that Graphviz's default fonts (DejaVu) have
+CLOCK = "◷"  # a clock face that DejaVu Sans (Graphviz's default font, and browsers' fallback) has
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Chart:
     time: list[int] = field(default_factory=list)  # per row: global time, the ticks so far
     clocks: dict[str, list[int]] = field(default_factory=dict)  # lane -> per row its clock's offset from global time
     jumps: dict[int, tuple[str, str]] = field(default_factory=dict)  # row -> (lane, "+2") of a clock jump
+    loop: int | None = None  # a lasso: the row its cycle returns to (the last row's successor)
 
     def clock_mark(self, lane: str, row: int) -> str | None:
         """What the lane shows of its clock at a row: "◷ jumps +2" where it jumps, "◷ t+1" where its offset
@@ -148,7 +151,7 @@ def lanes_of(trace: Trace) -> list[str]:
             for e in _envelopes(st.state):
                 d = json.loads(e)
                 for n in (d["src"], d["dst"]):
-                    if n not in names:
+                    if isinstance(n, str) and n not in names:  # a hand-edited file may hold anything
                         names.append(n)
     if names:
         order = [k for k in first if k in names]  # the state's order: roles as declared
@@ -226,17 +229,21 @@ def chart(trace: Trace) -> Chart:
         elif st.kind == "heal" and c.partitions and c.partitions[-1][1] is None:
             c.partitions[-1] = (c.partitions[-1][0], i, c.partitions[-1][2])
         before = after
+    loop = trace.extra.get("loop")
+    if isinstance(loop, int) and not isinstance(loop, bool) and 0 <= loop < len(rows):
+        c.loop = loop
     if trace.verdict == "violated" and trace.property:
         c.violation = trace.property
         why = trace.extra.get("violation_core")
-        if isinstance(why, dict):
+        if isinstance(why, dict):  # as the checker writes it; anything else in a hand-edited file is left out
             parts = []
-            fields = why.get("fields") or []
+            fields = why.get("fields")
+            fields = [f for f in fields if isinstance(f, dict)] if isinstance(fields, list) else []
             if fields:
-                parts.append("because " + ", ".join(f"{f.get('field')}={f.get('value')}" for f in fields
-                                                    if isinstance(f, dict)))
-            if why.get("instance"):
-                parts.append("instance " + ", ".join(why["instance"]))
+                parts.append("because " + ", ".join(f"{f.get('field')}={f.get('value')}" for f in fields))
+            instance = why.get("instance")
+            if isinstance(instance, list) and instance:
+                parts.append("instance " + ", ".join(map(str, instance)))
             c.because = "; ".join(parts)
     return c
 
@@ -261,7 +268,7 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
     out = [
         "digraph msc {",
         f"  graph [rankdir=TB, splines=false, forcelabels=true, nodesep=0.35, ranksep=0.18, newrank=true, fontname=Helvetica, "
-        f"fontsize=11, label={dot_quote(title or _title(trace))}, labelloc=t];",
+        f"fontsize=11, label={dot_quote(title or chart_title(trace))}, labelloc=t];",
         "  node [fontname=Helvetica, fontsize=10];",
         "  edge [fontname=Helvetica, fontsize=9];",
     ]
@@ -379,20 +386,19 @@ def to_dot(trace: Trace, title: str | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def _title(trace: Trace) -> str:
+def chart_title(trace: Trace) -> str:
+    """The chart's heading: "protocols.x:Y — violated: P (4 steps)"."""
     what = f"{trace.verdict}: {trace.property}" if trace.property else trace.verdict
     return f"{trace.protocol} — {what} ({len(trace)} steps)"
 
 
 def to_svg(trace: Trace, title: str | None = None) -> str:
-    """The chart rendered by Graphviz's `dot` (installed with the `graphviz` Debian package)."""
-    import graphviz
+    """The chart as a standalone SVG document, drawn by faultcheck itself (`svgchart.render`): no Graphviz
+    needed."""
+    from .svgchart import render
 
-    try:
-        return graphviz.Source(to_dot(trace, title)).pipe(format="svg", encoding="utf-8")
-    except graphviz.ExecutableNotFound:
-        raise RuntimeError("Graphviz's dot is not installed (apt-get install graphviz)") from None
+    return render(trace, title)
 
 
-__all__ = ["CLOCK", "Chart", "Message", "Row", "chart", "dot_quote", "lanes_of", "message_label", "offset_text", "to_dot",
-           "to_svg"]
+__all__ = ["CLOCK", "Chart", "Message", "Row", "chart", "chart_title", "dot_quote", "lanes_of", "message_label",
+           "offset_text", "to_dot", "to_svg"]

@@ -2,8 +2,8 @@
 `CheckResult._repr_html_` (checker/spec/notebook.py).
 
 The HTML is read back with the standard library's parser (which decodes the iframe's srcdoc as a browser
-does); expected values come from the trace or the result object itself, never from the rendering. The
-viewer inside needs Graphviz for its chart (tests/unit/test_viewer_browser.py drives the page itself).
+does); expected values come from the trace or the result object itself, never from the rendering. Nothing
+here needs Graphviz: the chart is faultcheck's own SVG (tests/unit/test_viewer_browser.py drives the page).
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import pytest
 from checker.spec import check
 from checker.trace import Trace, TraceStep
 from checker.trace.notebook import MAX_PX, MIN_PX, frame_height, trace_html
-
-pytestmark = pytest.mark.needs_graphviz
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"

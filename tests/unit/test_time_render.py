@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import graphviz
@@ -18,7 +19,7 @@ from checker.spec.run import prepare
 from checker.trace import Trace, build_trace, render_text
 from checker.trace.html import step_note, to_html
 from checker.trace.itf import to_itf
-from checker.trace.msc import chart, to_dot
+from checker.trace.msc import chart, to_dot, to_svg
 
 PROTOCOL = '''
 from checker import Int, Message, Node, Protocol, Role, Time, invariant, timer, volatile
@@ -232,6 +233,39 @@ def test_dot_draws_ticks_across_the_lanes_and_the_clock_marks(walked):
     assert by_id["cell-6-r2"]["fontcolor"] == "#b00020"  # a jump is a fault, in the faults' red
     assert by_id["row-6"]["fontcolor"] == "#b00020"
     assert by_id["cell-2-r1"]["shape"] == "plaintext" and by_id["cell-2-r1"]["fontcolor"] != "#b00020"  # drift: not
+
+
+def test_svg_draws_ticks_across_the_lanes_and_the_clock_marks(walked):
+    """The chart drawn without Graphviz (svgchart): the same ticks and clock marks as the DOT chart, read from
+    the SVG's elements."""
+    root = ET.fromstring(to_svg(walked).encode("utf-8"))
+    by_id = {el.get("id"): el for el in root.iter() if el.get("id")}
+    ns = "{http://www.w3.org/2000/svg}"
+
+    def lane_x(n: str) -> float:
+        r = by_id[f"lane-{n}"].find(f"{ns}rect")
+        return float(r.get("x")) + float(r.get("width")) / 2
+
+    ticks = {}
+    for i in (k for k in by_id if k.startswith("tick-")):
+        line = by_id[i].find(f"{ns}line")
+        x1, x2 = float(line.get("x1")), float(line.get("x2"))
+        assert x1 < lane_x("o1") and x2 > lane_x("r2") and line.get("y1") == line.get("y2")  # across every lane
+        assert line.get("stroke-dasharray")
+        ticks[int(i[5:])] = " ".join(t.text for t in by_id[i].iter(f"{ns}text"))
+    assert ticks == {3: "t=1", 7: "t=2"}
+    drawn = {}
+    for key, el in by_id.items():
+        m = re.fullmatch(r"cell-(\d+)-(.+)", key)
+        for t in el.iter(f"{ns}text"):
+            if m and "◷" in (t.text or ""):
+                drawn[(int(m[1]), m[2])] = t.text
+                if (int(m[1]), m[2]) == (6, "r2"):
+                    assert t.get("fill") == "#b00020"  # a jump is a fault, in the faults' red
+                elif (int(m[1]), m[2]) == (2, "r1"):
+                    assert t.get("fill") != "#b00020"  # drift: not
+    assert drawn == clock_marks(chart(walked), ["o1", "r1", "r2"])
+    assert "fault" in by_id["row-6"].get("class").split()
 
 
 @pytest.mark.needs_graphviz
