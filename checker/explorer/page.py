@@ -55,6 +55,7 @@ ul.props .why code { background: #fff; padding: 0 4px; border-radius: 3px; }
 #chart svg { max-width: 100%; height: auto; }
 #chart .row, #chart g[id^="row-"] { cursor: pointer; }
 #chart g.current rect, #chart g.current polygon { fill: #ffe082 !important; }
+#chart rect.stripe.current { fill: #fff6d5 !important; }
 #chart g.current text { font-weight: bold; }
 .card { border: 1px solid #ddd; border-radius: 7px; margin: 0 0 9px; overflow: hidden; }
 .card h3 { margin: 0; padding: 4px 10px; font-size: 13.5px; background: #e8eef9; }
@@ -195,6 +196,8 @@ _SCRIPT = """
     box.innerHTML = view.chart.slice(view.chart.indexOf('<svg'));
     const row = document.getElementById('row-' + view.position);
     if (row) { row.classList.add('current'); row.scrollIntoView({block: 'nearest'}); }
+    const stripe = document.getElementById('stripe-' + view.position);
+    if (stripe) stripe.classList.add('current');
     for (let i = 0; i <= view.position; i++) {
       const g = document.getElementById('row-' + i);
       if (g) g.addEventListener('click', () => call('POST', 'api/goto', {position: i}));

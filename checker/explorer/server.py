@@ -41,6 +41,7 @@ def make_app(session: Session, touch: Any = None) -> Any:
     from flask import Flask, Response, jsonify, request
 
     app = Flask("faultcheck-explore")
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # the state's variables in the model's order
     lock = threading.Lock()
 
     def answer(fn: Any) -> Any:

@@ -295,11 +295,7 @@ class Session:
 
 
 def _trace_step(step: Step, state: dict[str, Any]) -> TraceStep:
-    out = TraceStep(step.kind, state, step.action, step.params)
-    choice = getattr(step, "choice", ())
-    if choice:
-        out.extra["choice"] = list(choice)
-    return out
+    return TraceStep(step.kind, state, step.action, step.params, choice=step.choice)
 
 
 def _evaluate(p: Predicate, raw: tuple) -> tuple[bool, str]:

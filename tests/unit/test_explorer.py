@@ -190,6 +190,12 @@ def door_spec(tmp_path: Path) -> Path:
     return spec
 
 
+def faultcheck_replay(trace: Trace, where: Path) -> subprocess.CompletedProcess:
+    trace.save(where)
+    return subprocess.run([sys.executable, "-m", "checker", "replay", str(where)], cwd=where.parent,
+                          capture_output=True, text=True, timeout=120)
+
+
 def test_witness_jumps_and_walks(tmp_path):
     s = session(door_spec(tmp_path), seed=7)
     assert [j.name for j in s.jumps] == ["counterexample", "witness:AtTwo", "witness:Never"]
@@ -197,6 +203,17 @@ def test_witness_jumps_and_walks(tmp_path):
     assert found.path is not None and len(found.path) == 3 and s.state == (2, 0)
     assert s.view()["reachables"] == [{"name": "AtTwo", "reached": True}, {"name": "Never", "reached": False}]
     assert s.trace().verdict == "witness"
+    assert faultcheck_replay(s.trace(), tmp_path / "witness.json").returncode == 0
+    s.back()  # a path that reaches nothing: it replays, claiming only that its steps happen
+    assert s.trace().verdict == "path" and faultcheck_replay(s.trace(), tmp_path / "path.json").returncode == 0
+    s.jump("witness:AtTwo")
+    t = s.trace()
+    t.steps[-1].state["x"] = 1  # not where the step leads
+    r = faultcheck_replay(t, tmp_path / "bad.json")
+    assert r.returncode == 1 and "step 2" in r.stdout + r.stderr
+    t.steps[-1].state["x"] = 2
+    t.property = "Never"  # the end does not have it
+    assert faultcheck_replay(t, tmp_path / "never.json").returncode == 1
     assert s.jump("witness:Never").path is None and s.state == (2, 0)
     with pytest.raises(ExploreError, match="jump"):
         s.jump("witness:Nope")
