@@ -16,11 +16,12 @@ from __future__ import annotations
 import io
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
 
+from ..logic import ActionConstraint, PropertyError, compile_predicate
 from ..model import Map, SchemaError
 from ..trace import Trace, TraceError
 from ..trace.msc import dot_quote
@@ -28,9 +29,12 @@ from .load import SpecError
 from .run import prepare
 
 
-def reachable_graph(system: Any, limit: int) -> nx.MultiDiGraph:
+def reachable_graph(system: Any, limit: int, constraints: Sequence[Callable[[tuple], bool]] = (),
+                    action_constraints: Sequence[Callable[[tuple, tuple], bool]] = ()) -> nx.MultiDiGraph:
     """Every reachable state (node: its raw tuple, in breadth-first order), every step between them (edge:
-    its label, with the handler's choice: "Prepare tm1→rm1 (chose abort)"). OverflowError past `limit` states."""
+    its label, with the handler's choice: "Prepare tm1→rm1 (chose abort)"), as the search explores them: a
+    state that fails one of the model's `constraints` is a node (`outside=True`) without successors, and a
+    step an action constraint forbids is not taken. OverflowError past `limit` states."""
     g = nx.MultiDiGraph()
     order: list[tuple] = []
     for s in system.initial:
@@ -41,10 +45,15 @@ def reachable_graph(system: Any, limit: int) -> nx.MultiDiGraph:
     while i < len(order):
         s = order[i]
         i += 1
+        if not all(c(s) for c in constraints):
+            g.nodes[s]["outside"] = True
+            continue
         for a in system.actions:
             if not a.successors(s):  # ask an action to label its steps only when it has some
                 continue
             for step, t in a.steps(s):
+                if not all(c(s, t) for c in action_constraints):
+                    continue
                 if t not in g:
                     if len(order) >= limit:
                         raise OverflowError(f"more than {limit} states")
@@ -59,7 +68,12 @@ def state_graph(spec: str | os.PathLike, *, params: dict[str, Any] | None = None
     """The graph as DOT, SVG or GraphML text."""
     system, _ = prepare(spec, params)
     try:
-        g = reachable_graph(system, limit)
+        constraints = [compile_predicate(n, f, system.schema).check for n, f in system.constraints.items()]
+        steps = [ActionConstraint(n, f, system.schema).check for n, f in system.action_constraints.items()]
+    except PropertyError as e:
+        raise SpecError(f"{spec}: constraint: {e}") from None
+    try:
+        g = reachable_graph(system, limit, constraints, steps)
     except OverflowError:
         raise SpecError(f"{spec}: more than {limit} reachable states; the state graph is for small models "
                         "(shrink the parameters with --set, or raise --limit)") from None
@@ -87,7 +101,9 @@ def state_graph(spec: str | os.PathLike, *, params: dict[str, Any] | None = None
         buf = io.BytesIO()
         nx.write_graphml(h, buf)
         return buf.getvalue().decode("utf-8")
-    dot = _dot(g, ids, path[-1] if path else None, f"{spec} — {g.number_of_nodes()} states, {g.number_of_edges()} steps")
+    outside = sum(1 for _, d in g.nodes(data=True) if d.get("outside"))
+    counted = f"{g.number_of_nodes() - outside} states" + (f" (+{outside} beyond a constraint, dashed)" if outside else "")
+    dot = _dot(g, ids, path[-1] if path else None, f"{spec} — {counted}, {g.number_of_edges()} steps")
     if fmt == "dot":
         return dot
     import graphviz
@@ -193,6 +209,8 @@ def _dot(g: nx.MultiDiGraph, ids: dict, last: tuple | None, title: str) -> str:
         attrs = [f"label={dot_quote(d['label'])}"]
         if d["initial"]:
             attrs.append("peripheries=2")
+        if d.get("outside"):  # beyond a constraint: checked, not explored further
+            attrs.append('style="rounded,dashed"')
         if d["on_trace"]:
             attrs.append('color="#b00020", penwidth=2')
         if s == last:

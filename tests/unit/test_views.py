@@ -974,3 +974,16 @@ def test_graph_rejects_a_trace_of_other_parameters():
         state_graph(TLA_SPEC, params={"rms": 2}, trace=Trace.load(TLA))  # a trace of 3 RMs
     with pytest.raises(TraceError):
         state_graph(TLA_SPEC, params={"rms": 3}, trace=Trace.load(TPC))  # another model
+
+
+@pytest.mark.parametrize("name", ["tcp_tla", "alternating_bit_tla"])
+def test_the_graph_explores_as_the_search_does_under_constraints(name):
+    """A state beyond a CONSTRAINT is drawn dashed, with no step out of it; a step an ACTION_CONSTRAINT forbids is
+    not drawn: the solid states are exactly those the search counts (their successors beyond the bounds would
+    overflow the model's queues, which made the graph fail before)."""
+    spec = ROOT / "specs" / f"{name}.toml"
+    text = state_graph(spec, fmt="graphml", limit=20000)
+    g = nx.read_graphml(io.BytesIO(text.encode()))
+    outside = {n for n, d in g.nodes(data=True) if d.get("outside")}
+    assert outside and all(g.out_degree(n) == 0 for n in outside)
+    assert g.number_of_nodes() - len(outside) == check(spec, out=None).stats.distinct
