@@ -1139,7 +1139,8 @@ class OneOf(Type):
         return {"type": self.variants[tag].name, **self.variants[tag].to_json(value)}
 
     def from_json(self, obj: Any, path: str = "value") -> RecordValue:
-        if not isinstance(obj, dict) or obj.get("type") not in self._by_name:
+        tag = obj.get("type") if isinstance(obj, dict) else None
+        if not isinstance(tag, str) or tag not in self._by_name:  # a list or object there is no name either
             raise SchemaError(f"{path}: expected an object whose \"type\" is one of {', '.join(self._by_name)}")
         rest = {k: v for k, v in obj.items() if k != "type"}
         return self.variants[self._by_name[obj["type"]]].from_json(rest, path)

@@ -202,7 +202,7 @@ def test_random_specs(work, content, command):
 
 # -- traces -----------------------------------------------------------------------------------------------------------
 
-TRACE_COMMANDS = [["show", "--format", f] for f in ("text", "dot", "itf")] + [["replay"]]  # svg, html: Graphviz
+TRACE_COMMANDS = [["show", "--format", f] for f in ("text", "dot", "svg", "html", "itf")] + [["replay"]]
 
 
 @fuzz_settings(100)

@@ -469,6 +469,8 @@ def test_oneof_is_a_tag_then_the_variant_padded_with_zeros():
         ({"x": 1}, 'expected an object whose "type" is one of A, B'),
         ({"type": "Z"}, "one of A, B"),
         (["A"], "one of A, B"),
+        ({"type": []}, "one of A, B"),  # a name that is no string (unhashable): found by the fuzz tests
+        ({"type": {"A": 1}}, "one of A, B"),
         ({"type": "A", "x": 9}, "m.x: 9 is outside"),
         ({"type": "A"}, "missing field 'x'"),
         ({"type": "B", "x": 1}, "B has no field 'x'"),
