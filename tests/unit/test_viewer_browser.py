@@ -3,68 +3,33 @@ render, the keyboard, the buttons and clicks on the chart move between steps, wh
 highlighted, and a screenshot lands in .faultcheck/screenshots/trace-viewer.png for a person to look at.
 
 Needs /usr/bin/chromium and /usr/bin/chromedriver (apt-get install chromium chromium-driver) and
-selenium; without them the tests fail, unless FAULTCHECK_SKIP_BROWSER=1 (then they are skipped).
-Selenium is given the driver's path, so it never downloads one.
+selenium (tests/browser.py starts it, giving the driver's path, so it never downloads one); without them
+the tests are skipped, naming the packages, except under .ci/run (FAULTCHECK_REQUIRE_TOOLS=1), where
+they fail.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from checker.trace import Trace
 from checker.trace.html import to_html
+from tests.browser import chrome, console_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 TPC = ROOT / "counterexamples" / "two_phase_commit_early_commit.json"
 ACK_EARLY = ROOT / "counterexamples" / "primary_backup_ack_early.json"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 SCREENSHOT = ROOT / ".faultcheck" / "screenshots" / "trace-viewer.png"
 pytestmark = pytest.mark.needs_chromium
 
 
-def _find(path: str) -> str | None:
-    """The program at `path`, else the one of that name on PATH."""
-    return path if os.path.isfile(path) and os.access(path, os.X_OK) else shutil.which(Path(path).name)
-
-
-def _missing() -> str | None:
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install selenium)"
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if _find(path) is None:
-            return f"{path} is missing: apt-get install chromium chromium-driver"
-    return None
-
-
 @pytest.fixture(scope="module")
 def driver():
-    why = _missing()
-    if why:
-        if os.environ.get("FAULTCHECK_SKIP_BROWSER") == "1":
-            pytest.skip(f"{why} (FAULTCHECK_SKIP_BROWSER=1)")
-        pytest.fail(f"the viewer tests need a browser: {why}; or set FAULTCHECK_SKIP_BROWSER=1 to skip them",
-                    pytrace=False)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = _find(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    d = webdriver.Chrome(service=Service(_find(CHROMEDRIVER)), options=options)  # a given driver: no download
-    try:
+    with chrome() as d:
         yield d
-    finally:
-        d.quit()
 
 
 def open_viewer(driver, trace: Trace, tmp_path: Path, name: str = "viewer.html"):
@@ -72,10 +37,6 @@ def open_viewer(driver, trace: Trace, tmp_path: Path, name: str = "viewer.html")
     page.write_text(to_html(trace), encoding="utf-8")
     driver.get(page.as_uri())
     driver.get_log("browser")  # start each page with an empty console
-
-
-def console_errors(driver) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def changed_paths(before: dict, after: dict) -> set[str]:
