@@ -52,7 +52,7 @@ ul.props li.reached::before { content: "● "; }
 ul.props li.unreached::before { content: "○ "; color: var(--muted); }
 ul.props .why { font-weight: normal; font-size: 12.5px; margin-top: 2px; }
 ul.props .why code { background: #fff; padding: 0 4px; border-radius: 3px; }
-#chart svg { max-width: 100%; height: auto; }
+#chart svg { max-width: none; height: auto; }  /* its own size: a long chart scrolls, its text stays legible */
 #chart .row, #chart g[id^="row-"] { cursor: pointer; }
 #chart g.current rect, #chart g.current polygon { fill: #ffe082 !important; }
 #chart rect.stripe.current { fill: #fff6d5 !important; }
@@ -245,7 +245,7 @@ _SCRIPT = """
 
 PAGE = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>faultcheck explorer</title><style>{_STYLE}</style></head>
+<title>faultcheck explorer</title><link rel="icon" href="data:,"><style>{_STYLE}</style></head>
 <body>
 <header><h1 id="title">faultcheck explorer<span class="params" id="params"></span></h1>
 <div id="message"></div></header>

@@ -129,6 +129,8 @@ def message_label(msg: Any) -> str:
 def _short(v: Any) -> str:
     if isinstance(v, str):
         return v
+    if v is None:  # an empty Option, as step labels and the viewer write it
+        return "none"
     if isinstance(v, list):
         return "[" + ", ".join(_short(x) for x in v) + "]"
     if isinstance(v, dict):
