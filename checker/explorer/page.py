@@ -122,7 +122,8 @@ _SCRIPT = """
     box.innerHTML = '';
     if (!view.enabled.length) {
       box.appendChild(el('div', view.deadlock ? 'deadlock' : 'none',
-        view.deadlock ? 'deadlock: nothing is enabled' : 'a terminal state: nothing is enabled'));
+        view.beyond.length ? 'beyond the constraint ' + view.beyond.join(', ') + ': the checker explores no further'
+        : view.deadlock ? 'deadlock: nothing is enabled' : 'a terminal state: nothing is enabled'));
     }
     for (const s of view.enabled) {
       const b = el('button', 'step' + (s.fault ? ' fault' : ''), s.label);

@@ -70,6 +70,8 @@ class Session:
     explain: Callable[[str, tuple], dict[str, Any] | None] | None = None
     jumps: Sequence[Jump] = ()
     seed: int = 0
+    constraints: Sequence[Predicate] = ()  # TLC's CONSTRAINT: no step out of a state that fails one
+    action_constraints: Sequence[Any] = ()  # TLC's ACTION_CONSTRAINT (`.check(s, t)`): a step it forbids is not offered
     path: list[tuple] = field(init=False)
     steps: list[Step] = field(init=False)  # steps[i] leads from path[i] to path[i + 1]
     undone: list[tuple[Step, tuple]] = field(init=False)  # what back() took off, the nearest first
@@ -96,11 +98,18 @@ class Session:
         return len(self.path) - 1
 
     def enabled(self) -> list[tuple[Step, tuple]]:
-        """Every (step, successor) of the current state, in the order the checker takes them."""
+        """Every (step, successor) of the current state, in the order the checker takes them; as the checker,
+        none from a state beyond a constraint, and none an action constraint forbids."""
         s = self.state
         if self._enabled is None or self._enabled[0] != s:
-            self._enabled = (s, list(self.system.labelled_successors(s)))
+            steps = [] if self.beyond() else [(st, t) for st, t in self.system.labelled_successors(s)
+                                              if all(c.check(s, t) for c in self.action_constraints)]
+            self._enabled = (s, steps)
         return self._enabled[1]
+
+    def beyond(self) -> list[str]:
+        """The constraints the current state fails (the checker explores no further from such a state)."""
+        return [c.name for c in self.constraints if not _holds(c, self.state)]
 
     def violated(self) -> list[Predicate]:
         """The invariants false in the current state."""
@@ -184,7 +193,9 @@ class Session:
                 break
             self.take(rng.randrange(len(enabled)))
             taken += 1
-        why = "an invariant is violated" if self.violated() else "nothing is enabled" if not self.enabled() else ""
+        why = ("an invariant is violated" if self.violated() else
+               f"beyond the constraint {', '.join(self.beyond())}" if self.beyond() else
+               "nothing is enabled" if not self.enabled() else "")
         self.message = f"random walk: {taken} step{'s' if taken != 1 else ''}" + (f" (stopped: {why})" if why else "")
         return taken
 
@@ -284,7 +295,8 @@ class Session:
                         for i, (st, _) in enumerate(enabled)],
             "invariants": invariants,
             "reachables": [{"name": p.name, "reached": _holds(p, self.state)} for p in self.reachables],
-            "deadlock": not enabled and not terminal,
+            "deadlock": not enabled and not terminal and not self.beyond(),
+            "beyond": self.beyond(),
             "terminal": terminal,
             "jumps": [{"name": j.name, "label": j.label} for j in self.jumps],
             "verdict": trace.verdict,

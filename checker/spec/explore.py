@@ -18,6 +18,7 @@ import tempfile
 from typing import Any
 
 from ..explorer import Finding, Jump, Session
+from ..logic import ActionConstraint, PropertyError
 from ..model import SchemaError
 from ..trace import Trace, TraceError, replay
 from .load import Spec, SpecError, load_spec
@@ -38,11 +39,17 @@ def session(path: str | os.PathLike | Spec, params: dict[str, Any] | None = None
     invs = _predicates(system, "invariant", spec.invariants, spec.where) + history_predicates(spec, system)
     reach = _predicates(system, "reachable", spec.reachable_properties(), spec.where)
     terminals = _predicates(system, "terminal", None, spec.where)
+    constraints = _predicates(system, "constraint", None, spec.where)
+    try:
+        acons = [ActionConstraint(n, f, system.schema) for n, f in system.action_constraints.items()]
+    except PropertyError as e:
+        raise SpecError(f"{spec.where}: action constraint: {e}") from None
     finder = _Finder(spec, system, seconds)
     jumps = [Jump("counterexample", "shortest counterexample", finder.counterexample)]
     jumps += [Jump(f"witness:{p.name}", f"witness: {p.name}", lambda n=p.name: finder.witness(n)) for p in reach]
     return Session(system, invs, spec.protocol, str(spec.path) if spec.path else None, reach, terminals,
-                   explain=lambda name, raw: _violation_core(invs, name, raw), jumps=jumps, seed=seed)
+                   explain=lambda name, raw: _violation_core(invs, name, raw), jumps=jumps, seed=seed,
+                   constraints=constraints, action_constraints=acons)
 
 
 class _Finder:

@@ -332,3 +332,21 @@ def test_faultcheck_explore_bad_input_is_one_line():
     r = subprocess.run([sys.executable, "-m", "checker", "explore", str(TPC_TLA), "--set", "rms"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "NAME=VALUE" in r.stderr
+
+
+def test_constraints_bound_the_explorer_as_they_bound_the_checker():
+    """tcp_tla's queues overflow beyond its CONSTRAINT and ACTION_CONSTRAINT: the explorer, as the checker, takes
+    no step out of a state beyond the constraint and offers no step the action constraint forbids."""
+    s = session(ROOT / "specs" / "tcp_tla.toml", seed=5)
+    beyond = 0
+    for _ in range(30):
+        s.restart()
+        s.walk(40)
+        for a, t in zip(s.path, s.path[1:]):
+            assert all(c.check(a, t) for c in s.action_constraints)
+            assert all(c.check(a) for c in s.constraints)  # no step out of a state beyond the constraint
+        v = s.view()
+        if v["beyond"]:
+            beyond += 1
+            assert v["enabled"] == [] and not v["deadlock"]
+    assert beyond  # some walks do end beyond the constraint
