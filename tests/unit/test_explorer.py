@@ -350,3 +350,23 @@ def test_constraints_bound_the_explorer_as_they_bound_the_checker():
             beyond += 1
             assert v["enabled"] == [] and not v["deadlock"]
     assert beyond  # some walks do end beyond the constraint
+
+
+DETERMINISM_PROBE = """
+import hashlib, json
+from checker.spec.explore import session
+from checker.trace import Trace
+from checker.trace.html import to_html
+s = session("specs/paxos_ok.toml", seed=4)
+s.walk(12)
+h = hashlib.sha256(json.dumps(s.view()).encode() + s.trace().dumps().encode())
+h.update(to_html(Trace.load("counterexamples/three_phase_commit_partition.json")).encode())
+print(h.hexdigest())
+"""
+
+
+def test_views_walks_and_pages_do_not_depend_on_the_hash_seed():
+    digests = {subprocess.run([sys.executable, "-c", DETERMINISM_PROBE], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+               for seed in ("0", "1", "2")}
+    assert len(digests) == 1 and len(next(iter(digests)).strip()) == 64
