@@ -121,7 +121,8 @@ def test_the_command_re_executes_itself_with_seed_zero(tmp_path):
     assert out.returncode == 0 and len(out.stdout.splitlines()) == 1
 
 
-@pytest.mark.parametrize("seed", ["0", "2", "4"])  # 0: in-process; others: through the CLI
+# 0: in-process; others: through the CLI (a third seed, the same route again, with `pytest -m slow`)
+@pytest.mark.parametrize("seed", ["0", "2", pytest.param("4", marks=pytest.mark.slow)])
 def test_the_pytest_plugin_gives_the_command_lines_verdict_under_any_seed(tmp_path, seed):
     spec = write(tmp_path)
     obj, _ = run_json(spec, tmp_path / "o", "0")

@@ -76,10 +76,14 @@ def test_partition_gets_a_live_member_suspected_at_the_threshold(tmp_path):
     assert replay(system_of(spec, spec.instantiate(), False), Trace.load(spec.counterexample_path())).ok
 
 
-def test_completeness_holds_under_fair_time_and_fails_when_time_may_stop(tmp_path):
+@pytest.mark.slow  # 2-3 s; the default run checks this spec as it is (tests/test_specs.py and the plugin)
+def test_completeness_holds_under_fair_time(tmp_path):
     spec = spec_of("heartbeat_timed_complete")
     r = checker.check(spec, out=tmp_path)
     assert r.verdict is Verdict.HOLDS and r.ok
+
+
+def test_completeness_fails_when_time_may_stop():
     stopped = spec_of("heartbeat_timed_complete", fairness={"tick": "none"}, expected="violated",
                       violates="Completeness")
     r = checker.check(stopped, out=None)

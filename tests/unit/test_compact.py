@@ -17,10 +17,14 @@ from checker.model import Int, Set, StateSchema
 from checker.spec import load_spec
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
-# the largest spaces (over a second each on 2 cores) run with `pytest -m slow`; the other specs by default
+# the largest spaces (over half a second each on 2 cores) and the specs that say `slow = true` run with
+# `pytest -m slow`; the other specs (timed ones among them: heartbeat_timed_eager, lease_*, rereplication_*)
+# by default
 SLOW_SPECS = {"primary_backup_state_transfer", "quorum_register_abd", "paxos_ok", "multi_version_vectors",
-              "block_store_quorum", "chain_replication_head_reads"}
-SEARCH_SPECS = [pytest.param(p, id=p.stem, marks=[pytest.mark.slow] * (p.stem in SLOW_SPECS))
+              "block_store_quorum", "chain_replication_head_reads", "chain_replication_tail_reads",
+              "primary_backup_ok", "heartbeat_timed_complete", "heartbeat_timed_accurate",
+              "heartbeat_timed_partition"}
+SEARCH_SPECS = [pytest.param(p, id=p.stem, marks=[pytest.mark.slow] * (p.stem in SLOW_SPECS or load_spec(p).slow))
                 for p in sorted(SPECS.glob("*.toml")) if load_spec(p).kind == "search"]
 
 
@@ -29,7 +33,7 @@ def test_compact_and_switching_agree_with_the_exact_store_on_every_spec(path):
     system, invs, extra, deadlock = spec_system(path)
     exact = search(system, invs, SearchOptions(check_deadlock=deadlock, max_states=60_000), **extra)
     if exact.verdict is Verdict.UNDETERMINED:
-        pytest.skip("more than 60,000 states: a benchmark, not a test")  # none of the specs today
+        pytest.skip("more than 60,000 states: a benchmark, not a test")  # lease_ok, rereplication_partition_no_loss
     switching = SearchOptions(check_deadlock=deadlock, compact_above=1)  # switches after the first level
     for options in (SearchOptions(check_deadlock=deadlock, store="compact"),
                     *((switching,) if exact.stats.distinct < 5000 else ())):
