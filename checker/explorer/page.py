@@ -12,6 +12,8 @@ tests and scripts.
 
 from __future__ import annotations
 
+from ..trace.html import STATE_JS
+
 _STYLE = """
 :root { --fg: #1d1d1f; --muted: #666; --accent: #1f4e9a; --bad: #b00020; --good: #1b5e20; --changed: #fff1a8; }
 * { box-sizing: border-box; }
@@ -73,24 +75,7 @@ _SCRIPT = """
 (function () {
   let view = null;
   const $ = (id) => document.getElementById(id);
-  const fmt = (v) => {
-    if (v === null) return 'none';
-    if (Array.isArray(v)) return '[' + v.map(fmt).join(', ') + ']';
-    if (typeof v === 'object') {
-      if ('msg' in v && 'src' in v && 'dst' in v) return fmt(v.msg) + ' ' + v.src + '→' + v.dst + ('age' in v ? ' (age ' + v.age + ')' : '');
-      if ('type' in v) {
-        const rest = Object.keys(v).filter(k => k !== 'type').map(k => fmt(v[k]));
-        return rest.length ? v.type + '(' + rest.join(', ') + ')' : v.type;
-      }
-      return '{' + Object.keys(v).map(k => k + ': ' + fmt(v[k])).join(', ') + '}';
-    }
-    return String(v);
-  };
-  const rowsOf = (name, value) => {
-    if (value !== null && typeof value === 'object' && !Array.isArray(value) && !('type' in value))
-      return Object.keys(value).map(k => [name + '.' + k, k, value[k]]);
-    return [[name, name, value]];
-  };
+  /*STATE_JS*/
   const el = (tag, cls, text) => {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -242,7 +227,7 @@ _SCRIPT = """
   window.faultcheckExplorer = { view: () => view, call: call };
   call('GET', 'api/state');
 })();
-"""
+""".replace("  /*STATE_JS*/\n", STATE_JS)
 
 PAGE = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -54,11 +54,9 @@ tr.changed td { background: var(--changed); }
 .clock.jumped { background: #fde0e0; color: var(--bad); font-weight: 600; }
 """
 
-_SCRIPT = """
-(function () {
-  const data = JSON.parse(document.getElementById('trace-data').textContent);
-  const steps = data.steps, lanes = data.lanes, core = data.core || [];
-  let at = 0;
+# How a state's values read (`fmt`) and how a variable splits into rows (`rowsOf`): shared by this viewer and
+# the explorer's page (checker/explorer/page.py), so both show a state alike.
+STATE_JS = """
   const fmt = (v) => {
     if (v === null) return 'none';
     if (Array.isArray(v)) return '[' + v.map(fmt).join(', ') + ']';
@@ -78,6 +76,14 @@ _SCRIPT = """
       return Object.keys(value).map(k => [name + '.' + k, k, value[k]]);
     return [[name, name, value]];
   };
+"""
+
+_SCRIPT = """
+(function () {
+  const data = JSON.parse(document.getElementById('trace-data').textContent);
+  const steps = data.steps, lanes = data.lanes, core = data.core || [];
+  let at = 0;
+  /*STATE_JS*/
   const isCore = (path) => core.some(c => {
     const f = c.field.replace(/\\[(.*?)\\]/g, '.$1');
     return f === path || f.startsWith(path + '.');
@@ -147,7 +153,7 @@ _SCRIPT = """
   window.faultcheckViewer = { go: go, at: () => at };
   render();
 })();
-"""
+""".replace("  /*STATE_JS*/\n", STATE_JS)
 
 
 def step_note(step: TraceStep, time: int, before: dict[str, int], after: dict[str, int]) -> str:
@@ -222,4 +228,4 @@ def to_html(trace: Trace, svg: str | None = None) -> str:
 """
 
 
-__all__ = ["step_note", "to_html"]
+__all__ = ["STATE_JS", "step_note", "to_html"]
