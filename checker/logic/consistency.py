@@ -152,7 +152,7 @@ def parse_history(history: Any, model: str | Model = "register") -> list[Operati
     >>> parse_history([{"process": 0, "type": "ok", "f": "read", "value": 1}])
     Traceback (most recent call last):
     ...
-    checker.logic.consistency.HistoryError: entry 0: ok read for process 0, which has no pending invocation
+    checker.logic.histmodels.HistoryError: entry 0: ok read for process 0, which has no pending invocation
     """
     m = _model(model)
     if not isinstance(history, list):
