@@ -123,6 +123,11 @@ class Model:
     def parse_input(self, f: str, value: Any, index: int) -> Any:
         raise NotImplementedError
 
+    def reads_nil(self, f: str, value: Any) -> bool:
+        """Is this ok completion's raw value a read of nil (Knossos: the value read is unknown, so the read
+        constrains nothing)? Models whose reads carry a key (kv: [k, nil]) override it."""
+        return f in self.read_only and value is None
+
     def parse_output(self, f: str, status: str, input: Any, value: Any, index: int) -> Any:
         raise NotImplementedError
 
