@@ -31,6 +31,8 @@ from ..model.node import Protocol
 from ..runtime.cluster import DEFAULT_TICK, ClusterError
 from ..runtime.controller import FAULTS, Controller, OutError, RunError, RunOptions, RunReport, claim_out
 from ..spec import SpecError, load_spec
+from ..spec.load import CONSISTENCY_PROPERTIES, ELLE_PROPERTIES
+from ..spec.properties import elle_check
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR, EXIT_UNDETERMINED = 0, 1, 2, 3
 EPILOG = """The seed fixes the fault schedule (which faults, on which nodes, when); real timing is not
@@ -237,9 +239,12 @@ def judge(spec: Any, report: RunReport) -> dict[str, dict[str, Any]]:
     c = spec.consistency
     if "history" in c:
         check = check_linearizable if c["history"] == "linearizable" else check_sequential
+        model = c.get("model", "register")
+        if c["history"] in ELLE_PROPERTIES:  # transactions: Elle's check
+            check, model = elle_check(c["history"]), c.get("model", "list-append")
         try:
-            r = check(report.history, c.get("model", "register"), c.get("initial"))
-            name = "Linearizable" if c["history"] == "linearizable" else "SequentiallyConsistent"
+            r = check(report.history, model, c.get("initial"))
+            name = CONSISTENCY_PROPERTIES[c["history"]]
             msg = r.message or f"{r.operations} operations"
             out[name] = {"ok": r.ok, "checked": True, "message": msg, "explanation": r.explanation if not r.ok else []}
         except HistoryError as e:

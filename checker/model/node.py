@@ -369,12 +369,35 @@ class History:
     """A protocol's client history, kept in the state: at most `max_events` events (invocations and
     completions) of operations `ops` over `values` (a finite type): "read", "write", "cas" on a
     register; or, with `keys`, "get", "put", "append" on a key-value map (a client records
-    `invoke("put", (key, value))`, `invoke("get", key)`, `complete("ok", "get", (key, value))`)."""
+    `invoke("put", (key, value))`, `invoke("get", key)`, `complete("ok", "get", (key, value))`).
+
+    With `transactions=True` (and `keys`), each event is a transaction of at most `max_ops` micro-ops
+    (Elle's workloads, `checker.logic.elle`): `ops` ("append", "r") for list-append -- a read returns at
+    most `max_read` elements -- or ("w", "r") for rw-register. A client records
+    `invoke("txn", [("append", "x", 1), ("r", "y", None)])` and
+    `complete("ok", "txn", [("append", "x", 1), ("r", "y", (1,))])`; a spec then says
+    `[consistency] history = "serializable"` (or another of Elle's models), `model = "list-append"`."""
 
     values: Type
     max_events: int = 8
     ops: tuple[str, ...] = ("read", "write", "cas")
     keys: Type | None = None
+    transactions: bool = False
+    max_ops: int = 2
+    max_read: int = 3
+
+    def __post_init__(self) -> None:
+        if not self.transactions:
+            return
+        if self.ops == ("read", "write", "cas"):  # the default: list-append's micro-ops
+            object.__setattr__(self, "ops", ("append", "r"))
+        if tuple(sorted(self.ops)) not in (("append", "r"), ("r", "w")):
+            raise ModelError(f"History(transactions=True): ops are ('append', 'r') (list-append) or ('w', 'r') "
+                             f"(rw-register), got {self.ops!r}")
+        if self.keys is None:
+            raise ModelError("History(transactions=True) needs keys=... (the type of the keys micro-ops name)")
+        if self.max_ops < 1 or self.max_read < 0:
+            raise ModelError("History(transactions=True): max_ops must be at least 1 and max_read at least 0")
 
 
 @dataclass(frozen=True)

@@ -189,7 +189,14 @@ class NodeSemantics:
         # the clients' history, when the protocol declares one: Jepsen-shaped events, in step order
         hist = getattr(type(protocol), "history", None)
         self.Event = None
-        if isinstance(hist, History):
+        if isinstance(hist, History) and hist.transactions:  # a transaction of micro-ops [f, key, value]
+            mop = {"f": Enum(*hist.ops), "key": hist.keys, "value": Option(hist.values)}
+            if "append" in hist.ops:  # a list-append read returns a list
+                mop["list"] = Option(Seq(hist.values, hist.max_read))
+            self.Event = Record("Event", process=self.Node, kind=Enum("invoke", "ok", "fail", "info"),
+                                f=Enum("txn"), ops=Seq(Record("MicroOp", **mop), hist.max_ops))
+            variables["history"] = Seq(self.Event, hist.max_events)
+        elif isinstance(hist, History):
             fields = {"process": self.Node, "kind": Enum("invoke", "ok", "fail", "info"), "f": Enum(*hist.ops)}
             if hist.keys is not None:  # a key-value map: each event names its key
                 fields["key"] = Option(hist.keys)
@@ -450,12 +457,28 @@ class NodeSemantics:
                                "history = History(...)")
         new = None
         event = {"process": self.names[i], "kind": kind, "f": f}
+        if "ops" in self.Event.fields:  # a transaction: [(f, key, value), ...]; a list-append read's value a list
+            if not (isinstance(value, (tuple, list)) and all(isinstance(m, (tuple, list)) and len(m) == 3
+                                                             for m in value)):
+                raise HandlerError(f"{where}: a transaction records a list of micro-ops (f, key, value), got {value!r}")
+            listed = "list" in self.Event.fields["ops"].elem.fields
+            event["ops"] = tuple({"f": m, "key": k, "value": None if listed and m == "r" else v,
+                                  **({"list": None if v is None else tuple(v)} if listed and m == "r" else
+                                     {"list": None} if listed else {})} for m, k, v in value)
+            try:
+                return self.Event.encode(event)
+            except SchemaError as e:
+                raise HandlerError(f"{where}: history event: {e}") from None
         if "key" in self.Event.fields:
-            if kind == "invoke" and f == "get" and not isinstance(value, (tuple, list)):
-                value = (value, None)  # a get names only its key
+            if kind == "invoke" and f in ("get", "read") and not isinstance(value, (tuple, list)):
+                value = (value, None)  # a get or read names only its key
             if not (isinstance(value, (tuple, list)) and len(value) == 2):
                 raise HandlerError(f"{where}: a key-value operation records the pair (key, value), got {value!r}")
             event["key"], value = value
+            if f == "cas" and (kind == "invoke" or value is not None):  # (key, (expected, new))
+                if not (isinstance(value, (tuple, list)) and len(value) == 2):
+                    raise HandlerError(f"{where}: a cas records (key, (expected, new)), got {value!r}")
+                value, new = value
         elif f == "cas" and kind == "invoke":
             if not (isinstance(value, (tuple, list)) and len(value) == 2):
                 raise HandlerError(f"{where}: a cas invocation records the pair (expected, new), got {value!r}")

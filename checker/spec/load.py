@@ -73,9 +73,15 @@ TOP_KEYS = {
     "check_deadlock", "accept_bounds", "symmetry", "liveness", "fairness", "consistency", "params", "bounds",
     "network", "faults", "runtime", "reachable", "time", "slow",
 }
-CONSISTENCY_KEYS = {"history": ("linearizable", "sequential"), "model": ("register", "kv"), "initial": None,
-                    "converges": str}
-CONSISTENCY_PROPERTIES = {"linearizable": "Linearizable", "sequential": "SequentiallyConsistent"}
+# Elle's transactional models (checker.logic.elle) judge a History(transactions=True)
+ELLE_PROPERTIES = {"serializable": "Serializable", "strict-serializable": "StrictSerializable",
+                   "strong-session-serializable": "StrongSessionSerializable",
+                   "snapshot-isolation": "SnapshotIsolation", "repeatable-read": "RepeatableRead",
+                   "read-committed": "ReadCommitted", "read-uncommitted": "ReadUncommitted"}
+CONSISTENCY_KEYS = {"history": ("linearizable", "sequential", *ELLE_PROPERTIES),
+                    "model": ("register", "kv", "counter", "queue", "mutex", "multi-register",
+                              "list-append", "rw-register"), "initial": None, "converges": str}
+CONSISTENCY_PROPERTIES = {"linearizable": "Linearizable", "sequential": "SequentiallyConsistent", **ELLE_PROPERTIES}
 FAIRNESS = ("weak", "strong", "none")
 STEP_KINDS = ("action", "deliver", "timer", "request", "detect", "crash", "restart", "partition", "heal", "drop",
               "duplicate", "tick", "clock", "clock_jump")
@@ -321,6 +327,11 @@ def load_spec(path: str | Path) -> Spec:
             raise SpecError(f"{where}: consistency.{k}: expected one of {', '.join(map(repr, want))}, got {v!r}")
         if want is str and (not isinstance(v, str) or "." not in v):
             raise SpecError(f"{where}: consistency.{k}: expected \"role.field\" (the replicas' field), got {v!r}")
+    if "model" in consistency and "history" in consistency and \
+            (consistency["model"] in ("list-append", "rw-register")) != (consistency["history"] in ELLE_PROPERTIES):
+        raise SpecError(f"{where}: consistency.model: {consistency['model']!r} does not go with history = "
+                        f"{consistency['history']!r} (transactional models: list-append, rw-register, with "
+                        f"{', '.join(map(repr, ELLE_PROPERTIES))})")
     params = get("params", dict, {})
     bounds = get("bounds", dict, {})
     for k, v in bounds.items():

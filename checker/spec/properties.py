@@ -9,6 +9,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from ..engine import SearchOptions, SearchResult, Stats, Verdict
@@ -17,7 +18,7 @@ from ..model import Model
 from ..model.node import Protocol
 from ..semantics import TransitionSystem
 from ..trace.replay import Properties
-from .load import CONSISTENCY_PROPERTIES, Spec, SpecError
+from .load import CONSISTENCY_PROPERTIES, ELLE_PROPERTIES, Spec, SpecError
 
 
 def history_predicates(spec: Spec, system: TransitionSystem) -> list[Predicate]:
@@ -33,9 +34,24 @@ def history_predicates(spec: Spec, system: TransitionSystem) -> list[Predicate]:
         raise SpecError(f"{spec.where}: consistency.history: the protocol records no history")
     htype = schema.variables["history"]
     sl = schema.slice("history")
-    check_fn = check_linearizable if level == "linearizable" else check_sequential
+    # a recorded history is exact: a read of nil read the value nil (not Knossos's "unknown")
+    check_fn = partial(check_linearizable if level == "linearizable" else check_sequential, nil_read="value")
     model, initial = spec.consistency.get("model", "register"), spec.consistency.get("initial")
     name = CONSISTENCY_PROPERTIES[level]
+    transactional = "ops" in htype.elem.fields
+    if transactional and level not in ELLE_PROPERTIES and model == "multi-register":
+        from ..logic.histmodels import MODELS  # rw-register transactions, judged by Knossos's multi-register:
+
+        model = MODELS["multi-register"].with_nil_read("value")  # a recorded read of nil read nil
+    elif level in ELLE_PROPERTIES or transactional:
+        if not (level in ELLE_PROPERTIES and transactional):
+            raise SpecError(f"{spec.where}: consistency.history = {level!r}: transactional models ("
+                            f"{', '.join(ELLE_PROPERTIES)}) judge exactly the histories of History(transactions=True)")
+        workload = "list-append" if "list" in htype.elem.fields["ops"].elem.fields else "rw-register"
+        model = spec.consistency.get("model", workload)
+        if model != workload:
+            raise SpecError(f"{spec.where}: consistency.model: the protocol records {workload} micro-ops, not {model}'s")
+        check_fn = elle_check(level)
 
     processes = htype.elem.fields["process"].names
 
@@ -52,13 +68,40 @@ def history_predicates(spec: Spec, system: TransitionSystem) -> list[Predicate]:
     return [Predicate(name, (part,), schema, ("history",), history=(jepsen, check_fn, model, initial))]
 
 
+def elle_check(level: str) -> Any:
+    """Elle's check (`checker.logic.elle`) for consistency model `level`, shaped like check_linearizable:
+    `(history, model, initial=None, **options) -> verdict` with ok, message (with the first anomaly's
+    cycle) and explanation (the entries of that anomaly's transactions)."""
+    from types import SimpleNamespace
+
+    from ..logic.elle import check_transactions
+
+    def check(history: list[dict], model: str, initial: Any = None, **_: Any) -> Any:
+        r = check_transactions(history, model, level)
+        if r.ok:
+            return SimpleNamespace(ok=True, message=r.message, explanation=[], elle=r)
+        first = r.anomalies[0]
+        txns = [r.transactions[t] for t in first.txns]
+        keep = sorted({t.call for t in txns} | {t.ret for t in txns if t.ret is not None})
+        return SimpleNamespace(ok=False, message=f"{r.message}; {first.headline()}",
+                               explanation=[history[i] for i in keep], elle=r)
+
+    return check
+
+
 def history_of(events: Any, processes: Sequence[str]) -> list[dict]:
     """Recorded events (process, kind, f, value, new) as Jepsen's operations: process (the node's index),
-    type (the event's kind), f, value ([expected, new] for a cas invocation)."""
+    type (the event's kind), f, value ([expected, new] for a cas invocation; for a transaction its
+    micro-ops [f, key, value], a list-append read's value a list)."""
     out = []
     for e in events:
-        if "key" in e._fields:  # a key-value map: [key, value]
-            value = [e.key, e.value]
+        if "ops" in e._fields:  # a transaction
+            value = [[m.f, m.key, (None if m.list is None else list(m.list)) if "list" in m._fields and m.f == "r"
+                      else m.value] for m in e.ops]
+            out.append({"process": processes.index(e.process), "type": e.kind, "f": e.f, "value": value})
+            continue
+        if "key" in e._fields:  # a key-value map: [key, value] ([key, [expected, new]] for a cas invocation)
+            value = [e.key, [e.value, e.new] if e.f == "cas" and (e.kind == "invoke" or e.new is not None) else e.value]
         else:
             value = [e.value, e.new] if e.f == "cas" and e.kind == "invoke" else e.value
         out.append({"process": processes.index(e.process), "type": e.kind, "f": e.f, "value": value})
