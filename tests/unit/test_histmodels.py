@@ -659,7 +659,7 @@ def test_step_and_stepper_agree(model, data):
 # -- (c) agreement with the brute force --------------------------------------------------------------------
 
 
-def _agree(model, h, initial):
+def assert_agrees(model, h, initial):
     start = INITIAL[model][1]
     expected = brute_force(h, model, start)
     assert check_linearizable(h, model, initial, shrink="none").ok == expected
@@ -674,7 +674,7 @@ def _agree(model, h, initial):
 @given(st.data())
 def test_random_histories_agree_with_the_brute_force(model, data):
     h, initial = data.draw(executions(model, max_ops=8, noise=True))
-    _agree(model, h, initial)
+    assert_agrees(model, h, initial)
 
 
 @pytest.mark.slow
@@ -683,7 +683,7 @@ def test_random_histories_agree_with_the_brute_force(model, data):
 @given(st.data())
 def test_random_histories_agree_with_the_brute_force_many(model, data):
     h, initial = data.draw(executions(model, max_ops=8, noise=True))
-    _agree(model, h, initial)
+    assert_agrees(model, h, initial)
 
 
 def test_the_brute_force_can_say_no():
