@@ -320,22 +320,31 @@ def _v(x: Any) -> str:
     return "the initial state" if x is _INIT else _sh(x)
 
 
-def _append_analysis(txns: list[Transaction], g: _Graph, found: list[Anomaly]) -> None:
-    writer: dict[tuple, tuple[Transaction, bool]] = {}  # (key, element) -> (its appender, final for that key?)
+def _writers(txns: list[Transaction], write: str, workload: str) -> tuple[dict, dict]:
+    """(key, value) -> (the transaction that wrote it with micro-op `write`, whether it was that transaction's
+    final write of the key), and key -> the key as the history spells it. Values written are unique per key
+    (the workloads' premise): a repeated one is a HistoryError naming the entry."""
+    writer: dict[tuple, tuple[Transaction, bool]] = {}
     raw: dict[Hashable, Any] = {}
+    verb = "appended to" if write == "append" else "written to"
     for t in txns:
         last: dict[Hashable, Hashable] = {}
         for f, k, v in t.ops:
-            if f == "append":
+            if f == write:
                 kk, vv = _fz(k), _fz(v)
                 raw[kk] = k
                 if (kk, vv) in writer:
-                    raise HistoryError(t.call, f"{_sh(v)} is appended to key {_sh(k)} twice (also at entry "
-                                               f"{writer[kk, vv][0].call}); list-append needs unique values")
+                    raise HistoryError(t.call, f"{_sh(v)} is {verb} key {_sh(k)} twice (also at entry "
+                                               f"{writer[kk, vv][0].call}); {workload} needs unique values")
                 writer[kk, vv] = (t, True)
                 if kk in last:
                     writer[kk, last[kk]] = (t, False)
                 last[kk] = vv
+    return writer, raw
+
+
+def _append_analysis(txns: list[Transaction], g: _Graph, found: list[Anomaly]) -> None:
+    writer, raw = _writers(txns, "append", "list-append")  # (key, element) -> (its appender, final for the key?)
     reads: dict[Hashable, list[tuple[Transaction, tuple]]] = defaultdict(list)  # key -> (reader, list read)
     readers: dict[tuple, list[Transaction]] = defaultdict(list)  # (key, last element or _INIT) -> readers
     for t in txns:
@@ -500,19 +509,7 @@ def _lost_updates(txns: list[Transaction], wf: str, found: list[Anomaly]) -> Non
 
 
 def _register_analysis(txns: list[Transaction], g: _Graph, found: list[Anomaly]) -> None:
-    writer: dict[tuple, tuple[Transaction, bool]] = {}  # (key, value) -> (writer, its final write of the key?)
-    for t in txns:
-        last: dict[Hashable, Hashable] = {}
-        for f, k, v in t.ops:
-            if f == "w":
-                kk, vv = _fz(k), _fz(v)
-                if (kk, vv) in writer:
-                    raise HistoryError(t.call, f"{_sh(v)} is written to key {_sh(k)} twice (also at entry "
-                                               f"{writer[kk, vv][0].call}); rw-register needs unique values")
-                writer[kk, vv] = (t, True)
-                if kk in last:
-                    writer[kk, last[kk]] = (t, False)
-                last[kk] = vv
+    writer, _ = _writers(txns, "w", "rw-register")  # (key, value) -> (writer, its final write of the key?)
     readers: dict[tuple, list[Transaction]] = defaultdict(list)  # (key, version) -> external readers
     succ: dict[Hashable, dict[Any, set]] = defaultdict(lambda: defaultdict(set))  # version order: key -> v -> {v'}
     raw: dict[Hashable, Any] = {}
