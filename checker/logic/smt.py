@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import z3
+from z3.z3 import _to_expr_ref
 
 from ..model import Bag, Map, OneOf, Option, Record, Seq, Set, StateSchema
 from ..model.schema import Queue
@@ -33,6 +34,44 @@ class Unsupported(FormulaError):
 
 def _c(x: Any) -> bool:
     return isinstance(x, (int, bool))
+
+
+WIDE = 64  # a set or bag over more elements than this is one Z3 constant per element (`Vec`), not one bit-vector
+
+
+class Vec:
+    """A wide set or bag slot (the network, say) as one Z3 term per element: a Bool for a set, a bounded Int
+    count for a bag. A step changes a few elements, and its frame is "every other element equal", which Z3
+    takes without bit-blasting a vector of thousands of bits. An element the state can never hold (an
+    envelope no handler sends) is the constant False or 0."""
+
+    __slots__ = ("elems", "bag")
+
+    def __init__(self, elems: list, bag: bool):
+        self.elems, self.bag = elems, bag
+
+    @staticmethod
+    def of(x: Any, n: int, bag: bool) -> Vec:
+        """`x` (a Vec, a constant mask, or a bit-vector term) as a Vec of n elements."""
+        if isinstance(x, Vec):
+            return x
+        if _c(x):
+            if bag:
+                return Vec([x >> 4 * r & 15 for r in range(n)], True)
+            return Vec([bool(x >> r & 1) for r in range(n)], False)
+        if bag:
+            x = _bv(x, 4 * n)
+            return Vec([z3.BV2Int(z3.Extract(4 * r + 3, 4 * r, x)) for r in range(n)], True)
+        x = _bv(x, n)
+        return Vec([z3.Extract(r, r, x) == 1 for r in range(n)], False)
+
+    def value(self, model: Any) -> int:
+        out = 0
+        for r, e in enumerate(self.elems):
+            v = e if _c(e) else model.eval(e, model_completion=True)
+            v = int(v) if _c(v) else (1 if z3.is_true(v) else 0 if z3.is_false(v) else v.as_long())
+            out |= v << (4 * r if self.bag else r)
+        return out
 
 
 class Z3Algebra:
@@ -86,8 +125,20 @@ class Z3Algebra:
     def eq(self, a, b):
         if _c(a) and _c(b):
             return a == b
+        if isinstance(a, Vec) or isinstance(b, Vec):
+            v = a if isinstance(a, Vec) else b
+            x, y = Vec.of(a, len(v.elems), v.bag), Vec.of(b, len(v.elems), v.bag)
+            return self.and_([self.eq(p, q) if not (isinstance(p, bool) or isinstance(q, bool))
+                              else self._beq(p, q) for p, q in zip(x.elems, y.elems)])
         a, b = _same_sort(a, b)
         return a == b
+
+    def _beq(self, p, q):
+        if isinstance(p, bool) and isinstance(q, bool):
+            return p == q
+        if isinstance(q, bool):
+            p, q = q, p
+        return q if p else self.not_(q)
 
     def lt(self, a, b):
         return a < b
@@ -111,6 +162,10 @@ class Z3Algebra:
     def ite(self, c, a, b):
         if isinstance(c, bool):
             return a if c else b
+        if isinstance(a, Vec) or isinstance(b, Vec):
+            v = a if isinstance(a, Vec) else b
+            x, y = Vec.of(a, len(v.elems), v.bag), Vec.of(b, len(v.elems), v.bag)
+            return Vec([self._bite(c, p, q) for p, q in zip(x.elems, y.elems)], v.bag)
         if _c(a) and _c(b) and a == b and type(a) is type(b):
             return a
         if isinstance(a, bool) or isinstance(b, bool):
@@ -119,6 +174,14 @@ class Z3Algebra:
         else:
             a, b = _same_sort(a, b)
         return z3.If(c, a, b)
+
+    def _bite(self, c, p, q):
+        if isinstance(p, bool) and isinstance(q, bool) and p == q:
+            return p
+        if isinstance(p, bool) or isinstance(q, bool):
+            p = z3.BoolVal(p) if isinstance(p, bool) else p
+            q = z3.BoolVal(q) if isinstance(q, bool) else q
+        return self.ite(c, p, q)
 
     def lookup(self, rows, idx, default, checked):
         if _c(idx):
@@ -136,6 +199,8 @@ class Z3Algebra:
         if _c(rank):
             if not 0 <= rank < n:
                 return False
+            if isinstance(mask, Vec):
+                return mask.elems[rank]
             if _c(mask):
                 return bool(mask >> rank & 1)
             return z3.Extract(rank, rank, _bv(mask, n)) == 1
@@ -152,6 +217,13 @@ class Z3Algebra:
     def bits(self, op, a, b, n):
         if _c(a) and _c(b):
             return a | b if op == "or" else a & b if op == "and" else a & ~b
+        if isinstance(a, Vec) or isinstance(b, Vec):
+            x, y = Vec.of(a, n, False), Vec.of(b, n, False)
+            if op == "or":
+                return Vec([self.or_([p, q]) for p, q in zip(x.elems, y.elems)], False)
+            if op == "and":
+                return Vec([self.and_([p, q]) for p, q in zip(x.elems, y.elems)], False)
+            return Vec([self.and_([p, self.not_(q)]) for p, q in zip(x.elems, y.elems)], False)
         a = z3.BitVecVal(a, n) if _c(a) else _bv(a, n)
         b = z3.BitVecVal(b, n) if _c(b) else _bv(b, n)
         return a | b if op == "or" else a & b if op == "and" else a & ~b
@@ -159,6 +231,8 @@ class Z3Algebra:
     def popcount(self, mask, n):
         if _c(mask):
             return mask.bit_count()
+        if isinstance(mask, Vec):
+            return z3.Sum([z3.If(e, 1, 0) for e in mask.elems if e is not False] or [z3.IntVal(0)])
         mask = _bv(mask, n)
         return z3.Sum([z3.If(z3.Extract(i, i, mask) == 1, 1, 0) for i in range(n)]) if n else 0
 
@@ -166,6 +240,8 @@ class Z3Algebra:
         if _c(rank):
             if not 0 <= rank < n:
                 return 0
+            if isinstance(bag, Vec):
+                return bag.elems[rank]
             if _c(bag):
                 return bag >> 4 * rank & 15
             bag = _bv(bag, 4 * n)
@@ -205,10 +281,14 @@ def _bv(x: Any, n: int) -> Any:
 
 
 class SymbolicState:
-    """One Z3 constant per slot of `schema`, and the constraints that make them a canonical state."""
+    """One Z3 constant per slot of `schema`, and the constraints that make them a canonical state.
 
-    def __init__(self, schema: StateSchema, prefix: str = ""):
-        self.schema = schema
+    A wide set or bag (over more than `WIDE` elements) is a `Vec`, one constant per element; `restrict` maps
+    a set or bag variable's name to the element ranks it may hold (typed envelopes: a protocol's network),
+    making it a `Vec` whose other elements are the constant False (or 0), no constant at all."""
+
+    def __init__(self, schema: StateSchema, prefix: str = "", restrict: dict[str, frozenset[int]] | None = None):
+        self.schema, self.restrict = schema, restrict
         kinds: list[int] = []
         for name, t in schema.variables.items():
             if isinstance(t, Queue):
@@ -216,27 +296,71 @@ class SymbolicState:
                                   "records, options and sequences, not queues")
             kinds += slot_kinds(t)
         self.kinds = kinds
-        self.slots = [
-            z3.BitVec(f"{prefix}{schema.slot_owner[i]}#{i}", k) if k else z3.Int(f"{prefix}{schema.slot_owner[i]}#{i}")
-            for i, k in enumerate(kinds)
-        ]
+        restrict = restrict or {}
+        wide = {schema.offsets[name]: (name, t) for name, t in schema.variables.items()
+                if isinstance(t, (Set, Bag)) and (t.elem.cardinality > WIDE or name in restrict)}
+        self.slots: list[Any] = []
+        for i, k in enumerate(kinds):
+            label = f"{prefix}{schema.slot_owner[i]}#{i}"
+            if i in wide:
+                name, t = wide[i]
+                bag, allowed = isinstance(t, Bag), restrict.get(name)
+                self.slots.append(Vec([
+                    (z3.Int(f"{label}.{r}") if bag else z3.Bool(f"{label}.{r}"))
+                    if allowed is None or r in allowed else (0 if bag else False)
+                    for r in range(t.elem.cardinality)], bag))
+            else:
+                self.slots.append(z3.BitVec(label, k) if k else z3.Int(label))
 
     def constraints(self) -> list:
         out: list = []
         for name, t in self.schema.variables.items():
             o = self.schema.offsets[name]
+            v = self.slots[o]
+            if isinstance(v, Vec):
+                if v.bag:
+                    out += [c for e in v.elems if not _c(e) for c in (e >= 0, e <= 15)]
+                continue
             out += _type_constraints(t, self.slots[o:o + t.width])
         return out
 
     def equals(self, raw: Sequence[int], slots: Sequence[int] | None = None) -> list:
         """The slots (all, or those listed) equal `raw`'s."""
         idx = range(len(self.slots)) if slots is None else slots
-        return [self.slots[i] == raw[i] for i in idx]
+        out: list = []
+        for i in idx:
+            v = self.slots[i]
+            if isinstance(v, Vec):
+                for r, e in enumerate(v.elems):
+                    x = raw[i] >> 4 * r & 15 if v.bag else bool(raw[i] >> r & 1)
+                    if _c(e):
+                        if e != x:
+                            out.append(z3.BoolVal(False))
+                    else:
+                        out.append(e == x if v.bag else (e if x else z3.Not(e)))
+            else:
+                out.append(v == raw[i])
+        return out
+
+    def pairs(self, raw: Sequence[int]) -> list[tuple[Any, Any]]:
+        """Substitution pairs putting `raw`'s values for the constants."""
+        out = []
+        for v, x, k in zip(self.slots, raw, self.kinds):
+            if isinstance(v, Vec):
+                for r, e in enumerate(v.elems):
+                    if not _c(e):
+                        out.append((e, z3.IntVal(x >> 4 * r & 15) if v.bag else z3.BoolVal(bool(x >> r & 1))))
+            else:
+                out.append((v, z3.BitVecVal(x, k) if k else z3.IntVal(x)))
+        return out
 
     def state_of(self, model: Any) -> tuple[int, ...]:
         """The state tuple a Z3 model assigns."""
         out = []
         for v in self.slots:
+            if isinstance(v, Vec):
+                out.append(v.value(model))
+                continue
             x = model.eval(v, model_completion=True)
             out.append(x.as_long())
         return tuple(out)
@@ -285,6 +409,24 @@ def _type_constraints(t: Any, vs: Sequence[Any]) -> list:
     return [vs[0] >= 0, vs[0] < b]
 
 
+class Substitution:
+    """Constants replaced by terms, the pairs checked and converted once (z3's `substitute` checks every
+    pair on every call, which costs more than the substitution itself)."""
+
+    def __init__(self, pairs: list[tuple[Any, Any]]):
+        pairs = [(a, b) for a, b in pairs if not (isinstance(b, z3.ExprRef) and a.eq(b))]
+        self.n = len(pairs)
+        self.ctx = pairs[0][0].ctx if pairs else z3.main_ctx()
+        self.keep = pairs  # the Python objects own the references the arrays point to
+        self.frm = (z3.Ast * self.n)(*[a.as_ast() for a, _ in pairs])
+        self.to = (z3.Ast * self.n)(*[b.as_ast() for _, b in pairs])
+
+    def __call__(self, t: Any) -> Any:
+        if not self.n:
+            return t
+        return _to_expr_ref(z3.Z3_substitute(self.ctx.ref(), t.as_ast(), self.n, self.frm, self.to), self.ctx)
+
+
 def _all(xs: list) -> Any:
     return z3.And(xs) if xs else z3.BoolVal(True)
 
@@ -299,8 +441,7 @@ def evaluate(t: Term, schema: StateSchema, raw: Sequence[int]) -> bool:
     """Z3's truth value of `t` in the concrete state `raw` (substituted and simplified)."""
     st = SymbolicState(schema)
     e = to_z3(t, st)
-    pairs = [(v, z3.BitVecVal(x, k) if k else z3.IntVal(x)) for v, x, k in zip(st.slots, raw, st.kinds)]
-    r = z3.simplify(z3.substitute(e, *pairs))
+    r = z3.simplify(z3.substitute(e, *st.pairs(raw)))
     if z3.is_true(r):
         return True
     if z3.is_false(r):
@@ -415,10 +556,12 @@ def entails(schema: StateSchema, premises: Sequence[Term], goal: Term) -> bool |
     return True if r == z3.unsat else False if r == z3.sat else None
 
 
-def models(schema: StateSchema, formula: Term, block: Any = None) -> Iterator[tuple[int, ...]]:
+def models(schema: StateSchema, formula: Term, block: Any = None,
+           restrict: dict[str, frozenset[int]] | None = None) -> Iterator[tuple[int, ...]]:
     """Every canonical state satisfying `formula`, one at a time. `block(raw)` gives the states to exclude
-    once `raw` is found (itself by default; its symmetric images, to break symmetry)."""
-    st = SymbolicState(schema)
+    once `raw` is found (itself by default; its symmetric images, to break symmetry). `restrict`: as for
+    `SymbolicState` (typed envelopes)."""
+    st = SymbolicState(schema, restrict=restrict)
     s = solver()
     s.add(*st.constraints())
     s.add(to_z3(formula, st))
@@ -431,7 +574,8 @@ def models(schema: StateSchema, formula: Term, block: Any = None) -> Iterator[tu
         raw = st.state_of(s.model())
         yield raw
         for other in (block(raw) if block is not None else [raw]):
-            s.add(z3.Or([v != x for v, x in zip(st.slots, other)]))
+            s.add(z3.Not(z3.And(st.equals(other))))
 
 
-__all__ = ["Atom", "SymbolicState", "Unsupported", "atoms", "core", "entails", "evaluate", "models", "to_z3"]
+__all__ = ["Atom", "Substitution", "SymbolicState", "Unsupported", "Vec", "atoms", "core", "entails", "evaluate", "models",
+           "to_z3"]
