@@ -2,10 +2,10 @@
 
     python3 bench/bench_byname.py [--rms 7] [--repeat 3]
 
-`protocols/two_phase_commit_tla.py` reads and writes by name (`s[at.rmState[r]]`, `self.at` being the
-model's slot layout, checker.model.fields); `TwoPhaseSlots` below is the same model with the actions as
-they were written before, offsets computed by hand (`s[self.RM0 + r]`). Both run in this process, one
-after the other, best of `--repeat`:
+`protocols/two_phase_commit_tla.py` writes its actions as formulas (`@action(formula=True)`, compiled to
+Python over the raw tuple; they read and wrote by name, `s[at.rmState[r]]`, before); `TwoPhaseSlots` below
+is the same model with the actions written in Python, offsets computed by hand (`s[self.RM0 + r]`). Both
+run in this process, one after the other, best of `--repeat` ("by name" is the protocol's own actions):
 
 - actions: every action applied to every reachable state (the successor function alone, what the
   writing style can change);
@@ -28,23 +28,22 @@ from checker import action  # noqa: E402
 from checker.engine import SearchOptions, Verdict, search  # noqa: E402
 from checker.logic import compile_predicate  # noqa: E402
 from checker.semantics import from_model  # noqa: E402
-from protocols.two_phase_commit_tla import (  # noqa: E402
-    ABORTED,
-    COMMITTED,
-    INIT,
-    PREPARED,
-    TM_ABORTED,
-    TM_COMMITTED,
-    WORKING,
-    TwoPhase,  # noqa: E402
-)
+from protocols.two_phase_commit_tla import RMState, TMState, TwoPhase  # noqa: E402
+
+WORKING, PREPARED, COMMITTED, ABORTED = RMState.codes
+INIT, TM_COMMITTED, TM_ABORTED = TMState.codes
 
 
 class TwoPhaseSlots(TwoPhase):
     """TwoPhase with slot arithmetic: offsets from `self.offset(name)`, the RM with code r at RM0 + r."""
 
     def setup(self):
-        super().setup()
+        def bit(message):  # msgs is one slot, a bitmask over the messages' ranks
+            return 1 << self.Message.rank(message)
+
+        self.PREPARED = [bit(self.Prepared.make(rm=rm)) for rm in self.RM.names]
+        self.COMMIT, self.ABORT = bit(self.Commit.make()), bit(self.Abort.make())
+        self.ALL_RMS = (1 << self.rms) - 1
         self.TM, self.TMP, self.MSGS = self.offset("tmState"), self.offset("tmPrepared"), self.offset("msgs")
         self.RM0 = self.offset("rmState")
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the public names, for readers and type checkers; at run time `__getattr__` loads them
     from .engine import SearchOptions, SearchResult, Stats, Verdict
-    from .logic.formula import conj, disj, exists, forall, iff, implies, ite, make
+    from .logic.formula import conj, disj, exists, forall, iff, implies, ite, make, when
     from .logic.temporal import always_eventually, eventually, leads_to
     from .model import (
         Bag,
@@ -94,6 +94,8 @@ __all__ = [
     "action_constraint", "reachable", "view",
     # the formula language
     "conj", "disj", "exists", "forall", "formula", "iff", "implies", "ite", "make",
+    # actions as formulas: @action(formula=True) returns when(guard, var=value, ...)
+    "when",
     # liveness
     "always_eventually", "eventually", "leads_to", "liveness",
     # the message-passing form
@@ -111,7 +113,7 @@ __all__ = [
 # (`checker.__main__`) before anything heavy is loaded, and loads it once.
 _HOME = {
     **dict.fromkeys(("SearchOptions", "SearchResult", "Stats", "Verdict"), ".engine"),
-    **dict.fromkeys(("conj", "disj", "exists", "forall", "iff", "implies", "ite", "make"), ".logic.formula"),
+    **dict.fromkeys(("conj", "disj", "exists", "forall", "iff", "implies", "ite", "make", "when"), ".logic.formula"),
     **dict.fromkeys(("always_eventually", "eventually", "leads_to"), ".logic.temporal"),
 }
 _LAYERS = ("model", "semantics", "logic", "engine", "trace", "runtime", "explorer", "spec", "cli")

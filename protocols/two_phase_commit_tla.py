@@ -20,7 +20,10 @@ Promises, with no faults beyond the abstraction (no crashes are modelled):
   because the TLA+ spec states it, and `faultcheck lint` says so);
 - `TCConsistent`: no RM has committed while another has aborted.
 
-Both are formulas (`@formula`), so Z3 can reason about them: TCConsistent
+The actions are formulas too (`@action(formula=True)` returning `when(guard, var=value)`, as the TLA+
+spec's actions are): compiled to Python for the search, and handed to Z3 as the transition relation.
+
+Both invariants are formulas (`@formula`), so Z3 can reason about them: TCConsistent
 alone is not inductive (`specs/two_phase_commit_induct_cti.toml` shows a
 counterexample to induction); with the six conjuncts below that relate the
 messages sent to the TM's and the RMs' states it is
@@ -48,12 +51,11 @@ from checker import (
     iff,
     implies,
     make,
+    when,
 )
 
 RMState = Enum("working", "prepared", "committed", "aborted")
 TMState = Enum("init", "committed", "aborted")
-WORKING, PREPARED, COMMITTED, ABORTED = RMState.codes
-INIT, TM_COMMITTED, TM_ABORTED = TMState.codes
 
 
 class TwoPhase(Model):
@@ -82,117 +84,54 @@ class TwoPhase(Model):
             "rmState": {rm: "working" for rm in self.RM.names},
         }
 
-    def setup(self):
-        # msgs is a Set, one slot holding a bitmask over the messages' ranks: the bit of each message
-        def bit(message):
-            return 1 << self.Message.rank(message)
-
-        self.PREPARED = [bit(self.Prepared.make(rm=rm)) for rm in self.RM.names]
-        self.COMMIT, self.ABORT = bit(self.Commit.make()), bit(self.Abort.make())
-        self.ALL_RMS = (1 << self.rms) - 1  # tmPrepared = RM (a Set of RMs is a bitmask too)
-
-    # Each action returns every successor for the RMs (codes 0..rms-1) it is given. `self.at` names
-    # the slots: s[at.tmState] is tmState's code, s[at.rmState[r]] that of rmState[r]. A successor is
-    # `t = list(s); t[at.var] = code; tuple(t)`, the cheapest way to change a few slots of a tuple.
-    # A step that changes nothing (receiving a message twice) returns `s` itself, as TLC counts it.
+    # Each action is a formula, as in the TLA+ spec: `when(guard, var=new value, ...)` over the state `s`
+    # before the step, the variables not named unchanged (UNCHANGED), a map's point update written
+    # `rmState={rm: "prepared"}` ([rmState EXCEPT ![rm] = "prepared"]). An action `over="RM"` is called
+    # once with `rm` standing for any RM. The checker compiles them to Python for the search, and gives
+    # them to Z3 for `faultcheck induct` and `faultcheck bmc`. A step that changes nothing (receiving a
+    # message twice) is a self-loop, as TLC counts it.
 
     # -- the TM -------------------------------------------------------------------------------
 
-    @action(over="RM")
-    def TMRcvPrepared(self, s, rms):
+    @action(over="RM", formula=True)
+    def TMRcvPrepared(self, s, rm):
         """tmState = "init" /\\ [type |-> "Prepared", rm |-> rm] \\in msgs /\\ tmPrepared' = tmPrepared \\cup {rm}"""
-        at = self.at
-        if s[at.tmState] != INIT:
-            return ()
-        msgs, tmPrepared = s[at.msgs], s[at.tmPrepared]
-        out = []
-        for r in rms:
-            if msgs & self.PREPARED[r]:
-                if tmPrepared >> r & 1:
-                    out.append(s)  # received before: nothing changes
-                    continue
-                t = list(s)
-                t[at.tmPrepared] = tmPrepared | 1 << r
-                out.append(tuple(t))
-        return out
+        return when((s.tmState == "init") & s.msgs.contains(make(self.Prepared, rm=rm)),
+                    tmPrepared=s.tmPrepared | {rm})
 
-    @action
+    @action(formula=True)
     def TMCommit(self, s):
         """tmState = "init" /\\ tmPrepared = RM /\\ tmState' = "committed" /\\ msgs' = msgs \\cup {Commit}"""
-        at = self.at
-        if s[at.tmState] == INIT and s[at.tmPrepared] == self.ALL_RMS:
-            return [self.decide(s, TM_COMMITTED, self.COMMIT)]
-        return ()
+        return when((s.tmState == "init") & (s.tmPrepared == set(self.RM.names)),
+                    tmState="committed", msgs=s.msgs | {make(self.Commit)})
 
-    @action
+    @action(formula=True)
     def TMAbort(self, s):
         """tmState = "init" /\\ tmState' = "aborted" /\\ msgs' = msgs \\cup {Abort}"""
-        if s[self.at.tmState] == INIT:
-            return [self.decide(s, TM_ABORTED, self.ABORT)]
-        return ()
-
-    def decide(self, s, tmState, msg):
-        """tmState' = tmState /\\ msgs' = msgs \\cup {msg}"""
-        at = self.at
-        t = list(s)
-        t[at.tmState] = tmState
-        t[at.msgs] |= msg
-        return tuple(t)
+        return when(s.tmState == "init", tmState="aborted", msgs=s.msgs | {make(self.Abort)})
 
     # -- the RMs ------------------------------------------------------------------------------
 
-    @action(over="RM")
-    def RMPrepare(self, s, rms):
+    @action(over="RM", formula=True)
+    def RMPrepare(self, s, rm):
         """rmState[rm] = "working" /\\ rmState' = [@ EXCEPT ![rm] = "prepared"] /\\ msgs' = msgs \\cup {Prepared(rm)}"""
-        at = self.at
-        rmState = at.rmState
-        out = []
-        for r in rms:
-            if s[rmState[r]] == WORKING:
-                t = list(s)
-                t[rmState[r]] = PREPARED
-                t[at.msgs] |= self.PREPARED[r]
-                out.append(tuple(t))
-        return out
+        return when(s.rmState[rm] == "working",
+                    rmState={rm: "prepared"}, msgs=s.msgs | {make(self.Prepared, rm=rm)})
 
-    @action(over="RM")
-    def RMChooseToAbort(self, s, rms):
+    @action(over="RM", formula=True)
+    def RMChooseToAbort(self, s, rm):
         """rmState[rm] = "working" /\\ rmState' = [@ EXCEPT ![rm] = "aborted"]"""
-        rmState = self.at.rmState
-        out = []
-        for r in rms:
-            if s[rmState[r]] == WORKING:
-                t = list(s)
-                t[rmState[r]] = ABORTED
-                out.append(tuple(t))
-        return out
+        return when(s.rmState[rm] == "working", rmState={rm: "aborted"})
 
-    @action(over="RM")
-    def RMRcvCommitMsg(self, s, rms):
+    @action(over="RM", formula=True)
+    def RMRcvCommitMsg(self, s, rm):
         """[type |-> "Commit"] \\in msgs /\\ rmState' = [@ EXCEPT ![rm] = "committed"]"""
-        if s[self.at.msgs] & self.COMMIT:
-            return self.set_rms(s, rms, COMMITTED)
-        return ()
+        return when(s.msgs.contains(make(self.Commit)), rmState={rm: "committed"})
 
-    @action(over="RM")
-    def RMRcvAbortMsg(self, s, rms):
+    @action(over="RM", formula=True)
+    def RMRcvAbortMsg(self, s, rm):
         """[type |-> "Abort"] \\in msgs /\\ rmState' = [@ EXCEPT ![rm] = "aborted"]"""
-        if s[self.at.msgs] & self.ABORT:
-            return self.set_rms(s, rms, ABORTED)
-        return ()
-
-    def set_rms(self, s, rms, state):
-        """For each rm: rmState' = [rmState EXCEPT ![rm] = state] (s itself where it already is)."""
-        rmState = self.at.rmState
-        out = []
-        for r in rms:
-            if s[rmState[r]] == state:
-                out.append(s)
-            else:
-                t = list(s)
-                t[rmState[r]] = state
-                out.append(tuple(t))
-        return out
+        return when(s.msgs.contains(make(self.Abort)), rmState={rm: "aborted"})
 
     # -- properties ---------------------------------------------------------------------------
     # Formulas (checker.logic): compiled to Python for the search, and given to Z3 by
@@ -258,9 +197,8 @@ class TwoPhase(Model):
 class EarlyCommit(TwoPhase):
     """Broken on purpose: the TM commits as soon as any RM has prepared."""
 
-    @action
+    @action(formula=True)
     def TMCommit(self, s):
-        at = self.at
-        if s[at.tmState] == INIT and s[at.tmPrepared] != 0:
-            return [self.decide(s, TM_COMMITTED, self.COMMIT)]
-        return ()
+        """tmState = "init" /\\ tmPrepared # {} /\\ tmState' = "committed" /\\ msgs' = msgs \\cup {Commit}"""
+        return when((s.tmState == "init") & (s.tmPrepared != set()),
+                    tmState="committed", msgs=s.msgs | {make(self.Commit)})

@@ -79,20 +79,23 @@ def test_every_search_spec_on_ray_equals_one_process(path, cluster):
 KILLER = '''
 import os
 from pathlib import Path
+from checker import constraint
 from protocols.two_phase_commit_tla import TwoPhase
 
 HERE = Path(__file__).resolve().parent
 
 
 class Killer(TwoPhase):
-    """TwoPhase, whose RMPrepare kills the process running it once, in a Ray worker, at one state."""
+    """TwoPhase, whose constraint (always true) kills the process evaluating it once, in a Ray worker, at one
+    kind of state (TwoPhase's actions are formulas: the model code a worker runs is its predicates)."""
 
-    def RMPrepare(self, s, rms):
+    @constraint
+    def KillOnce(self, state):
         driver = int((HERE / "driver.pid").read_text())
-        if os.getpid() != driver and s[self.at.msgs] == 5 and not (HERE / "killed").exists():
+        if os.getpid() != driver and len(state.msgs) == 2 and not (HERE / "killed").exists():
             (HERE / "killed").write_text(str(os.getpid()))
             os.kill(os.getpid(), 9)
-        return super().RMPrepare(s, rms)
+        return True
 '''
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import StateSchema, StateView
+from . import actions as _actions  # noqa: F401  (installs the compiler of @action(formula=True) in checker.model)
 from .formula import FormulaError, Term, build
 from .pycode import compile_term, explain
 

@@ -11,7 +11,8 @@ field or a quantifier over an infinite type fails at once, with the formula's
 text in the message. `&`, `|`, `~` are and, or, not (Python's `and`/`or`/`not`
 cannot build a formula and raise); `implies`, `iff`, `ite`, `forall`, `exists`
 are functions. Sets: `x.contains(e)`, `x.card()`, `|`, `&`, `-`, `<=` (subset).
-Maps and sequences: `m[k]`, `q[i]`, `q.length()`. Options: `o.is_some()`,
+Maps and sequences: `m[k]`, `q[i]`, `q.length()`; `m.set(k, v)` is the map
+with `k` mapped to `v` (TLA+'s EXCEPT). Options: `o.is_some()`,
 `o.is_none()`, `o.value()`. Tagged unions: `m.is_a("Prepared")`,
 `m.as_a("Prepared").rm`. Records: `make(Prepared, rm=a)`, `r.f` (or
 `r.field("f")` when `f` is also a method's name).
@@ -24,6 +25,10 @@ length, the value of an empty Option and the fields of the wrong variant of a
 OneOf are the *default* of their type: the value whose encoding is all zeros
 (False, an Int's lower bound, an Enum's first name, the first node, the empty
 set or sequence, none). Sequences are indexed from 0.
+
+An action written as a formula (`@action(formula=True)`) returns `when(guard,
+var=value, ...)`, an `Update`: its guard and the new values of the variables
+it changes (built and compiled by `actions`).
 
 Standard library and `checker.model` only: the compilers live in `pycode`
 (Python, for the search) and `smt` (Z3, loaded lazily).
@@ -290,6 +295,18 @@ class Term:
         e = self._element(elem, t.elem, "count")
         return Term("count", (e, self), INTEGER, self.ctx or e.ctx)
 
+    def set(self, key: Any, value: Any) -> Term:
+        """This map with `key` mapped to `value`, every other key as it was: TLA+'s
+        `[m EXCEPT ![key] = value]` (the map unchanged when `key` lies outside its keys)."""
+        t = self.type
+        if not isinstance(t, Map):
+            raise FormulaError(f"`{self}.set(...)`: {type_name(t)} is not a map")
+        k = coerce(key, t.key, f"the key of `{self}.set(...)`")
+        if not _same_domain(k.type, t.key):
+            raise FormulaError(f"`{self}.set({k}, ...)`: the map's keys are {type_name(t.key)}, not {type_name(k.type)}")
+        v = assignable(value, t.value, f"the value of `{self}.set({k}, ...)`")
+        return Term("store", (self, k, v), t, self.ctx or k.ctx or v.ctx)
+
     def length(self) -> Term:
         if not isinstance(self.type, Seq) or isinstance(self.type, Queue):
             raise FormulaError(f"`{self}.length()`: {type_name(self.type)} is not a sequence")
@@ -374,6 +391,20 @@ def coerce(x: Any, want: Any, where: str) -> Term:
     if isinstance(want, OneOf) and isinstance(x, RecordValue):
         return const(x, want)
     return const(x, want)
+
+
+def assignable(x: Any, want: Any, where: str) -> Term:
+    """`x` as a value to store in a slot of type `want` (an action's update, a map's new value): a constant
+    is checked now; an Int of another range or an arithmetic result is *fitted* to `want` (op "fit"), and
+    whether it lies in range is decided when the step is taken (see `logic.actions`)."""
+    if type(x) is int and isinstance(want, Int):
+        return const(x, want)
+    e = _inject(coerce(x, want, where), want, where)
+    if isinstance(want, Int) and is_int(e.type):
+        return e if e.type == want else Term("fit", (e,), want, e.ctx)
+    if e.type != want:
+        raise FormulaError(f"{where}: `{e}` is {type_name(e.type)}, not {type_name(want)}")
+    return e
 
 
 def _inject(e: Term, want: Any, where: str) -> Term:
@@ -582,6 +613,23 @@ class State:
             raise FormulaError(f"s.role({role!r}): no role {role!r} whose nodes have fields (roles: {known})")
         return Domain(ctx.roles[role][0], ctx=ctx, label=f"role {role}")
 
+    def in_flight(self, msg: Any, src: str, dst: str) -> Term:
+        """How many copies of message `msg` (a Message value) from node `src` to node `dst` the network
+        holds (0 or 1 for a set network): `s.in_flight(Prepared(), "rm1", "tm1") == 0`."""
+        schema = self._ctx.schema
+        net = schema.variables.get("network")
+        if net is None:
+            raise FormulaError("s.in_flight(...): the state has no unordered network (FIFO channels are queues)")
+        env = net.elem
+        try:
+            e = const(env.validate({"msg": msg, "src": src, "dst": dst, **({"age": 0} if "age" in env.fields else {})},
+                                   "envelope"), env)
+        except (SchemaError, FormulaError, TypeError) as err:
+            raise FormulaError(f"s.in_flight({msg!r}, {src!r}, {dst!r}): {err}") from None
+        n = self["network"]
+        one = Int(0, 1)
+        return n.count(e) if isinstance(net, Bag) else ite(n.contains(e), const(1, one), const(0, one))
+
     def __setattr__(self, name: str, value: Any) -> None:
         raise FormulaError("a formula reads the state; it cannot assign to it")
 
@@ -594,6 +642,41 @@ def build(fn: Callable[[State], Any], schema: StateSchema) -> Term:
     if not isinstance(out, Term):
         raise FormulaError(f"a @formula must return a formula built from its state argument, got {out!r}")
     return out._bool("a @formula's result")
+
+
+# -- actions: guarded updates -------------------------------------------------------------------------------
+
+
+class Update:
+    """What a formula action (`@action(formula=True)`) returns: a guard, and the variables it changes with
+    their new values, all over the state before the step; every variable not named is unchanged (TLA+'s
+    UNCHANGED). Built by `when`; the values are typed against the variables by `logic.actions`."""
+
+    __slots__ = ("guard", "changes")
+
+    def __init__(self, guard: Term, changes: dict[str, Any]):
+        self.guard, self.changes = guard, changes
+
+    def __bool__(self) -> bool:
+        raise FormulaError("when(...) is a step, not a truth value: return it (or a list of them) from the action")
+
+    def __repr__(self) -> str:
+        changes = ", ".join(f"{k}={v!r}" for k, v in self.changes.items())
+        return f"when({self.guard}{', ' if changes else ''}{changes})"
+
+
+def when(guard: Any, /, **changes: Any) -> Update:
+    """A guarded step of a formula action: enabled where `guard` holds; each keyword names a variable and
+    its new value, a formula over the state before the step (`msgs=s.msgs | {make(Commit)}`); a map
+    variable also takes a dict of point updates (`rmState={rm: "prepared"}`, TLA+'s EXCEPT, the same as
+    `rmState=s.rmState.set(rm, "prepared")`). Variables not named keep their values.
+
+        @action(over="RM", formula=True)
+        def RMPrepare(self, s, rm):
+            return when(s.rmState[rm] == "working",
+                        rmState={rm: "prepared"}, msgs=s.msgs | {make(self.Prepared, rm=rm)})
+    """
+    return Update(_as_bool(guard, "the guard of when()"), dict(changes))
 
 
 # -- text -------------------------------------------------------------------------------------------------
@@ -676,6 +759,10 @@ def _show(t: Term, names: dict) -> tuple[str, int]:
         return _show(a[0], names)
     if op == "setlit":
         return "{" + ", ".join(_show(x, names)[0] for x in a) + "}", 10
+    if op == "store":
+        return f"{_p(a[0], names, 10)}.set({_show(a[1], names)[0]}, {_show(a[2], names)[0]})", 10
+    if op == "fit":
+        return _show(a[0], names)
     raise AssertionError(op)
 
 
@@ -719,5 +806,5 @@ def walk(t: Term) -> Iterable[Term]:
                 stack.extend(e for e in a if isinstance(e, Term))
 
 
-__all__ = ["BOOL", "INTEGER", "Domain", "FormulaError", "State", "Term", "build", "conj", "const", "disj", "exists",
-           "forall", "iff", "implies", "ite", "make", "show", "walk"]
+__all__ = ["BOOL", "INTEGER", "Domain", "FormulaError", "State", "Term", "Update", "assignable", "build", "conj", "const",
+           "disj", "exists", "forall", "iff", "implies", "ite", "make", "show", "walk", "when"]

@@ -155,6 +155,8 @@ class Lowering:
             return A.eq(self.slots(a[0], env)[0], a[1])
         if op in ("forall", "exists"):
             return self._quantify(t, env)
+        if op == "fit":  # an integer stored in a slot of an Int type: its value is the integer's
+            return self.val(a[0], env)
         if op == "ite" and (isinstance(ty, (Bool, Integer)) or is_int(ty)):
             return A.ite(self.val(a[0], env), self.val(a[1], env), self.val(a[2], env))
         # read from the state, a bound variable or a constant: decode its slots
@@ -204,6 +206,22 @@ class Lowering:
                     and k.type.hi <= mt.key.hi
                 return A.lookup(rows, code, [0] * w, not inside)
             return A.lookup(rows, self.slots(k, env)[0], [0] * w, False)
+        if op == "store":  # [m EXCEPT ![k] = v]: the row of k replaced (each row, under k's test, for a variable k)
+            m, k, v = a
+            mt = m.type
+            flat, new = self.slots(m, env), self.slots(v, env)
+            w = mt.value.width
+            code = (A.sub(self.val(k, env), mt.key.lo) if isinstance(mt.key, Int) else self.val(k, env)) \
+                if is_int(k.type) else self.slots(k, env)[0]
+            out = []
+            for i in range(len(mt.keys)):
+                row = flat[i * w:(i + 1) * w]
+                if isinstance(code, int):
+                    out += new if code == i else row
+                else:
+                    hit = A.eq(code, i)
+                    out += [A.ite(hit, x, y) for x, y in zip(new, row)]
+            return out
         if op == "index":
             q, i = a
             qt: Seq = q.type

@@ -3,7 +3,9 @@
 For what is not message passing (TLA+-style specs, shared-memory algorithms,
 puzzles). An action receives a raw state tuple and, for each declared
 parameter, the codes to try, and returns every successor in one call, guards
-first. Invariants receive a readable `StateView`. Standard library only.
+first. Invariants receive a readable `StateView`. An action may instead be a
+formula (`@action(formula=True)`): this layer only marks it; checker.logic
+builds and compiles it (`install_formula_compiler`). Standard library only.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Param:
 class ActionDef:
     name: str
     over: tuple[str, ...]  # names of model attributes holding each parameter's finite type
+    formula: bool = False  # the method returns guarded updates in the formula language of checker.logic
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ class PredicateDef:
     symmetric: bool = False  # declared unchanged by renaming the nodes of a symmetric role (see `symmetry`)
 
 
-def action(fn: Callable | None = None, *, over: tuple[str, ...] | str = (), name: str | None = None):
+def action(fn: Callable | None = None, *, over: tuple[str, ...] | str = (), name: str | None = None,
+           formula: bool = False):
     """Declare a method as an action: `(self, s, *domains) -> successors`.
 
     `over` names model attributes holding finite schema types, one per
@@ -76,11 +80,21 @@ def action(fn: Callable | None = None, *, over: tuple[str, ...] | str = (), name
         @action(over="RM")
         def RMPrepare(self, s, rms):
             return [prepare(s, r) for r in rms if s[self.RM0 + r] == WORKING]
+
+    With `formula=True` the method is a formula instead, as in TLA+: `(self, s, *params)` is called once
+    with the symbolic state `s` and, per `over` domain, a parameter (bound as a quantifier's variable is),
+    and returns `when(guard, var=new value, ...)` (or a list of them: a choice); variables not named are
+    unchanged. It is compiled to Python for the search and given to Z3 for `induct` and `bmc`
+    (`checker.logic.actions`).
+
+        @action(over="RM", formula=True)
+        def RMPrepare(self, s, rm):
+            return when(s.rmState[rm] == "working", rmState={rm: "prepared"})
     """
     over_t = (over,) if isinstance(over, str) else tuple(over)
 
     def mark(f: Callable) -> Callable:
-        f._fc_action = ActionDef(name or f.__name__, over_t)  # type: ignore[attr-defined]
+        f._fc_action = ActionDef(name or f.__name__, over_t, formula)  # type: ignore[attr-defined]
         return f
 
     return mark(fn) if fn is not None else mark
@@ -134,11 +148,14 @@ class BoundAction:
 
     `fn(s)` gives every successor: each domain parameter defaults to all of its
     codes (a plain one-argument call is the fastest call CPython makes).
+    `formula`: for an `@action(formula=True)`, the built action (`checker.logic.actions.ActionFormula`),
+    from which `fn` was compiled; None for Python code on tuples.
     """
 
     name: str
     fn: Callable[..., Iterable[tuple]]
     domains: tuple[Type, ...]
+    formula: Any = None
 
     def instances(self, s: tuple) -> Iterable[tuple[tuple[str, ...], tuple]]:
         """Each (parameter names, successor) pair: slow, for labelling trace steps."""
@@ -237,6 +254,11 @@ class Model:
                     f"(set it in setup(), e.g. self.{o} = NodeId(...)); got {d!r}"
                 )
             domains.append(d)
+        if fn._fc_action.formula:
+            if _formula_compiler is None:
+                raise ModelError(f"{self.name}.{meth}: a formula action needs checker.logic (import `when` "
+                                 "from checker where the model is defined)")
+            return _formula_compiler(self, name, fn, tuple(domains))
         if domains:  # the domains become the parameters' defaults: fn(s) covers every instance
             f = fn.__func__
             g = types.FunctionType(f.__code__, f.__globals__, f.__name__, None, f.__closure__)
@@ -245,6 +267,19 @@ class Model:
             g.__dict__.update(f.__dict__)
             fn = types.MethodType(g, self)
         return BoundAction(name, fn, tuple(domains))
+
+
+# How an `@action(formula=True)` becomes a BoundAction: the formula language and its compiler live in
+# checker.logic, above this layer, which imports nothing of ours; checker.logic.actions installs its compiler
+# here when checker.logic is imported (as it is wherever `when` is).
+_formula_compiler: Callable[[Model, str, Callable, tuple[Type, ...]], BoundAction] | None = None
+
+
+def install_formula_compiler(compile_action: Callable[[Model, str, Callable, tuple[Type, ...]], BoundAction]) -> None:
+    """Called once by checker.logic.actions: `compile_action(model, name, method, domains)` builds a formula
+    action and compiles it to a BoundAction (raising ModelError with one clear line when it is wrong)."""
+    global _formula_compiler
+    _formula_compiler = compile_action
 
 
 def collect_declarations(cls: type) -> None:
@@ -270,7 +305,10 @@ def collect_declarations(cls: type) -> None:
             if a is not None:
                 if a.name in actions and actions[a.name] != attr:
                     raise ModelError(f"{cls.__name__}: two methods declare action {a.name!r}; rename one")
-                _check_arity(cls, attr, v, 2 + len(a.over), f"action (self, s{''.join(', ' + o.lower() + 's' for o in a.over)})")
+                plural = "" if a.formula else "s"  # a formula action takes one parameter, a Python one its codes
+                what = "formula action" if a.formula else "action"
+                _check_arity(cls, attr, v, 2 + len(a.over),
+                             f"{what} (self, s{''.join(', ' + o.lower() + plural for o in a.over)})")
                 actions[a.name] = attr
             if p is not None:
                 if p.name in preds and preds[p.name][1] != attr:

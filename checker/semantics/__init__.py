@@ -157,8 +157,9 @@ class TransitionSystem:
 
 
 def from_model(model: Model) -> TransitionSystem:
-    """The transition system of a low-level model: its actions, unchanged."""
-    return TransitionSystem(
+    """The transition system of a low-level model: its actions, unchanged. `system.model` is the model
+    (for `logic.relation.kinds`: its formula actions as Z3 relations)."""
+    system = TransitionSystem(
         name=model.name,
         schema=model.schema,
         initial=model.initial_states(),
@@ -171,6 +172,8 @@ def from_model(model: Model) -> TransitionSystem:
         views=model.predicates("view"),
         reachables=model.predicates("reachable"),
     )
+    system.model = model  # type: ignore[attr-defined]
+    return system
 
 
 __all__ = ["FAULT_KINDS", "Action", "Step", "TransitionSystem", "choice_text", "from_model"]
