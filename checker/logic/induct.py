@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..model import Bag, Enum, NodeId, Set, StateSchema
 from ..model.symmetry import images
@@ -48,12 +49,23 @@ class InductResult:
     excluded: int = 0  # states (classes, under symmetry) satisfying the invariant that `filtered` kept out
     outside: int = 0  # successors outside the constraints: not expanded by a search, but their invariants checked
     unused: tuple[str, ...] = ()  # action constraints: they change no verdict of induct (see `induct`)
+    method: str = "explicit"  # "symbolic": one SMT query per kind of step; "explicit": states enumerated
+    kinds: int = 0  # symbolic: the kinds of step asked about
+    fallback: str = ""  # why the symbolic method was not used ("" when it was, or not asked for)
+    routes: tuple[str, ...] = ()  # symbolic, for a protocol: the typed envelopes ("Prepare: tm → rm")
 
 
 def induct(system: TransitionSystem, invariants: Sequence[Predicate], *, symmetry: Sequence[str] = (),
            max_states: int | None = None, progress: Callable[[int], None] | None = None,
-           constraints: Sequence[Predicate] = (), action_constraints: Sequence[str] = ()) -> InductResult:
+           constraints: Sequence[Predicate] = (), action_constraints: Sequence[str] = (),
+           method: str = "auto", tick: Callable[[int, int, int], str | None] | None = None) -> InductResult:
     """Check that the conjunction of `invariants` (all formulas) holds initially and is inductive.
+
+    `method`: "symbolic" asks Z3 one query per kind of step (`symbolic`); "explicit" enumerates the states
+    satisfying the invariant and runs the model on each; "auto" (the default) is symbolic where the
+    system's steps can be given to Z3 and explicit otherwise, saying why in the result's `fallback`.
+    `tick(examined, successors, 1)` is called as the work goes on (a progress line; a reason returned
+    stops the check: undetermined).
 
     With `constraints` (the model's @constraint predicates, TLC's CONSTRAINT) the search expands only the
     states inside them but checks the invariants of every successor, inside or outside (README: TLC's
@@ -63,7 +75,30 @@ def induct(system: TransitionSystem, invariants: Sequence[Predicate], *, symmetr
     are checked whether or not they satisfy the constraints, as the search checks them. Action constraints
     (named in `action_constraints`) only stop the search following a step whose successor's invariants it
     has checked, so they change nothing here; they are listed in the result as such."""
-    from . import smt  # the solver, only now
+
+    if method not in ("auto", "symbolic", "explicit"):
+        raise PropertyError(f"induct method must be auto, symbolic or explicit, got {method!r}")
+    fallback = ""
+    if method != "explicit":
+        from .relation import SymbolicUnsupported
+
+        try:
+            return symbolic(system, invariants, constraints=constraints, action_constraints=action_constraints,
+                            tick=tick)
+        except SymbolicUnsupported as e:
+            if method == "symbolic":
+                raise PropertyError(str(e)) from None
+            fallback = str(e)
+    r = _explicit(system, invariants, symmetry=symmetry, max_states=max_states, progress=progress,
+                  constraints=constraints, action_constraints=action_constraints, tick=tick)
+    r.fallback = fallback
+    return r
+
+
+def _explicit(system: TransitionSystem, invariants: Sequence[Predicate], *, symmetry: Sequence[str],
+              max_states: int | None, progress: Callable[[int], None] | None, constraints: Sequence[Predicate],
+              action_constraints: Sequence[str], tick: Callable[[int, int, int], str | None] | None) -> InductResult:
+    from . import smt
 
     schema = system.schema
     refuse(schema, invariants)
@@ -95,7 +130,7 @@ def induct(system: TransitionSystem, invariants: Sequence[Predicate], *, symmetr
     formula = conj(*(p.formula for p in invariants), *(c.formula for c in solved))
     examined = successors = excluded = outside = 0
     actions = system.actions
-    states = smt.models(schema, formula, block)
+    states = smt.models(schema, formula, block, restrict=_typed(system))
     while True:
         with smt.sigint_held():  # the solver's work: a Ctrl-C during it is raised just after
             found = next(states, None)
@@ -117,6 +152,12 @@ def induct(system: TransitionSystem, invariants: Sequence[Predicate], *, symmetr
         examined += 1
         if progress is not None and examined % 1000 == 0:
             progress(examined)
+        if tick is not None and examined % 64 == 0:
+            why = tick(examined, successors, 1)
+            if why:
+                return InductResult("undetermined", examined, successors, time.perf_counter() - start,
+                                    reason=f"stopped after {examined:,} states ({why})", excluded=excluded,
+                                    outside=outside, **done)
         for a in actions:
             try:
                 succs = a.successors(raw)
@@ -206,6 +247,126 @@ def _names_role(t, role: str) -> bool:
     if isinstance(ty, Enum) and isinstance(value, str):
         return value.startswith(role) and value[len(role):].isdigit()
     return False
+
+
+def _typed(system: TransitionSystem) -> dict[str, frozenset[int]] | None:
+    """A protocol's typed envelopes (its network holds only what its handlers can send), where they can be
+    derived; None otherwise (every envelope of the schema)."""
+    sem = getattr(system, "semantics", None)
+    if sem is None:
+        return None
+    from .handlers import protocol_relation
+    from .relation import SymbolicUnsupported
+
+    try:
+        protocol_relation(system, sem)
+    except SymbolicUnsupported:
+        return None
+    return getattr(system, "symbolic_restrict", None)
+
+
+def symbolic(system: TransitionSystem, invariants: Sequence[Predicate], *, constraints: Sequence[Predicate] = (),
+             action_constraints: Sequence[str] = (),
+             tick: Callable[[int, int, int], str | None] | None = None) -> InductResult:
+    """Inductiveness without enumerating states: for each kind of step (`relation.kinds`), one query
+    "a state satisfying the invariants and the constraints, a step of this kind, a successor violating
+    the invariants", and one per error the step's code may raise there. Unsatisfiable for every kind:
+    inductive, for every state, reachable or not, of any size the solver can take. A model: a CTI, whose
+    step is found again by the model's own code (`find_step`; a disagreement is an internal error).
+    SymbolicUnsupported (a FormulaError) when the steps cannot be given to Z3."""
+    import z3
+
+    from . import smt
+    from .relation import SymbolicUnsupported, atoms_relation, kinds, state
+
+    refuse_symbolic(invariants, constraints)
+    start = time.perf_counter()
+    for raw in system.initial:
+        failing = _first_failing(invariants, raw)
+        if failing is not None:
+            cti = CTI(None, None, raw, failing.name, failing.explain(raw))
+            return InductResult("not_inductive", 0, 0, time.perf_counter() - start, cti=cti, method="symbolic")
+    ks = kinds(system)
+    rel = getattr(system, "_protocol_relation", None)
+    routes = tuple(rel.routes()) if rel is not None else ()
+    pre, post = state(system, "pre_"), state(system, "post_")
+    solved = [c for c in constraints if c.formula is not None]
+    inv_pre = [smt.to_z3(p.formula, pre) for p in invariants]
+    inv_post = z3.And([smt.to_z3(p.formula, post) for p in invariants])
+    s = smt.solver()
+    s.add(*pre.constraints(), *post.constraints(), *inv_pre, *(smt.to_z3(c.formula, pre) for c in solved))
+    done = dict(method="symbolic", solved=tuple(c.name for c in solved), unused=tuple(action_constraints),
+                routes=routes)
+
+    def result(verdict: str, asked: int, **kw: Any) -> InductResult:
+        return InductResult(verdict, asked, asked, time.perf_counter() - start, kinds=len(ks), **done, **kw)
+
+    for asked, k in enumerate(ks, 1):
+        if tick is not None:
+            why = tick(asked, asked, 1)
+            if why:
+                return result("undetermined", asked - 1, reason=f"stopped after {asked - 1:,} of {len(ks):,} kinds "
+                                                                  f"of step ({why})")
+        atoms = k.atoms(pre) if k.atoms is not None else None
+        for a in atoms or ():  # a step the model's code raises on, from a state the invariant allows
+            if a.error is None:
+                continue
+            with smt.sigint_held():
+                r = s.check(*a.guard) if a.guard else s.check()
+            if r == z3.sat:
+                raw = pre.state_of(s.model())
+                _raises(system, raw, k.name)
+                return result("not_inductive", asked, cti=CTI(raw, None, raw, k.name, [], a.error))
+        s.push()
+        s.add(k.relation(pre, post) if atoms is None else
+              atoms_relation([a for a in atoms if a.error is None], pre, post))
+        s.add(z3.Not(inv_post))
+        with smt.sigint_held():
+            r = s.check()
+        if r == z3.unknown:
+            why = s.reason_unknown()
+            s.pop()
+            return result("undetermined", asked, reason=f"the solver gave up on {k.name}: {why}")
+        if r == z3.sat:
+            m = s.model()
+            a_raw, b_raw = pre.state_of(m), post.state_of(m)
+            s.pop()
+            failing = _first_failing(invariants, b_raw)
+            if failing is None or not all(p.check(a_raw) for p in invariants):
+                raise SymbolicUnsupported(f"internal error: Z3 and the compiled invariants disagree on a state "
+                                          f"after {k.name}")
+            step = system.find_step(a_raw, b_raw)
+            if step is None:
+                raise AssertionError(f"internal error: the symbolic relation of {k.name} has a step the model "
+                                     f"does not take, from {a_raw} to {b_raw}")
+            cti = CTI(a_raw, step, b_raw, failing.name, failing.explain(b_raw),
+                      post_outside=tuple(c.name for c in constraints if not _safe(c, b_raw)))
+            return result("not_inductive", asked, cti=cti)
+        s.pop()
+    return result("inductive", len(ks))
+
+
+def _raises(system: TransitionSystem, raw: tuple, name: str) -> None:
+    """The model's own code raises on `raw` (as the symbolic relation says it does for a step `name`)."""
+    for a in system.actions:
+        try:
+            a.successors(raw)
+        except Exception:
+            return
+    raise AssertionError(f"internal error: the symbolic relation says {name} raises on {raw}, but the model's "
+                         "code does not")
+
+
+def refuse_symbolic(invariants: Sequence[Predicate], constraints: Sequence[Predicate]) -> None:
+    from .relation import SymbolicUnsupported
+
+    for p in invariants:
+        if p.formula is None:
+            raise PropertyError(f"{p.name} is a Python predicate, not a formula: Z3 cannot take it (declare it "
+                                "with @formula)")
+    for c in constraints:
+        if c.formula is None:
+            raise SymbolicUnsupported(f"the constraint {c.name} is a Python predicate: Z3 cannot take it")
 
 
 def describe(system: TransitionSystem, r: InductResult) -> list[str]:

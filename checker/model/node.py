@@ -109,9 +109,24 @@ class Message(RecordValue):
     __slots__ = ()
     _fields: ClassVar[tuple[str, ...]] = ()
     _types: ClassVar[dict[str, Type]] = {}
+    # Optional: who sends it to whom, as "sender_role -> receiver_role" (or a tuple of such): a handler
+    # sending it otherwise is an error naming this rule, and Z3 keeps no other envelope of it.
+    route: ClassVar[str | tuple[str, ...] | None] = None
+    _routes_: ClassVar[frozenset[tuple[str, str]] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        route = vars(cls).get("route", None)
+        if route is not None and not isinstance(route, Type):  # (a field may be called route)
+            rules = (route,) if isinstance(route, str) else route
+            parsed = []
+            for r in rules:
+                parts = [p.strip() for p in r.split("->")] if isinstance(r, str) else []
+                if len(parts) != 2 or not all(p.isidentifier() for p in parts):
+                    raise ModelError(f"message {cls.__name__}.route: expected \"sender_role -> receiver_role\" "
+                                     f"(or a tuple of them), got {r!r}")
+                parsed.append((parts[0], parts[1]))
+            cls._routes_ = frozenset(parsed)
         types: dict[str, Type] = {}
         for base in reversed(cls.__mro__[1:]):
             types.update(getattr(base, "_types", {}))
@@ -448,6 +463,11 @@ class Protocol:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ModelError(f"{cls.__name__}.messages: {dup[0]} is listed twice")
+        for m in msgs:
+            for a, b in sorted(m._routes_ or ()):
+                if a not in roles or b not in roles:
+                    raise ModelError(f"message {m.__name__}.route: {a} -> {b} names no role of {cls.__name__} "
+                                     f"(roles: {', '.join(roles)})")
         known = {m.handler_name(): m for m in msgs}
         for r in roles.values():
             for h in r.node._handlers_:

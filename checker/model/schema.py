@@ -934,11 +934,12 @@ class Bag(Type):
 
     BITS = 4
     MAX_COPIES = (1 << BITS) - 1
+    MAX_ELEMENTS = 16384  # a network of 7 nodes with 96 message values (Paxos, 5 acceptors) has 4,704 envelopes
 
     def __init__(self, elem: Type):
         n = _need_finite(elem, "Bag(elem)")
-        if n > 4096:
-            raise SchemaError(f"Bag({elem!r}): the element domain has {n} values; at most 4096 fit")
+        if n > self.MAX_ELEMENTS:
+            raise SchemaError(f"Bag({elem!r}): the element domain has {n} values; at most {self.MAX_ELEMENTS} fit")
         self.elem = elem
         self.cardinality = None
 

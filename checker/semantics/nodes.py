@@ -422,6 +422,10 @@ class NodeSemantics:
                 if dst is None:
                     raise HandlerError(f"{self.classes[i].__name__}.{handler} on {self.names[i]}: send to {e[1]!r}, "
                                        f"which is no node (nodes: {', '.join(self.names)})")
+                routes = type(e[2])._routes_
+                if routes is not None and (self.role_of[i], self.role_of[dst]) not in routes:
+                    raise HandlerError(route_error(self.classes[i].__name__, handler, self.names[i], e[2],
+                                                  self.names[dst], self.role_of[dst]))
                 sent.append(((self.msg_rank(e[2], i, handler) * self.n + i) * self.n + dst) * self.A)
             else:
                 b = self.Timer.code(e[1])  # type: ignore[union-attr]
@@ -1019,6 +1023,13 @@ class _ReversedSet(frozenset):
 
     def __iter__(self):
         return reversed(list(frozenset.__iter__(self)))
+
+
+def route_error(cls: str, handler: str, node: str, msg: Any, dst: str, dst_role: str) -> str:
+    """A send that breaks its message type's declared route: the rule it breaks, named."""
+    rules = ", ".join(f"{a} -> {b}" for a, b in sorted(type(msg)._routes_))
+    return (f"{cls}.{handler} on {node}: sends {type(msg).__name__} to {dst} (role {dst_role}), but "
+            f"{type(msg).__name__}.route allows only {rules}")
 
 
 def _nondeterminism(cls: str, handler: str, node: str) -> str:

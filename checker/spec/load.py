@@ -13,10 +13,12 @@ Format 1 (every key but `protocol` and `expected` optional; unknown keys are err
                              # it must lie inside the project (spec/paths.py): --update writes it
     check_deadlock = true    # default: true for low-level models, false for protocols
     slow = false             # true: a long exploration; the pytest plugin marks it `slow`
-    accept_bounds = false    # true: a bounded search that finds nothing counts as expected
+    accept_bounds = false    # true: a bounded search that finds nothing (induct: undetermined) counts as expected
     [consistency]            # protocols with a client history: history = "linearizable" | "sequential",
                              # model = "register" | "kv", initial = value; converges = "role.field"
     symmetry = ["rm"]        # induct: roles whose node ids are interchangeable (one state per class)
+    method = "auto"          # induct: "symbolic" (one Z3 query per kind of step), "explicit" (Z3 enumerates
+                             # the states satisfying the invariant), "auto": symbolic where the steps allow
     liveness = ["Decides"]   # @liveness properties to check (default: none), under [fairness]
     reachable = ["CanCommit"]  # @reachable properties some state must satisfy (default: every @reachable)
     [fairness]               # per step kind (or low-level action name): "weak", "strong" or "none"
@@ -71,7 +73,7 @@ EXPECTED = {"search": ("holds", "violated"), "induct": ("inductive", "not_induct
 TOP_KEYS = {
     "format", "protocol", "kind", "description", "invariants", "expected", "violates", "counterexample",
     "check_deadlock", "accept_bounds", "symmetry", "liveness", "fairness", "consistency", "params", "bounds",
-    "network", "faults", "runtime", "reachable", "time", "slow",
+    "network", "faults", "runtime", "reachable", "time", "slow", "method",
 }
 # Elle's transactional models (checker.logic.elle) judge a History(transactions=True)
 ELLE_PROPERTIES = {"serializable": "Serializable", "strict-serializable": "StrictSerializable",
@@ -85,7 +87,8 @@ CONSISTENCY_PROPERTIES = {"linearizable": "Linearizable", "sequential": "Sequent
 FAIRNESS = ("weak", "strong", "none")
 STEP_KINDS = ("action", "deliver", "timer", "request", "detect", "crash", "restart", "partition", "heal", "drop",
               "duplicate", "tick", "clock", "clock_jump")
-SEARCH_ONLY = ("violates", "counterexample", "check_deadlock", "accept_bounds")
+SEARCH_ONLY = ("violates", "counterexample", "check_deadlock")
+INDUCT_METHODS = ("auto", "symbolic", "explicit")
 NETWORK_KEYS = {"in_flight": ("multiset", "set"), "ordering": ("unordered", "fifo"), "capacity": int, "loss": int,
                 "duplication": int, "lose_on_crash": (True, False), "overflow": ("error", "drop", "block")}
 FAULT_KEYS = {"crashes": int, "restarts": bool, "max_down": int, "crashable": list, "partitions": int, "splits": list,
@@ -116,6 +119,7 @@ class Spec:
     counterexample: str | None = None
     check_deadlock: bool | None = None  # None: on for low-level models; off for protocols (quiescence is an end)
     accept_bounds: bool = False
+    method: str = "auto"  # induct: symbolic, explicit, or auto (symbolic where the steps can be given to Z3)
     slow: bool = False  # a long exploration: the pytest plugin marks it `slow`
     symmetry: tuple[str, ...] = ()
     liveness: tuple[str, ...] | None = None  # the @liveness properties checked (none unless listed)
@@ -292,6 +296,11 @@ def load_spec(path: str | Path) -> Spec:
         extra = [k for k in SEARCH_ONLY if k in data]
         if extra:
             raise SpecError(f"{where}: {extra[0]}: only for kind = \"search\"")
+    method = get("method", str, "auto")
+    if "method" in data and kind != "induct":
+        raise SpecError(f"{where}: method: only for kind = \"induct\"")
+    if method not in INDUCT_METHODS:
+        raise SpecError(f"{where}: method: expected one of {', '.join(INDUCT_METHODS)}, got {method!r}")
     symmetry = get("symmetry", list, [])
     if not all(isinstance(r, str) for r in symmetry) or len(set(symmetry)) != len(symmetry):
         raise SpecError(f"{where}: symmetry: expected a list of distinct role names, got {symmetry!r}")
@@ -431,6 +440,7 @@ def load_spec(path: str | Path) -> Spec:
         counterexample=counterexample,
         check_deadlock=get("check_deadlock", bool, None),
         accept_bounds=get("accept_bounds", bool, False),
+        method=method,
         slow=get("slow", bool, False),
         symmetry=tuple(symmetry),
         liveness=tuple(liveness) if liveness is not None else None,

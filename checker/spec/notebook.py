@@ -27,7 +27,9 @@ def statistics(result: CheckResult) -> list[tuple[str, str]]:
     rows = [("outcome", r.outcome or r.verdict.value), ("expected", r.expected)]
     if r.property:
         rows.append(("property violated", r.property))
-    if r.kind == "induct":
+    if r.kind == "induct" and r.method == "symbolic":
+        rows += [("method", "symbolic (one Z3 query per kind of step)"), ("queries", f"{s.distinct:,}")]
+    elif r.kind == "induct":
         rows += [("states examined", f"{s.distinct:,}"), ("successors", f"{s.generated:,}")]
     else:
         rows += [("distinct states", f"{s.distinct:,}"), ("states generated", f"{s.generated:,}"),

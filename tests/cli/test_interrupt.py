@@ -98,7 +98,8 @@ def test_ctrl_c_in_induct_while_z3_enumerates_is_exit_3(tmp_path):
     a ctypes callback; now the Ctrl-C waits for the solver's call to return and stops the run."""
     mark = tmp_path / "working"
     rc, out, err = interrupt([sys.executable, "-c", WRAPPED, "checker.logic.smt", "models", str(mark), "go",
-                              "induct", "specs/two_phase_commit_induct_proof.toml", "--set", "rms=5"], mark, ROOT)
+                              "induct", "specs/two_phase_commit_induct_proof.toml", "--set", "rms=5",
+                               "--method", "explicit"], mark, ROOT)
     assert (rc, out, err) == (3, "", "faultcheck: interrupted\n")
 
 

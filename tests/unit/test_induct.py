@@ -94,7 +94,7 @@ def test_renaming_rms_moves_map_entries_set_members_and_message_fields():
 
 def test_tc_consistent_alone_has_an_unreachable_counterexample_to_induction():
     system, invs = two_phase(3, ["TCConsistent"])
-    r = induct(system, invs, symmetry=["rm"])
+    r = induct(system, invs, symmetry=["rm"], method="explicit")
     assert r.verdict == "not_inductive" and r.cti is not None
     cti = r.cti
     (tc,) = invs
@@ -109,9 +109,9 @@ def test_tc_consistent_alone_has_an_unreachable_counterexample_to_induction():
 @pytest.mark.parametrize("rms", [2, 3])
 def test_tc_consistent_with_the_lemmas_is_inductive(rms):
     system, invs = two_phase(rms, ["TCConsistent", *LEMMAS])
-    r = induct(system, invs, symmetry=["rm"])
+    r = induct(system, invs, symmetry=["rm"], method="explicit")
     assert r.verdict == "inductive" and r.cti is None
-    plain = induct(system, invs)
+    plain = induct(system, invs, method="explicit")
     assert plain.verdict == "inductive"
     # brute force: every state satisfying the conjunction steps only to such states
     holds = [raw for raw in every_state(system.schema) if all(p.check(raw) for p in invs)] if rms == 2 else None
@@ -126,7 +126,7 @@ def test_every_lemma_is_needed(dropped):
     """Without any one lemma the rest is not inductive, and the CTI really is one."""
     names = ["TCConsistent", *[n for n in LEMMAS if n != dropped]]
     system, invs = two_phase(3, names)
-    r = induct(system, invs, symmetry=["rm"])
+    r = induct(system, invs, symmetry=["rm"], method="explicit")
     assert r.verdict == "not_inductive"
     assert all(p.check(r.cti.pre) for p in invs)
     assert not all(p.check(r.cti.post) for p in invs)
@@ -150,7 +150,7 @@ def test_an_invariant_false_initially_is_reported_before_any_solving():
             return s.x > 0
 
     system = from_model(Counter())
-    r = induct(system, [compile_predicate("Positive", system.invariants["Positive"], system.schema)])
+    r = induct(system, [compile_predicate("Positive", system.invariants["Positive"], system.schema)], method="explicit")
     assert r.verdict == "not_inductive" and r.cti.pre is None and r.cti.post == (0,)
 
 
@@ -164,14 +164,16 @@ def test_induct_refuses_what_it_cannot_enumerate(tmp_path):
 
     ps = from_model(Plain(rms=2))
     with pytest.raises(checker.logic.PropertyError, match="Python predicate.*@formula"):
-        induct(ps, [compile_predicate("Py", ps.invariants["Py"], ps.schema)])
+        induct(ps, [compile_predicate("Py", ps.invariants["Py"], ps.schema)], method="explicit")
     with pytest.raises(checker.logic.PropertyError, match="no ids of role 'tm'"):
-        induct(system, invs, symmetry=["tm"])
+        induct(system, invs, symmetry=["tm"], method="explicit")
     spec = tmp_path / "bag.toml"
     spec.write_text('protocol = "protocols.two_phase_commit:TwoPhaseCommit"\nkind = "induct"\n'
-                    'expected = "inductive"\n')
+                    'expected = "inductive"\nmethod = "explicit"\n')
     with pytest.raises(SpecError, match=r"bag\.toml: induct: variable 'network' is a multiset.*in_flight = \"set\""):
         check(spec, out=None)
+    # the symbolic method (the default) takes a multiset: its counts are bounded integers
+    assert check(spec, out=None, method="auto").method == "symbolic"
 
 
 def test_symmetry_is_refused_when_the_invariant_singles_out_a_node():
@@ -183,8 +185,8 @@ def test_symmetry_is_refused_when_the_invariant_singles_out_a_node():
     system = from_model(Picky(rms=3))
     p = compile_predicate("Rm1First", system.invariants["Rm1First"], system.schema)
     with pytest.raises(checker.logic.PropertyError, match="symmetry over rm: Rm1First names 'rm[12]'"):
-        induct(system, [p], symmetry=["rm"])
-    assert induct(system, [p]).verdict in ("inductive", "not_inductive")  # without symmetry it is fine
+        induct(system, [p], symmetry=["rm"], method="explicit")
+    assert induct(system, [p], method="explicit").verdict in ("inductive", "not_inductive")  # without symmetry it is fine
 
 
 def test_a_message_passing_protocol_with_a_set_network_can_be_inducted(tmp_path):
@@ -209,13 +211,14 @@ def test_a_state_the_model_cannot_take_is_shown_as_such():
 
     system = from_model(Fragile(rms=2))
     names = ["TCConsistent", *LEMMAS]  # inductive: the only way to fail is the state Boom cannot take
-    r = induct(system, [compile_predicate(n, system.invariants[n], system.schema) for n in names])
+    r = induct(system, [compile_predicate(n, system.invariants[n], system.schema) for n in names], method="explicit")
     assert r.verdict == "not_inductive" and r.cti.error == "ValueError: cannot" and r.cti.property == "Boom"
     assert system.schema.decode(r.cti.pre)["tmState"] == "aborted"
 
 
 def test_max_states_cuts_induct_short_as_undetermined():
-    r = check(SPECS / "two_phase_commit_induct_proof.toml", out=None, max_states=10)
+    r = check(SPECS / "two_phase_commit_induct_proof.toml", params={"rms": 3}, out=None, max_states=10,
+              method="explicit")
     assert (r.ok, r.exit_code, r.outcome, r.stats.distinct) == (False, 3, "undetermined", 10)
 
 
@@ -318,13 +321,16 @@ def test_check_shows_lint_warnings_and_the_cli_lint_exits_1_on_them(tmp_path, ca
 
 def test_faultcheck_induct_exit_codes_and_json(tmp_path, capsys):
     assert main(["induct", str(SPECS / "two_phase_commit_induct_proof.toml")]) == 0
+    assert "inductive, for every state" in capsys.readouterr().out  # symbolic: 8 RMs
+    assert main(["induct", "--method", "explicit", "--set", "rms=3", str(SPECS / "two_phase_commit_induct_proof.toml")]) == 0
     assert "inductive within these bounds" in capsys.readouterr().out
     assert main(["induct", "--json", str(SPECS / "two_phase_commit_induct_cti.toml")]) == 0
     obj = json.loads(capsys.readouterr().out)
     assert (obj["kind"], obj["verdict"], obj["expected"], obj["property"]) == \
         ("induct", "not_inductive", "not_inductive", "TCConsistent")
     assert any(d.startswith("step: ") for d in obj["details"])
-    assert main(["induct", "--max-states", "5", str(SPECS / "two_phase_commit_induct_proof.toml")]) == 3
+    assert main(["induct", "--method", "explicit", "--max-states", "5", "--set", "rms=3",
+                 str(SPECS / "two_phase_commit_induct_proof.toml")]) == 3
     capsys.readouterr()
     bad = tmp_path / "b.toml"
     bad.write_text('protocol = "protocols.two_phase_commit_tla:TwoPhase"\nkind = "induct"\nexpected = "holds"\n')

@@ -192,7 +192,9 @@ def test_induct_result_shows_states_examined_and_the_counterexample_to_induction
     assert r.outcome == "not_inductive" and r.details
     page = Page(r._repr_html_())
     assert page.rows["outcome"] == "not_inductive"
-    assert page.rows["states examined"] == f"{r.stats.distinct:,}"
+    assert r.method == "symbolic" and page.rows["queries"] == f"{r.stats.distinct:,}"
+    explicit = Page(check(CTI, out=None, method="explicit")._repr_html_())
+    assert explicit.rows["states examined"] != page.rows["queries"]
     assert "distinct states" not in page.rows and "depth" not in page.rows
     text = "".join(page.text)
     assert all(line in text for line in r.details)

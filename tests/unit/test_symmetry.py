@@ -541,7 +541,9 @@ def test_the_protocols_that_declare_symmetry_are_found():
 
 @pytest.mark.parametrize("spec, cls", SYMMETRIC_SPECS, ids=[f.stem for f, _ in SYMMETRIC_SPECS])
 def test_declared_symmetric_invariants_do_not_change_under_renaming(spec, cls):
-    system, _ = prepare(spec)
+    declared = tomllib.loads(spec.read_text()).get("params", {})
+    small = {k: 3 for k, v in declared.items() if type(v) is int and v > 3}  # 8 RMs: 40,320 renamings a state
+    system, _ = prepare(spec, small)
     schema = system.schema
     preds = [
         compile_predicate(name, system.invariants[name], schema)
