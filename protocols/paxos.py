@@ -24,7 +24,9 @@ ballot. Learning is left out (it adds messages, not safety): which proposals
 an acceptor ever accepted is kept in a ghost field, `votes` (ballot -> value),
 that the protocol never reads, and the invariants derive the chosen values
 from it (an acceptor's own `accepted_*` fields forget an earlier proposal once
-it accepts a later one, so they cannot tell what was chosen).
+it accepts a later one, so they cannot tell what was chosen). The invariants
+are formulas (`@formula`: "some majority voted v at ballot b" unrolled over the
+minimal majorities), so Z3 can take them (`faultcheck bmc`, `induct`).
 
 Promises, with acceptors that crash and restart with their state intact
 (durable fields), at most a minority down at once, on a network that delays
@@ -71,8 +73,11 @@ from checker import (
     Protocol,
     Role,
     Set,
+    conj,
+    disj,
     durable,
-    invariant,
+    formula,
+    implies,
     timer,
     volatile,
 )
@@ -198,16 +203,33 @@ class Paxos(Protocol):
                     out.add(v)
         return out
 
-    @invariant
-    def Agreement(self, state):
-        """At most one value is chosen."""
-        return len(self.chosen(state)) <= 1
+    def chosen_formula(self, s, v):
+        """`chosen` as a formula: v is chosen when some majority of the acceptors accepted it at one
+        ballot; a minimal majority (half of them plus one) is enough, so only those are listed."""
+        acceptors = [s[a] for a in self.node_names("acceptor")]
+        majorities = list(combinations(acceptors, len(acceptors) // 2 + 1))
+        return disj(*[conj(*[a.votes[b].is_some() & (a.votes[b].value() == v) for a in q])
+                      for b in range(1, MAX_BALLOT + 1) for q in majorities])
 
-    @invariant
-    def Validity(self, state):
+    def node_names(self, role):
+        """The node ids of `role`, which name the state's variables (acceptor1, acceptor2, ...)."""
+        return [f"{role}{i}" for i in range(1, self.counts[role] + 1)]
+
+    @formula
+    def Agreement(self, s):
+        """At most one value is chosen."""
+        values = range(1, MAX_PROPOSERS + 1)
+        return conj(*[~(self.chosen_formula(s, v) & self.chosen_formula(s, w)) for v in values for w in values if v < w])
+
+    @formula
+    def Validity(self, s):
         """Every chosen value is a proposer's own value, and that proposer proposed it."""
-        proposers = state.role("proposer")
-        return all(v <= len(proposers) and proposers[v - 1].proposed_own for v in self.chosen(state))
+        proposers = self.node_names("proposer")
+
+        def proposed(v):  # proposer v proposed its own value v (a value no proposer owns never is)
+            return s[proposers[v - 1]].proposed_own if v <= len(proposers) else False
+
+        return conj(*[implies(self.chosen_formula(s, v), proposed(v)) for v in range(1, MAX_PROPOSERS + 1)])
 
 
 class CarelessAcceptor(Acceptor):

@@ -136,13 +136,35 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-v", "--verbose", action="store_true", help="also print action coverage")
 
     i = sub.add_parser("induct", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       help="is the conjunction of a spec's invariants inductive? (Z3 enumerates the states that "
-                            "satisfy it; the model computes their successors)")
+                       help="is the conjunction of a spec's invariants inductive? (Z3, one query per kind of step; "
+                            "or, where the steps are Python code, Z3 enumerates the states satisfying it)")
     i.add_argument("paths", nargs="+", metavar="FILE|DIR")
     i.add_argument("--json", action="store_true", help="print only JSON on stdout, one object per spec")
     i.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
     i.add_argument("--max-states", type=_positive_int, metavar="N", help="stop after examining N states")
+    i.add_argument("--max-seconds", type=float, metavar="S", help="stop after S seconds (undetermined)")
+    i.add_argument("--method", choices=("auto", "symbolic", "explicit"),
+                   help="symbolic: one Z3 query per kind of step (message-passing protocols, formula actions); "
+                        "explicit: Z3 enumerates the states satisfying the invariant; default: the spec's, "
+                        "else auto (symbolic where the steps can be given to Z3)")
+    i.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     i.add_argument("--junit", metavar="FILE", help="also write JUnit XML there, one test case per spec")
+    i.add_argument("--suggest", action="store_true",
+                   help="when the invariants are not inductive, propose lemmas that make them so (clauses over the "
+                        "fields, filtered by a bounded search, then Houdini with Z3; at most a minute)")
+
+    b = sub.add_parser("bmc", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       help="bounded model checking with Z3: is a state violating an invariant reachable within "
+                            "--depth steps? (no state is enumerated; nothing found is undetermined, exit 3)")
+    b.add_argument("paths", nargs="+", metavar="FILE|DIR")
+    b.add_argument("--depth", type=_natural, required=True, metavar="K",
+                   help="look at every path of at most K steps from an initial state")
+    b.add_argument("--json", action="store_true", help="print only JSON on stdout, one object per spec")
+    b.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
+    b.add_argument("--max-seconds", type=_positive_float, metavar="S",
+                   help="stop after S seconds (undetermined; each depth's query is also cut off there)")
+    b.add_argument("--out", default=".faultcheck", metavar="DIR", help="where a new trace goes (default .faultcheck/)")
+    b.add_argument("--junit", metavar="FILE", help="also write JUnit XML there, one test case per spec")
 
     lt = sub.add_parser("lint", help="ask Z3 whether each formula invariant checks anything: false initially, "
                                      "guaranteed by the types alone, implied by the others")
@@ -183,6 +205,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return v
+
+
+def _natural(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
     return v
 
 
@@ -244,6 +276,8 @@ def _summary(r: CheckResult) -> str:
     nums = f"{s.distinct:,} states, {s.generated:,} generated, depth {s.depth}, {s.seconds:.2f}s"
     if r.kind == "induct":
         nums = f"{s.distinct:,} states examined, {s.generated:,} successors, {s.seconds:.2f}s"
+        if r.method == "symbolic":
+            nums = f"{s.distinct:,} Z3 queries, {s.seconds:.2f}s"
     line = f"{mark} {r.spec}: {r.message} [{nums}]"
     if s.collision_probability is not None:
         line += f" [fingerprint collision odds {s.collision_probability:.1e}]"
@@ -273,6 +307,37 @@ def cmd_check(args: argparse.Namespace) -> int:
         limit = 2 * args.max_seconds + GRACE_SECONDS
     what = "the induction check" if args.command == "induct" else "the check"
     return _each_spec(args, files, lambda f: _check_one(args, f, overrides), what, limit)
+
+
+def cmd_bmc(args: argparse.Namespace) -> int:
+    """`bmc`: every spec, each in a child process of its own when isolated."""
+    overrides = parse_sets(args.set)
+    files = spec_files(args.paths)
+    limit = 2 * args.max_seconds + GRACE_SECONDS if args.max_seconds is not None else None
+    return _each_spec(args, files, lambda f: _bmc_one(args, f, overrides), "bounded model checking", limit)
+
+
+def _bmc_one(args: argparse.Namespace, f: Path, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The time per depth as each is answered, then the verdict line (as `check` prints it) and its details."""
+    from ..logic.bmc import depth_line
+
+    def progress(j: int, seconds: float, outcome: str) -> None:
+        print(f"       {depth_line(j, seconds, outcome)}", flush=True)
+
+    r = check(f, params=overrides, kind="bmc", depth=args.depth, max_seconds=args.max_seconds, out=args.out,
+              lint=False, progress=None if args.json else progress)
+    if args.json:
+        print(json.dumps(r.to_json()), flush=True)
+    else:
+        mark = "ok  " if r.ok else {1: "FAIL", 2: "ERR ", 3: "??  "}.get(r.exit_code, "FAIL")
+        line = f"{mark} {r.spec}: {r.message} [bmc, depth {r.stats.depth}, {r.stats.seconds:.2f}s]"
+        print(line + (f" [{r.time}]" if r.time else ""))
+        for d in r.details:
+            print(f"       {d}")
+        if r.trace is not None and r.written:
+            print(f"       trace: {r.written} (faultcheck show {r.written}; --format svg for the chart)")
+        sys.stdout.flush()
+    return {"code": r.exit_code, "case": Case.of(str(f), r, r.message).to_json(), "interrupted": False}
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
@@ -411,9 +476,47 @@ def _interrupted(args: argparse.Namespace, f: Path) -> dict[str, Any]:
             "case": Case(str(f), EXIT_UNDETERMINED, "interrupted (Ctrl-C)").to_json()}
 
 
+def _with_suggestions(args: argparse.Namespace, f: Path, overrides: dict[str, Any], r: CheckResult) -> dict[str, Any]:
+    """`induct --suggest` on a spec whose invariants are not inductive: its verdict (as without the flag),
+    then the lemmas `logic.suggest` finds, as source to paste (under "suggest" with --json). Progress on stderr."""
+    from ..logic import PropertyError
+    from ..logic.suggest import SuggestResult, suggest
+    from ..spec.run import prepare
+
+    if not args.json:  # the verdict first: a Ctrl-C while suggesting leaves it on the screen
+        print(_summary(r), flush=True)
+        for line in (*r.details, *r.warnings):
+            print(f"       {line}", flush=True)
+    system, invs = prepare(f, overrides)
+    smaller = {k: 3 for k, v in system.params.items() if type(v) is int and v > 3}
+    sample = None
+    if smaller:  # candidates from an instance whose reachable states are all found quickly (3 RMs, not 8)
+        try:
+            sample = prepare(f, {**overrides, **smaller})[0]
+        except SpecError:
+            sample = None
+    try:
+        found = suggest(system, invs, sample=sample,
+                        progress=lambda line: print(f"       {line}", file=sys.stderr, flush=True))
+    except PropertyError as e:
+        found = SuggestResult(False, reason=str(e))
+    if args.json:
+        print(json.dumps({**r.to_json(), "suggest": found.to_json()}), flush=True)
+    else:
+        for line in found.lines():
+            print(f"       {line}" if line else "")
+        sys.stdout.flush()
+    return {"code": r.exit_code, "case": Case.of(str(f), r, r.message).to_json(),
+            "interrupted": r.reason.startswith("interrupted")}
+
+
 def _check_one(args: argparse.Namespace, f: Path, overrides: dict[str, Any]) -> dict[str, Any]:
     if args.command == "induct":
-        r = check(f, params=overrides, max_states=args.max_states, kind="induct", out=None)
+        r = check(f, params=overrides, max_states=args.max_states, kind="induct", out=None, method=args.method,
+                  max_seconds=args.max_seconds, monitor=None if args.quiet else
+                  ProgressMonitor(max_seconds=args.max_seconds, label=f"{f.name}: induct: "))
+        if getattr(args, "suggest", False) and r.outcome != "inductive":
+            return _with_suggestions(args, f, overrides, r)
     else:
         r = check(
             f,
@@ -553,7 +656,7 @@ def main(argv: list[str] | None = None, *, isolate: bool = False) -> int:
     args.debug = getattr(args, "debug", False)
     _working_on(None)
     try:
-        commands = {"check": cmd_check, "induct": cmd_check, "lint": cmd_lint, "show": cmd_show, "graph": cmd_graph,
+        commands = {"check": cmd_check, "induct": cmd_check, "bmc": cmd_bmc, "lint": cmd_lint, "show": cmd_show, "graph": cmd_graph,
                     "history": cmd_history, "run": cmd_run, "replay": cmd_replay,
                     "export": cmd_export, "explore": cmd_explore}
         return commands[args.command](args)

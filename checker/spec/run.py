@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ class CheckResult:
     workers: int = 1
     strategy: str = "bfs"
     witnesses: dict[str, str | None] | None = None  # reachability property -> the witness trace written (or None)
+    method: str | None = None  # induct: "symbolic" (stats count queries) or "explicit" (states examined)
 
     def _repr_html_(self) -> str:
         """Jupyter's view: the outcome, TLC's statistics and the counterexample's viewer (`checker.spec.notebook`)."""
@@ -95,6 +97,7 @@ class CheckResult:
             "reason": self.reason,
             "details": list(self.details),
             "warnings": list(self.warnings),
+            **({"method": self.method} if self.method else {}),
             "symmetry": self.symmetry,
             "time": self.time,
             "bytes_per_state": s.bytes_per_state,
@@ -155,6 +158,9 @@ def check(
     ray_workers: int | None = None,
     ray_ship: bool = False,
     parallel_min: int | None = None,
+    depth: int | None = None,
+    progress: Callable[[int, float, str], None] | None = None,
+    method: str | None = None,
 ) -> CheckResult:
     """Check a spec file, a loaded `Spec`, or a model instance or class.
 
@@ -163,7 +169,10 @@ def check(
     protocol twice, with set iteration reversed, and fail if the results differ). A new trace is written under `out`
     (None: nowhere); a committed counterexample is rewritten only with `update`. With `lint` and an `out`
     folder, formula invariants are linted by Z3 when `out`'s cache has not seen them (warnings in the
-    result). `kind="induct"` asks whether a search spec's invariants are inductive.
+    result). `kind="induct"` asks whether a search spec's invariants are inductive; `kind="bmc"` asks Z3
+    for a violation within `depth` steps (bounded model checking; `progress(j, seconds, outcome)` after
+    each depth j, else the per-depth lines are in the result's details). `method` (induct: "symbolic",
+    "explicit" or "auto") overrides the spec's.
     Bad input raises `SpecError` (one line); everything else is in the result. A committed
     counterexample must lie inside the spec's project, and `update` never overwrites a file there
     that is not a faultcheck trace (both `SpecError`).
@@ -190,7 +199,11 @@ def check(
     invs = _predicates(system, "invariant", names, spec.where) + history_predicates(spec, system)
     if (kind or spec.kind) == "induct":
         return _check_induct(spec, model, system, invs, max_states if max_states is not None
-                             else spec.bounds.get("max_states"), monitor)
+                             else spec.bounds.get("max_states"), monitor, method or spec.method,
+                             max_seconds if max_seconds is not None else spec.bounds.get("max_seconds"))
+    if (kind or spec.kind) == "bmc":
+        return _check_bmc(spec, model, system, invs, depth, max_seconds if max_seconds is not None
+                          else spec.bounds.get("max_seconds"), out, committed, declared, progress)
     warnings = _lint(spec, system, invs, out) if lint and out is not None else ()
     b = spec.bounds
     try:
@@ -341,19 +354,29 @@ def _lint(spec: Spec, system: TransitionSystem, invs: list[Predicate], out: str 
 
 
 def _check_induct(spec: Spec, model: Model, system: TransitionSystem, invs: list[Predicate], max_states: int | None,
-                  monitor: Monitor | None) -> CheckResult:
-    """Is the conjunction of the invariants inductive (within the spec's bounds)?"""
+                  monitor: Monitor | None, method: str = "auto", max_seconds: float | None = None) -> CheckResult:
+    """Is the conjunction of the invariants inductive (within the spec's bounds)? Symbolic where the steps
+    can be given to Z3 (`method`), with the monitor's progress line and time bound either way."""
     from ..logic.induct import describe, induct
 
     expected = spec.expected if spec.kind == "induct" else "inductive"
     constraints = _predicates(system, "constraint", None, spec.where)
+    if monitor is None:
+        monitor = Monitor(max_seconds=max_seconds)
+    elif max_seconds is not None and monitor.max_seconds is None:
+        monitor.max_seconds = max_seconds
+    monitor.start()
     try:
         r = induct(system, invs, symmetry=spec.symmetry, max_states=max_states, constraints=constraints,
-                   action_constraints=tuple(system.action_constraints))
+                   action_constraints=tuple(system.action_constraints), method=method, tick=monitor.tick)
     except PropertyError as e:
         raise SpecError(f"{spec.where}: induct: {e}") from None
+    finally:
+        monitor.finish(Stats(distinct=0, generated=0, depth=1, seconds=0.0))
     stats = Stats(distinct=r.examined, generated=r.successors, depth=1, seconds=r.seconds)
     sym = f"; symmetry over {', '.join(r.symmetry)}" if r.symmetry else ""
+    if r.method == "symbolic":
+        sym = f"; symbolic: one Z3 query per kind of step, {r.kinds:,} kinds"
     if r.solved or r.filtered:
         unit = "classes of states" if r.symmetry else "states"
         names = (*r.solved, *r.filtered)
@@ -365,14 +388,24 @@ def _check_induct(spec: Spec, model: Model, system: TransitionSystem, invs: list
     if r.unused:
         notes = (f"action constraint {', '.join(r.unused)}: not applied (a search checks the invariants of the "
                  "successor of a step it forbids, as TLC does, so it cannot change this verdict)",)
+    if r.fallback:
+        notes += (f"states enumerated, not symbolic: {r.fallback}",)
+    if r.routes:
+        notes += (f"typed envelopes (derived from the handlers): {'; '.join(r.routes)}",)
     common = dict(spec=spec.where, verdict=Verdict.HOLDS, expected=expected, stats=stats, params=dict(model.params),
                   kind="induct", outcome=r.verdict, details=tuple(describe(system, r)) + notes, reason=r.reason,
+                  method=r.method,
                   time=describe_time(system))
     if r.verdict == "undetermined":
+        if spec.accept_bounds and expected == "inductive" and not r.reason.startswith("interrupted"):
+            return CheckResult(ok=True, exit_code=EXIT_OK, message=f"undetermined ({r.reason}); accept_bounds = true",
+                               **{**common, "verdict": Verdict.UNDETERMINED})
         return CheckResult(ok=False, exit_code=EXIT_UNDETERMINED, message=f"undetermined: {r.reason}",
                            **{**common, "verdict": Verdict.UNDETERMINED})
+    examined = f"{r.examined:,} states examined" if r.method == "explicit" else f"{r.examined:,} queries"
     if r.verdict == "inductive":
-        what = f"inductive within these bounds ({r.examined:,} states examined{sym})"
+        what = (f"inductive within these bounds ({examined}{sym})" if r.method == "explicit"
+                else f"inductive, for every state ({r.seconds:.2f} s{sym})")
     else:
         cti = r.cti
         assert cti is not None
@@ -380,15 +413,72 @@ def _check_induct(spec: Spec, model: Model, system: TransitionSystem, invs: list
             what = f"not inductive: an initial state violates {cti.property}"
         elif cti.error:
             what = (f"not inductive: the invariant allows a state on which {cti.property} raises "
-                    f"({r.examined:,} states examined{sym})")
+                    f"({examined}{sym})")
         else:
             what = (f"not inductive: {cti.step.label if cti.step else 'a step'} leads from a state satisfying the "
-                    f"invariant to one violating {cti.property} ({r.examined:,} states examined{sym})")
+                    f"invariant to one violating {cti.property} ({examined}{sym})")
         common["verdict"] = Verdict.VIOLATED
         common["property"] = None if cti.error else cti.property
     ok = r.verdict == expected
     message = f"{what}{', as expected' if ok else f' (expected {expected})'}"
     return CheckResult(ok=ok, exit_code=EXIT_OK if ok else EXIT_UNEXPECTED, message=message, **common)
+
+
+def _check_bmc(spec: Spec, model: Model | Protocol, system: TransitionSystem, invs: list[Predicate],
+               depth: int | None, max_seconds: float | None, out: str | os.PathLike | None, committed: Path | None,
+               declared: dict[str, Any], progress: Callable[[int, float, str], None] | None) -> CheckResult:
+    """Bounded model checking (`logic.bmc`): a violation within `depth` steps, judged as a search's is (a
+    trace written and replayed, compared with the committed counterexample); none is undetermined, unless
+    the spec accepts bounds."""
+    from ..logic.bmc import BmcInternalError, bmc
+    from ..logic.formula import FormulaError
+
+    if depth is None or type(depth) is not int or depth < 0:
+        raise SpecError(f"{spec.where}: bmc: a depth (a whole number of steps >= 0) is needed, got {depth!r}")
+    if spec.kind == "induct":  # its invariants hold in every reachable state, whether or not they are inductive
+        spec = replace(spec, kind="search", expected="holds", violates=None, counterexample=None)
+        committed = None
+    if spec.expected == "violated" and spec.violates not in {p.name for p in invs}:
+        raise SpecError(f"{spec.where}: bmc: violates = {spec.violates!r} is not an invariant: bmc looks for "
+                        "invariant violations only")
+    if system.action_constraints:
+        raise SpecError(f"{spec.where}: bmc: action constraint {', '.join(system.action_constraints)}: a search "
+                        "does not follow the steps it forbids, and bmc cannot give it to Z3")
+    constraints = _predicates(system, "constraint", None, spec.where)
+    try:
+        r = bmc(system, invs, depth, constraints=constraints, progress=progress, max_seconds=max_seconds)
+    except (PropertyError, FormulaError) as e:  # a Python predicate; steps Z3 cannot be given (SymbolicUnsupported)
+        raise SpecError(f"{spec.where}: bmc: {e}") from None
+    lines = [f"transition relation: {r.kinds:,} kinds of step, built in {r.setup_seconds:.2f} s"]
+    lines += [] if progress is not None else r.depth_lines()
+    skipped = [*(("deadlock",) if _deadlock_default(spec, model) else ()), *(spec.liveness or ()),
+               *spec.reachable_properties(), *(("Converges",) if "converges" in spec.consistency else ())]
+    if skipped:
+        lines.append(f"not checked by bmc (invariants only): {', '.join(skipped)}")
+    if system.views:
+        lines.append(f"the view {', '.join(system.views)} is not applied: bmc explores the states themselves")
+    verdict = {"violated": Verdict.VIOLATED, "error": Verdict.ERROR}.get(r.verdict, Verdict.UNDETERMINED)
+    stats = Stats(distinct=0, generated=0, depth=r.depth, seconds=r.total_seconds)
+    found = SearchResult(verdict, stats, property=r.invariant, path=r.path, reason=r.reason)
+    if verdict is Verdict.ERROR:  # the model's own code raises: as the search reports it, with the path there
+        return replace(_judge(spec, model, system, invs, found, out, False, committed, declared), kind="bmc",
+                       details=tuple(lines), time=describe_time(system))
+    judged = _judge(spec, model, system, invs, found, out, False, committed, declared)
+    if judged.trace is not None:
+        replayed = reproduce(system, judged.trace, replay_properties(spec, model, system))
+        if not replayed.ok:
+            raise BmcInternalError(f"bmc: the trace built from Z3's path does not replay: {replayed.message}")
+        if committed is not None and committed.exists():
+            try:
+                old = len(Trace.load(committed))
+            except TraceError:
+                old = None
+            if old is not None:
+                n = len(judged.trace)
+                lines.append(f"bmc's trace has {n} steps; {spec.counterexample} has {old}: "
+                             + ("as short" if n == old else f"bmc's is shorter by {old - n}" if n < old
+                                else f"bmc's is longer by {n - old} (a bug: bmc finds the shortest)"))
+    return replace(judged, kind="bmc", details=judged.details + tuple(lines), time=describe_time(system))
 
 
 def prepare(path: str | os.PathLike, params: dict[str, Any] | None = None) -> tuple[TransitionSystem, list[Predicate]]:
