@@ -85,5 +85,5 @@ def test_tutorial_runs_and_shows_what_it_says(executed) -> None:
     assert "not inductive" in outputs_html(cell["cti"])
     for tag in ("proof", "proof4"):
         proved = outputs_html(cell[tag])
-        assert "inductive within these bounds" in proved and "not inductive" not in proved
-    assert '{"rms": 4}' in html.unescape(outputs_html(cell["proof4"]))
+        assert "inductive, for every state" in proved and "not inductive" not in proved
+    assert '{"rms": 12}' in html.unescape(outputs_html(cell["proof4"]))
