@@ -152,7 +152,7 @@ def _explicit(system: TransitionSystem, invariants: Sequence[Predicate], *, symm
         examined += 1
         if progress is not None and examined % 1000 == 0:
             progress(examined)
-        if tick is not None and examined % 64 == 0:
+        if tick is not None:
             why = tick(examined, successors, 1)
             if why:
                 return InductResult("undetermined", examined, successors, time.perf_counter() - start,

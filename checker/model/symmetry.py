@@ -11,7 +11,7 @@ canonical forms of traces), not for the search's hot loop. Standard library only
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from itertools import permutations
+from itertools import islice, permutations
 from typing import Any
 
 from .schema import Bag, Enum, FrozenDict, Map, NodeId, OneOf, Option, Record, RecordValue, Seq, Set, Type
@@ -104,7 +104,7 @@ def images(schema: StateSchema, roles: tuple[str, ...], limit: int = 40320) -> l
         ids = role_ids(schema, role)
         if ids is None:
             raise ValueError(f"symmetry: the state has no ids of role {role!r}")
-        perms = list(_perms(ids))
+        perms = list(islice(_perms(ids), limit + 1))  # (never all of 12!: the count alone is refused)
         total *= len(perms)
         if total > limit:
             raise ValueError(f"symmetry over {', '.join(roles)}: more than {limit} permutations")
